@@ -1,0 +1,3 @@
+"""WebSocket routes (the notification consumer joins here)."""
+
+websocket_urlpatterns: list = []
