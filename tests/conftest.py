@@ -1,0 +1,35 @@
+"""Named people for every test: the outsider, who may do nothing, is always at hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from tests.factories import GroupFactory, UserFactory
+
+
+@pytest.fixture
+def requester(db: None) -> User:
+    return UserFactory(username="rita", first_name="Rita", last_name="Requester")
+
+
+@pytest.fixture
+def reviewer(db: None) -> User:
+    return UserFactory(
+        username="rob",
+        first_name="Rob",
+        last_name="Reviewer",
+        groups=[GroupFactory(name="manager")],
+    )
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return UserFactory(
+        username="ada", first_name="Ada", last_name="Admin", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    return UserFactory(username="otto", first_name="Otto", last_name="Outsider")

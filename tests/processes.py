@@ -1,0 +1,59 @@
+"""Helpers for tests that start real processes (manage.py, a Celery worker, the launcher)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Variables that choose a configuration: a child process starts from none of them, so a test
+# gets the mode it asks for whatever the suite itself runs on (PostgreSQL in CI, say).
+CONFIG_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "SITE_URL",
+    "TIME_ZONE",
+    "SIGNOFF_VAR_DIR",
+    "SLA_SWEEP_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_HSTS_SECONDS",
+    "LOG_LEVEL",
+    "DJANGO_SETTINGS_MODULE",
+)
+
+
+def child_env(var_dir: Path, **overrides: str | None) -> dict[str, str]:
+    """The environment for a child process in the embedded default, with `var_dir` as var/."""
+    env = {key: value for key, value in os.environ.items() if key not in CONFIG_VARIABLES}
+    env.update(
+        DJANGO_SETTINGS_MODULE="workflow_app.settings",
+        SIGNOFF_VAR_DIR=str(var_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def manage(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

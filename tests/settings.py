@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings, in development mode, with a fast hasher.
+
+DATABASE_URL still chooses the database, so the same suite runs on PostgreSQL and on SQLite.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+
+from workflow_app.settings import *  # noqa: F403
+
+# Hashing with the production hasher would dominate the run time of tests that create users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise warns at every request when STATIC_ROOT is missing, which it is until collectstatic.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -1,0 +1,116 @@
+"""Bad configuration stops the process with a message that names the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from tests.processes import child_env, manage
+from workflow_app import env
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
+def test_bool_rejects_anything_but_a_boolean(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DEBUG", value)
+    with pytest.raises(ImproperlyConfigured, match=rf"DEBUG='{value}' is not a boolean"):
+        env.env_bool("DEBUG", False)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("TRUE", True), ("off", False), ("  ", True)])
+def test_bool_reads_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("DEBUG", value)
+    assert env.env_bool("DEBUG", True) is expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mysql://root@localhost/signoff",
+        "not a url",
+        "postgres://postgres@127.0.0.1:notaport/signoff",
+        "postgres://postgres@127.0.0.1:5432",
+    ],
+)
+def test_database_url_must_be_a_usable_url(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", value)
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL="):
+        env.env_database("DATABASE_URL", Path("unused.sqlite3"))
+
+
+def test_database_url_for_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signoff")
+    config = env.env_database("DATABASE_URL", Path("unused.sqlite3"))
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["NAME"], config["HOST"], config["PORT"]) == ("signoff", "127.0.0.1", 5432)
+
+
+def test_no_database_url_is_sqlite_in_wal_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = env.env_database("DATABASE_URL", Path("/srv/signoff.sqlite3"))
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == "/srv/signoff.sqlite3"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:6379/0", "redis://", "redis://host:port/0"])
+def test_redis_url_must_be_a_redis_url(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("REDIS_URL", value)
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL="):
+        env.env_redis_url("REDIS_URL")
+
+
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("SLA_SWEEP_SECONDS", lambda: env.env_int("SLA_SWEEP_SECONDS", 30, minimum=1)),
+        ("SITE_URL", lambda: env.env_site_url("SITE_URL", "http://localhost:8000")),
+        ("TIME_ZONE", lambda: env.env_time_zone("TIME_ZONE", "UTC")),
+    ],
+)
+def test_other_readers_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, reader: object
+) -> None:
+    monkeypatch.setenv(name, "nonsense/0")
+    with pytest.raises(ImproperlyConfigured, match=f"{name}="):
+        reader()  # type: ignore[operator]
+
+
+def test_secret_key_is_required_when_debug_is_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
+        env.secret_key("SECRET_KEY", debug=False, keep_file=tmp_path / "secret_key")
+
+
+def test_development_secret_key_is_generated_once_and_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    keep = tmp_path / "secret_key"
+    first = env.secret_key("SECRET_KEY", debug=True, keep_file=keep)
+    assert len(first) >= 50
+    assert env.secret_key("SECRET_KEY", debug=True, keep_file=keep) == first
+    assert keep.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL='mysql://root@localhost/x'"),
+    ],
+)
+def test_manage_py_refuses_to_start_with_a_bad_value(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    result = manage("check", env=child_env(tmp_path, **{variable: value}))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
