@@ -1,6 +1,503 @@
+"""The domain model of DESIGN.md. Only approvals/services/ changes workflow state.
+
+State fields are django-fsm `FSMField(protected=True)`: they can be set when a row is created and
+afterwards only by a transition method, which the services call on a locked row.
+"""
+
 from __future__ import annotations
 
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group
 from django.db import models
+from django.db.models import Q
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+
+class DefinitionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+class WorkflowDefinition(ConcurrentTransitionMixin, models.Model):
+    """One version of a process. Published versions are immutable (invariant 5)."""
+
+    key = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    status = FSMField(
+        max_length=20,
+        choices=DefinitionStatus.choices,
+        default=DefinitionStatus.DRAFT,
+        protected=True,
+    )
+    initial = models.CharField(max_length=100, help_text="Name of the top-level initial state.")
+    form_schema = models.JSONField(
+        default=dict, blank=True, help_text="JSON Schema of the request."
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="definition_key_version"),
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(status="published"), name="one_published_per_key"
+            ),
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(status="draft"), name="one_draft_per_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version}, {self.status})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == DefinitionStatus.DRAFT
+
+    @transition(field=status, source=DefinitionStatus.DRAFT, target=DefinitionStatus.PUBLISHED)
+    def publish(self) -> None:
+        pass
+
+    @transition(field=status, source=DefinitionStatus.PUBLISHED, target=DefinitionStatus.RETIRED)
+    def retire(self) -> None:
+        pass
+
+
+class StateType(models.TextChoices):
+    ATOMIC = "atomic", "Atomic"
+    FINAL = "final", "Final"
+    PARALLEL = "parallel", "Parallel"
+    COMPOUND = "compound", "Compound (region of a parallel state)"
+
+
+class StateDefinition(models.Model):
+    """A state of a definition. `path` is dotted for states inside parallel regions."""
+
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="states"
+    )
+    path = models.CharField(
+        max_length=200, help_text="Name, or parent.name for states inside a parallel state."
+    )
+    type = models.CharField(max_length=20, choices=StateType.choices, default=StateType.ATOMIC)
+    description = models.TextField(blank=True)
+    initial = models.CharField(max_length=100, blank=True, help_text="Compound: initial child.")
+    entry = models.JSONField(default=list, blank=True, help_text='Action names, e.g. ["notify"].')
+    exit = models.JSONField(default=list, blank=True, help_text="Action names.")
+    invoke = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='{"src": "webhook", "input": {...}, "retry": {"max_attempts": 3}}; '
+        "onDone/onError are transitions.",
+    )
+    task = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='meta.task: {"roles": ["manager"], "rule": "any", "sla": "P2D", ...}',
+    )
+    meta = models.JSONField(default=dict, blank=True, help_text="Other meta keys (label...).")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["definition", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "path"], name="state_path_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Trigger(models.TextChoices):
+    ON = "on", "on EVENT"
+    ALWAYS = "always", "always"
+    AFTER = "after", "after DELAY"
+    DONE = "onDone", "onDone (parallel)"
+    INVOKE_DONE = "invoke.onDone", "invoke onDone"
+    INVOKE_ERROR = "invoke.onError", "invoke onError"
+
+
+class TransitionDefinition(models.Model):
+    """One candidate transition; candidates of the same trigger are tried in `position` order."""
+
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="transitions"
+    )
+    source = models.CharField(max_length=200, help_text="Path of the state that owns it.")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.ON)
+    event = models.CharField(max_length=100, blank=True, help_text="Event name (trigger on).")
+    delay = models.CharField(
+        max_length=50, blank=True, help_text="ISO 8601 duration or milliseconds (trigger after)."
+    )
+    target = models.CharField(max_length=100, blank=True, help_text="Sibling state; empty: stay.")
+    guard = models.TextField(blank=True, help_text="CEL expression, e.g. amount < 1000")
+    assign = models.JSONField(default=dict, blank=True, help_text='{"revisions": "revisions + 1"}')
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["definition", "position", "id"]
+
+    def __str__(self) -> str:
+        label = self.event or self.delay or self.trigger
+        return f"{self.source} --{label}--> {self.target or '(stay)'}"
+
+
+class InstanceStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
+    """A request moving through one pinned definition version."""
+
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.PROTECT, related_name="instances"
+    )
+    requester = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requests"
+    )
+    title = models.CharField(max_length=200)
+    business_key = models.CharField(max_length=100, blank=True)
+    context = models.JSONField(default=dict)
+    state = FSMField(max_length=100, protected=True)
+    status = FSMField(
+        max_length=20,
+        choices=InstanceStatus.choices,
+        default=InstanceStatus.ACTIVE,
+        protected=True,
+    )
+    version = models.PositiveIntegerField(default=0, help_text="Bumped by every change.")
+    audit_seq = models.PositiveIntegerField(default=0)
+    audit_head = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["requester", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+        ]
+        permissions = [
+            ("cancel_instance", "Can cancel any instance"),
+            ("send_event", "Can send external events to instances"),
+            ("reassign_task", "Can reassign any task"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == InstanceStatus.ACTIVE
+
+    @transition(field=state, source="*", target=RETURN_VALUE())
+    def move_to(self, target: str) -> str:
+        return target
+
+    @transition(
+        field=status,
+        source=InstanceStatus.ACTIVE,
+        target=RETURN_VALUE(
+            InstanceStatus.COMPLETED,
+            InstanceStatus.REJECTED,
+            InstanceStatus.CANCELLED,
+            InstanceStatus.FAILED,
+        ),
+    )
+    def finish(self, outcome: str) -> str:
+        return outcome
+
+
+class Branch(ConcurrentTransitionMixin, models.Model):
+    """One region of an active parallel state, with the leaf state it is in."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="branches"
+    )
+    region = models.CharField(max_length=200)
+    state = FSMField(max_length=200, protected=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "region"],
+                condition=Q(closed_at__isnull=True),
+                name="one_open_branch_per_region",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region}: {self.state}"
+
+    @transition(field=state, source="*", target=RETURN_VALUE())
+    def move_to(self, target: str) -> str:
+        return target
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLAIMED = "claimed", "Claimed"
+    DONE = "done", "Done"
+    DELEGATED = "delegated", "Delegated"
+    ESCALATED = "escalated", "Escalated"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+LIVE_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.CLAIMED)
+
+
+class TaskRule(models.TextChoices):
+    ANY = "any", "Any one"
+    ALL = "all", "One per role"
+    QUORUM = "quorum", "Quorum"
+
+
+class Task(ConcurrentTransitionMixin, models.Model):
+    """A unit of human work in one state visit. Rules all/quorum create one task per approval
+    needed; the state's APPROVE fires when every sibling task of the visit approved."""
+
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="tasks")
+    branch = models.ForeignKey(
+        Branch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    state = models.CharField(max_length=200, help_text="Path of the state the task belongs to.")
+    visit = models.PositiveIntegerField(help_text="Audit sequence at which the state was entered.")
+    label = models.CharField(max_length=200, blank=True)
+    status = FSMField(
+        max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN, protected=True
+    )
+    candidate_groups = models.ManyToManyField(Group, blank=True, related_name="tasks")
+    for_requester = models.BooleanField(default=False)
+    forbid_requester = models.BooleanField(default=True)
+    rule = models.CharField(max_length=10, choices=TaskRule.choices, default=TaskRule.ANY)
+    assignee = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_tasks",
+    )
+    previous = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="successors",
+        help_text="The task this one replaces (delegation, escalation, reassignment).",
+    )
+    delegated_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="delegated_tasks",
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    next_remind_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # SLA sweeps look tasks up by deadline, only among live ones.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_live_due",
+            ),
+            models.Index(
+                fields=["next_remind_at"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_live_remind",
+            ),
+            models.Index(fields=["assignee", "status"], name="task_assignee_status"),
+            models.Index(fields=["instance", "state", "visit"], name="task_visit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.state} on {self.instance_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_TASK_STATUSES
+
+    @transition(
+        field=status, source=[TaskStatus.OPEN, TaskStatus.CLAIMED], target=TaskStatus.CLAIMED
+    )
+    def claim(self) -> None:
+        pass
+
+    @transition(field=status, source=TaskStatus.CLAIMED, target=TaskStatus.OPEN)
+    def unclaim(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[TaskStatus.OPEN, TaskStatus.CLAIMED],
+        target=RETURN_VALUE(
+            TaskStatus.DONE,
+            TaskStatus.DELEGATED,
+            TaskStatus.ESCALATED,
+            TaskStatus.CANCELLED,
+            TaskStatus.EXPIRED,
+        ),
+    )
+    def close(self, outcome: str) -> str:
+        return outcome
+
+
+class Decision(models.Model):
+    """Who chose what on a task, when, and why."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="decision")
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    on_behalf_of = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    event = models.CharField(max_length=100)
+    comment = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    decided_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.event} by {self.actor}"
+
+
+class Timer(models.Model):
+    """A pending `after` transition; found by the SLA sweep through `due_at` (invariant 6)."""
+
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="timers")
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.CASCADE)
+    state = models.CharField(max_length=200)
+    visit = models.PositiveIntegerField()
+    delay = models.CharField(max_length=50, help_text="The `after` key as written.")
+    due_at = models.DateTimeField()
+    fired_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=Q(fired_at__isnull=True, cancelled_at__isnull=True),
+                name="timer_pending_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"after {self.delay} in {self.state} of {self.instance_id}"
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web"
+    API = "api", "API"
+    SLACK = "slack", "Slack"
+    SLA = "sla", "SLA"
+    SYSTEM = "system", "System"
+    ADMIN = "admin", "Admin"
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained per instance (invariant 3). Never updated or deleted."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    event = models.CharField(max_length=50)
+    from_state = models.CharField(max_length=200, blank=True)
+    to_state = models.CharField(max_length=200, blank=True)
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["instance", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "seq"], name="audit_instance_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}#{self.seq} {self.event}"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """A side effect written in the transaction of the change and delivered after commit."""
+
+    topic = models.CharField(max_length=50, help_text="task.created, action.invoke, ...")
+    instance = models.ForeignKey(
+        WorkflowInstance, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    created_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["available_at"], condition=Q(status="pending"), name="outbox_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} ({self.status})"
 
 
 class Heartbeat(models.Model):

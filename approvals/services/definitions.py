@@ -1,0 +1,348 @@
+"""Definitions: import/export as machine-config files, publish, new versions.
+
+The rows (edited as admin inlines) are the source of truth; `definition_config` turns them into
+the file format, and every check and the compiled statechart start from that config, so a file
+and an admin edit are validated by the same code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Max
+
+from approvals.actions import action_names
+from approvals.machine.loader import DefinitionError, load_document
+from approvals.machine.validation import canonical_config, validate_config
+from approvals.models import (
+    DefinitionStatus,
+    StateDefinition,
+    TransitionDefinition,
+    Trigger,
+    WorkflowDefinition,
+)
+from approvals.services.errors import Conflict, InvalidInput
+from approvals.statechart import OUTCOMES, Statechart
+
+_STATE_KEYS = ("description", "initial", "entry", "exit")
+
+
+def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The definition's rows as a machine config (canonical form)."""
+    states = list(definition.states.all())
+    by_source: dict[str, list[TransitionDefinition]] = defaultdict(list)
+    for row in definition.transitions.all():
+        by_source[row.source].append(row)
+
+    nodes: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for state in states:
+        node: dict[str, Any] = {}
+        if state.type != "atomic":
+            node["type"] = state.type
+        for key in _STATE_KEYS:
+            value = getattr(state, key)
+            if value:
+                node[key] = value
+        rows = by_source.get(state.path, [])
+        if state.invoke:
+            invoke = dict(state.invoke)
+            for trigger, key in (
+                (Trigger.INVOKE_DONE, "onDone"),
+                (Trigger.INVOKE_ERROR, "onError"),
+            ):
+                items = [_transition_item(r) for r in rows if r.trigger == trigger]
+                if items:
+                    invoke[key] = items
+            node["invoke"] = invoke
+        meta = dict(state.meta or {})
+        if state.task:
+            meta["task"] = state.task
+        if meta:
+            node["meta"] = meta
+        on: dict[str, list[dict[str, Any]]] = {}
+        after: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.trigger == Trigger.ON:
+                on.setdefault(row.event, []).append(_transition_item(row))
+            elif row.trigger == Trigger.AFTER:
+                after.setdefault(row.delay, []).append(_transition_item(row))
+        always = [_transition_item(r) for r in rows if r.trigger == Trigger.ALWAYS]
+        done = [_transition_item(r) for r in rows if r.trigger == Trigger.DONE]
+        if on:
+            node["on"] = on
+        if always:
+            node["always"] = always
+        if after:
+            node["after"] = after
+        if done:
+            node["onDone"] = done
+        nodes[state.path] = node
+        parent, _, name = state.path.rpartition(".")
+        if parent:
+            nodes[parent].setdefault("states", {})[name] = node
+        else:
+            top[name] = node
+
+    config: dict[str, Any] = {
+        "id": definition.key,
+        "title": definition.title,
+        "description": definition.description,
+        "initial": definition.initial,
+        "form": definition.form_schema or {"type": "object"},
+        "settings": definition.settings or {},
+        "states": top,
+    }
+    try:
+        return canonical_config(config)
+    except Exception:
+        return config
+
+
+def _transition_item(row: TransitionDefinition) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if row.target:
+        item["target"] = row.target
+    if row.guard:
+        item["guard"] = row.guard
+    if row.assign:
+        item["assign"] = row.assign
+    if row.description:
+        item["description"] = row.description
+    return item
+
+
+def definition_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every problem of a config against this installation's roles and actions."""
+    roles = set(Group.objects.values_list("name", flat=True))
+    problems = validate_config(config, roles=roles, actions=action_names())
+    if not problems:
+        problems = _outcome_problems(config)
+    return problems
+
+
+def _outcome_problems(config: Mapping[str, Any]) -> list[str]:
+    problems = []
+
+    def walk(states: Mapping[str, Any], prefix: str) -> None:
+        for name, node in states.items():
+            outcome = (node.get("meta") or {}).get("outcome")
+            where = f"{prefix}{name}"
+            if outcome is not None:
+                if node.get("type") != "final":
+                    problems.append(f"states.{where}.meta.outcome: only final states end a request")
+                elif outcome not in OUTCOMES:
+                    problems.append(
+                        f"states.{where}.meta.outcome: {outcome!r} is not one of "
+                        f"{', '.join(OUTCOMES)}"
+                    )
+            walk(node.get("states") or {}, f"{where}.states.")
+
+    walk(config.get("states") or {}, "")
+    return problems
+
+
+def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> None:
+    states: list[StateDefinition] = []
+    transitions: list[TransitionDefinition] = []
+
+    def add_transitions(
+        source: str, trigger: str, spec: Any, *, event: str = "", delay: str = ""
+    ) -> None:
+        items = spec if isinstance(spec, list) else [spec]
+        for item in items:
+            if isinstance(item, str):
+                item = {"target": item}
+            transitions.append(
+                TransitionDefinition(
+                    definition=definition,
+                    source=source,
+                    trigger=trigger,
+                    event=event,
+                    delay=delay,
+                    target=item.get("target") or "",
+                    guard=item.get("guard") or "",
+                    assign=item.get("assign") or {},
+                    description=item.get("description") or "",
+                    position=len(transitions),
+                )
+            )
+
+    def walk(nodes: Mapping[str, Any], parent: str) -> None:
+        for name, node in nodes.items():
+            path = f"{parent}.{name}" if parent else name
+            children = node.get("states") or {}
+            meta = dict(node.get("meta") or {})
+            task = meta.pop("task", None)
+            invoke = dict(node["invoke"]) if node.get("invoke") else None
+            if invoke:
+                for key, trigger in (
+                    ("onDone", Trigger.INVOKE_DONE),
+                    ("onError", Trigger.INVOKE_ERROR),
+                ):
+                    if key in invoke:
+                        add_transitions(path, trigger, invoke.pop(key))
+            states.append(
+                StateDefinition(
+                    definition=definition,
+                    path=path,
+                    type=node.get("type") or ("compound" if children else "atomic"),
+                    description=node.get("description", ""),
+                    initial=node.get("initial", ""),
+                    entry=_as_list(node.get("entry")),
+                    exit=_as_list(node.get("exit")),
+                    invoke=invoke,
+                    task=task,
+                    meta=meta,
+                    position=len(states),
+                )
+            )
+            for event, spec in (node.get("on") or {}).items():
+                add_transitions(path, Trigger.ON, spec, event=event)
+            if node.get("always"):
+                add_transitions(path, Trigger.ALWAYS, node["always"])
+            for delay, spec in (node.get("after") or {}).items():
+                add_transitions(path, Trigger.AFTER, spec, delay=str(delay))
+            if node.get("onDone"):
+                add_transitions(path, Trigger.DONE, node["onDone"])
+            walk(children, path)
+
+    walk(config["states"], "")
+    definition.states.all().delete()
+    definition.transitions.all().delete()
+    StateDefinition.objects.bulk_create(states)
+    TransitionDefinition.objects.bulk_create(transitions)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def definition_parse(text: str, *, filename: str = "<definition>") -> dict[str, Any]:
+    """A definition file's text as a config; InvalidInput names the line of a syntax error."""
+    try:
+        return load_document(text, filename=filename)
+    except DefinitionError as exc:
+        raise InvalidInput(str(exc), {"definition": exc.errors}) from None
+
+
+@transaction.atomic
+def definition_import(
+    *, config: Mapping[str, Any], actor: Any, publish: bool = False, now: datetime
+) -> WorkflowDefinition:
+    """Import a config as the key's draft (replacing an existing draft), optionally publishing.
+
+    Importing what is already the published version changes nothing and returns it, so loading
+    the shipped examples twice creates no new versions.
+    """
+    problems = definition_problems(config)
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} problem(s) in the definition", {"definition": problems}
+        )
+    config = canonical_config(config)
+    key = config["id"]
+    existing = list(WorkflowDefinition.objects.select_for_update().filter(key=key))
+    published = next((d for d in existing if d.status == DefinitionStatus.PUBLISHED), None)
+    if published is not None and definition_config(published) == config:
+        return published
+    draft = next((d for d in existing if d.status == DefinitionStatus.DRAFT), None)
+    if draft is None:
+        version = max((d.version for d in existing), default=0) + 1
+        draft = WorkflowDefinition(key=key, version=version, created_by=actor)
+    draft.title = config["title"]
+    draft.description = config.get("description", "")
+    draft.initial = config["initial"]
+    draft.form_schema = config.get("form") or {"type": "object"}
+    draft.settings = config.get("settings") or {}
+    draft.save()
+    _write_rows(draft, config)
+    if publish:
+        return definition_publish(definition_id=draft.pk, actor=actor, now=now)
+    return draft
+
+
+@transaction.atomic
+def definition_publish(*, definition_id: int, actor: Any, now: datetime) -> WorkflowDefinition:
+    """Publish a valid draft; the key's previous published version is retired (its instances
+    finish on it)."""
+    definition = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    if definition.status != DefinitionStatus.DRAFT:
+        raise Conflict(f"{definition} is not a draft; only drafts can be published")
+    problems = definition_problems(definition_config(definition))
+    if problems:
+        raise InvalidInput(
+            f"{definition} cannot be published: {len(problems)} problem(s)",
+            {"definition": problems},
+        )
+    for previous in WorkflowDefinition.objects.select_for_update().filter(
+        key=definition.key, status=DefinitionStatus.PUBLISHED
+    ):
+        previous.retire()
+        previous.save(update_fields=["status"])
+    definition.publish()
+    definition.published_at = now
+    definition.save(update_fields=["status", "published_at"])
+    return definition
+
+
+@transaction.atomic
+def definition_new_version(*, definition_id: int, actor: Any) -> WorkflowDefinition:
+    """A draft copy of a published or retired version to edit (or the key's existing draft)."""
+    source = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    existing_draft = WorkflowDefinition.objects.filter(
+        key=source.key, status=DefinitionStatus.DRAFT
+    ).first()
+    if existing_draft is not None:
+        raise Conflict(f"{existing_draft} already exists; edit it or delete it first")
+    version = (
+        WorkflowDefinition.objects.filter(key=source.key).aggregate(m=Max("version"))["m"] or 0
+    ) + 1
+    config = definition_config(source)
+    draft = WorkflowDefinition.objects.create(
+        key=source.key,
+        version=version,
+        title=source.title,
+        description=source.description,
+        initial=source.initial,
+        form_schema=source.form_schema,
+        settings=source.settings,
+        created_by=actor,
+    )
+    _write_rows(draft, config)
+    return draft
+
+
+@transaction.atomic
+def definition_retire(*, definition_id: int, actor: Any) -> WorkflowDefinition:
+    definition = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    if definition.status != DefinitionStatus.PUBLISHED:
+        raise Conflict(f"{definition} is not published")
+    definition.retire()
+    definition.save(update_fields=["status"])
+    return definition
+
+
+_charts: dict[tuple[int, str, int, datetime | None], Statechart] = {}
+
+
+def statechart_for(definition: WorkflowDefinition) -> Statechart:
+    """The compiled statechart; cached for published and retired versions, which never change.
+
+    The key includes the publication time: a primary key alone can be reused after a rollback
+    (SQLite does), and a stale chart must never drive an instance.
+    """
+    cache_key = (definition.pk, definition.key, definition.version, definition.published_at)
+    chart = _charts.get(cache_key)
+    if chart is None:
+        chart = Statechart(definition_config(definition))
+        if definition.status != DefinitionStatus.DRAFT:
+            _charts[cache_key] = chart
+    return chart

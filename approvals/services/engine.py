@@ -1,0 +1,560 @@
+"""The interpreter: moves one locked instance through its statechart.
+
+A `Run` lives for one service call inside its transaction. It collects audit events and outbox
+messages and writes each kind in one INSERT at the end, with the instance row, so a transition
+costs a handful of queries whatever it touches. Callers (the services in this package) lock the
+instance, build a Run, call `start`/`fire`/`end`, then `commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django_fsm import ConcurrentTransition
+
+from approvals.models import (
+    LIVE_TASK_STATUSES,
+    Branch,
+    OutboxMessage,
+    Task,
+    TaskRule,
+    TaskStatus,
+    Timer,
+    WorkflowInstance,
+)
+from approvals.services.audit import AuditTrail
+from approvals.services.errors import Conflict
+from approvals.statechart import GuardError, State, Statechart, Transition
+
+# An `always` chain longer than this is a loop in the definition, not a process.
+MAX_MICROSTEPS = 100
+
+
+class Run:
+    def __init__(
+        self,
+        instance: WorkflowInstance,
+        chart: Statechart,
+        *,
+        actor: Any,
+        channel: str,
+        now: datetime,
+    ) -> None:
+        self.instance = instance
+        self.chart = chart
+        self.actor = actor
+        self.channel = channel
+        self.now = now
+        self.audit = AuditTrail(instance)
+        self.outbox: list[OutboxMessage] = []
+        self.fields: set[str] = set()
+        self.microsteps = 0
+        self._branches: dict[str, Branch] | None = None
+
+    # ----- bookkeeping
+
+    def record(
+        self,
+        event: str,
+        *,
+        from_state: str = "",
+        to_state: str = "",
+        task: Task | None = None,
+        data: Mapping[str, Any] | None = None,
+        actor: Any = ...,
+    ) -> int:
+        entry = self.audit.append(
+            event=event,
+            at=self.now,
+            channel=self.channel,
+            actor=self.actor if actor is ... else actor,
+            from_state=from_state,
+            to_state=to_state,
+            task_id=task.pk if task is not None else None,
+            data=data,
+        )
+        self.fields.update({"audit_seq", "audit_head"})
+        return entry.seq
+
+    def emit(
+        self,
+        topic: str,
+        payload: Mapping[str, Any],
+        *,
+        key: str,
+        available_at: datetime | None = None,
+    ) -> None:
+        self.outbox.append(
+            OutboxMessage(
+                topic=topic,
+                instance_id=self.instance.pk,
+                payload=dict(payload),
+                idempotency_key=f"{self.instance.pk}:{self.audit.instance.audit_seq}:{key}",
+                created_at=self.now,
+                available_at=available_at or self.now,
+            )
+        )
+
+    def commit(self) -> WorkflowInstance:
+        """Write what the run collected. Instance last: its conditional UPDATE is the
+        ConcurrentTransitionMixin check that nobody moved it meanwhile."""
+        self.audit.flush()
+        if self.outbox:
+            OutboxMessage.objects.bulk_create(self.outbox)
+            self.outbox = []
+        self.instance.version += 1
+        self.instance.updated_at = self.now
+        self.fields.update({"version", "updated_at"})
+        try:
+            self.instance.save(update_fields=sorted(self.fields))
+        except ConcurrentTransition:
+            # The row lock makes this unreachable; should it happen, refuse rather than 500.
+            raise Conflict(
+                "the request changed meanwhile; reload and try again",
+                current_state=self.instance.state,
+            ) from None
+        self.fields = set()
+        return self.instance
+
+    def set_context(self, context: dict[str, Any]) -> None:
+        if context != self.instance.context:
+            self.instance.context = context
+            self.fields.add("context")
+
+    # ----- where the instance is
+
+    @property
+    def branches(self) -> dict[str, Branch]:
+        if self._branches is None:
+            self._branches = {
+                b.region: b for b in self.instance.branches.filter(closed_at__isnull=True)
+            }
+        return self._branches
+
+    def active_leaves(self) -> list[str]:
+        top = self.chart.state(self.instance.state)
+        if top.is_parallel:
+            return [b.state for b in self.branches.values()]
+        return [top.path]
+
+    def active_paths(self) -> list[str]:
+        """Leaves first, then the parallel node: events are tried in that order."""
+        top = self.instance.state
+        leaves = self.active_leaves()
+        return leaves if leaves == [top] else [*leaves, top]
+
+    def accepted_events(self) -> list[str]:
+        if not self.instance.is_active:
+            return []
+        return self.chart.events_of(self.active_paths())
+
+    # ----- public moves
+
+    def start(self) -> None:
+        """Enter the initial state of a just-created instance (created in that state)."""
+        initial = self.instance.state
+        seq = self.record(
+            "instance.started",
+            to_state=initial,
+            data={"context": self.instance.context, "title": self.instance.title},
+        )
+        self.emit("instance.started", {"state": initial}, key="started")
+        self._enter_top(initial, visit=seq)
+
+    def fire(
+        self,
+        event: str,
+        data: Mapping[str, Any] | None,
+        *,
+        sources: Iterable[str] | None = None,
+        task: Task | None = None,
+    ) -> Transition:
+        """Take the first enabled transition for `event` from `sources` (default: everything
+        active). Conflict when the state does not accept the event or no guard holds."""
+        if not self.instance.is_active:
+            raise Conflict(
+                f"the request is {self.instance.status}; it accepts no events",
+                current_state=self.instance.state,
+            )
+        paths = list(sources) if sources is not None else self.active_paths()
+        candidates = [t for p in paths for t in self.chart.state(p).on.get(event, [])]
+        if not candidates:
+            raise Conflict(
+                f"'{event}' is not accepted in state {self.describe_state()}",
+                current_state=self.instance.state,
+                accepted_events=self.accepted_events(),
+            )
+        chosen = self._select(candidates, data)
+        if chosen is None:
+            raise Conflict(
+                f"'{event}' is accepted in {self.describe_state()} but no guard allows it now",
+                current_state=self.instance.state,
+                accepted_events=self.accepted_events(),
+            )
+        self._take(chosen, data, task=task)
+        return chosen
+
+    def end(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
+        """Stop where it is (withdraw, cancel): close tasks and timers, set the status."""
+        top = self.instance.state
+        self._exit_top(top)
+        self._finish(outcome, event=event, data=data)
+
+    def describe_state(self) -> str:
+        leaves = self.active_leaves()
+        return ", ".join(leaves)
+
+    # ----- transitions
+
+    def _select(
+        self, candidates: list[Transition], data: Mapping[str, Any] | None
+    ) -> Transition | None:
+        try:
+            return self.chart.select(candidates, self.instance.context, data)
+        except GuardError as exc:
+            raise Conflict(
+                str(exc), current_state=self.instance.state, accepted_events=self.accepted_events()
+            ) from None
+
+    def _take(
+        self, transition: Transition, data: Mapping[str, Any] | None, *, task: Task | None = None
+    ) -> None:
+        self.microsteps += 1
+        if self.microsteps > MAX_MICROSTEPS:
+            raise Conflict(
+                f"more than {MAX_MICROSTEPS} steps in a row from "
+                f"{transition.source}: the definition loops",
+                current_state=self.instance.state,
+            )
+        if transition.assign:
+            try:
+                self.set_context(self.chart.assign(transition, self.instance.context, data))
+            except GuardError as exc:
+                raise Conflict(str(exc), current_state=self.instance.state) from None
+        audit_data: dict[str, Any] = {"trigger": transition.trigger}
+        if transition.event:
+            audit_data["event"] = transition.event
+        if transition.delay:
+            audit_data["after"] = transition.delay
+        if data:
+            audit_data["data"] = dict(data)
+        if transition.assign:
+            audit_data["assigned"] = {n: self.instance.context.get(n) for n, _ in transition.assign}
+
+        source = self.chart.state(transition.source)
+        if transition.target is None:
+            self.record(
+                "transition",
+                from_state=source.path,
+                to_state=source.path,
+                task=task,
+                data=audit_data,
+            )
+            return
+        if source.parent is not None:
+            branch = self.branches[source.parent]
+            self._exit_leaf(branch.state, branch)
+            seq = self.record(
+                "transition",
+                from_state=source.path,
+                to_state=transition.target,
+                task=task,
+                data=audit_data,
+            )
+            branch.move_to(transition.target)
+            branch.save(update_fields=["state"])
+            self._enter_leaf(transition.target, branch, visit=seq)
+            return
+        from_state = self.instance.state
+        self._exit_top(from_state)
+        seq = self.record(
+            "transition",
+            from_state=from_state,
+            to_state=transition.target,
+            task=task,
+            data=audit_data,
+        )
+        self.instance.move_to(transition.target)
+        self.fields.add("state")
+        self.emit(
+            "instance.state_changed", {"from": from_state, "to": transition.target}, key="state"
+        )
+        self._enter_top(transition.target, visit=seq)
+
+    # ----- entering and leaving states
+
+    def _enter_top(self, path: str, *, visit: int) -> None:
+        state = self.chart.state(path)
+        self._run_actions(state.entry, state, "entry")
+        if state.is_final:
+            self._finish(state.outcome, event="instance.completed", data={"state": path})
+            return
+        if state.is_parallel:
+            self._branches = {}
+            for region in self.chart.regions(path):
+                leaf = self.chart.region_initial_leaf(region)
+                branch = Branch.objects.create(
+                    instance=self.instance, region=region, state=leaf, opened_at=self.now
+                )
+                self._branches[region] = branch
+                self._enter_leaf(leaf, branch, visit=visit, join=False)
+            self._try_join(state)
+            return
+        self._activate(state, branch=None, visit=visit)
+        self._follow_always(state)
+
+    def _enter_leaf(self, path: str, branch: Branch, *, visit: int, join: bool = True) -> None:
+        state = self.chart.state(path)
+        self._run_actions(state.entry, state, "entry")
+        if state.is_final:
+            if join:
+                self._try_join(self.chart.state(self.instance.state))
+            return
+        self._activate(state, branch=branch, visit=visit)
+        self._follow_always(state)
+
+    def _follow_always(self, state: State) -> None:
+        if not state.always or not self._is_current(state.path):
+            return
+        chosen = self._select(state.always, None)
+        if chosen is not None:
+            self._take(chosen, None)
+
+    def _is_current(self, path: str) -> bool:
+        return self.instance.is_active and path in self.active_leaves()
+
+    def _try_join(self, parallel: State) -> None:
+        """A parallel state is done when every region rests in a final state."""
+        if not self.instance.is_active or self.instance.state != parallel.path:
+            return
+        if all(self.chart.state(b.state).is_final for b in self.branches.values()):
+            chosen = self._select(parallel.on_done, None)
+            if chosen is not None:
+                self._take(chosen, None)
+
+    def _exit_top(self, path: str) -> None:
+        state = self.chart.state(path)
+        if state.is_parallel:
+            for branch in list(self.branches.values()):
+                self._exit_leaf(branch.state, branch)
+                branch.closed_at = self.now
+                branch.save(update_fields=["closed_at"])
+            self._branches = {}
+        else:
+            self._deactivate(state, branch=None)
+        self._run_actions(state.exit, state, "exit")
+
+    def _exit_leaf(self, path: str, branch: Branch) -> None:
+        state = self.chart.state(path)
+        self._deactivate(state, branch=branch)
+        self._run_actions(state.exit, state, "exit")
+
+    def _activate(self, state: State, *, branch: Branch | None, visit: int) -> None:
+        if state.task is not None:
+            self._create_tasks(state, branch=branch, visit=visit)
+        if state.after:
+            Timer.objects.bulk_create(
+                [
+                    Timer(
+                        instance=self.instance,
+                        branch=branch,
+                        state=state.path,
+                        visit=visit,
+                        delay=delay,
+                        due_at=self.now + _delay(delay),
+                    )
+                    for delay in state.after
+                ]
+            )
+        if state.invoke is not None:
+            self.emit(
+                "action.invoke",
+                {
+                    "state": state.path,
+                    "visit": visit,
+                    "src": state.invoke.src,
+                    "input": dict(state.invoke.input),
+                    "max_attempts": state.invoke.max_attempts,
+                    "backoff": state.invoke.backoff,
+                    "delay_seconds": state.invoke.delay.total_seconds(),
+                },
+                key=f"invoke:{state.path}",
+            )
+
+    def _deactivate(self, state: State, *, branch: Branch | None) -> None:
+        if state.task is not None:
+            live = Task.objects.filter(
+                instance=self.instance, state=state.path, status__in=LIVE_TASK_STATUSES
+            )
+            # A bulk UPDATE inside the engine: the tasks of a state being left are cancelled
+            # together, in the same transaction as the move.
+            cancelled = list(live.values_list("pk", flat=True))
+            if cancelled:
+                live.update(status=TaskStatus.CANCELLED, closed_at=self.now)
+                self.emit(
+                    "task.cancelled",
+                    {"tasks": cancelled, "state": state.path},
+                    key=f"cancel:{state.path}",
+                )
+        if state.after:
+            Timer.objects.filter(
+                instance=self.instance,
+                state=state.path,
+                fired_at__isnull=True,
+                cancelled_at__isnull=True,
+            ).update(cancelled_at=self.now)
+
+    def _run_actions(self, names: Iterable[str], state: State, phase: str) -> None:
+        for name in names:
+            self.emit(
+                "action.run",
+                {"state": state.path, "action": name, "phase": phase},
+                key=f"{phase}:{state.path}:{name}",
+            )
+
+    # ----- tasks
+
+    def _create_tasks(self, state: State, *, branch: Branch | None, visit: int) -> None:
+        spec = state.task
+        assert spec is not None
+        due_at = self.now + spec.sla if spec.sla else None
+        next_remind = self.now + min(spec.remind) if spec.remind else None
+        common = dict(
+            instance=self.instance,
+            branch=branch,
+            state=state.path,
+            visit=visit,
+            label=spec.label or state.label,
+            created_at=self.now,
+            due_at=due_at,
+            next_remind_at=next_remind,
+        )
+        if spec.requester:
+            tasks = [
+                Task(
+                    **common,
+                    for_requester=True,
+                    forbid_requester=False,
+                    assignee=self.instance.requester,
+                    status=TaskStatus.CLAIMED,
+                    claimed_at=self.now,
+                )
+            ]
+            groups_per_task: list[list[str]] = [[]]
+        elif spec.rule == "all":
+            common["forbid_requester"] = spec.forbid_requester
+            tasks = [Task(**common, rule=TaskRule.ALL) for _ in spec.roles]
+            groups_per_task = [[role] for role in spec.roles]
+        else:
+            common["forbid_requester"] = spec.forbid_requester
+            rule = TaskRule.QUORUM if spec.rule == "quorum" else TaskRule.ANY
+            tasks = [Task(**common, rule=rule) for _ in range(spec.approvals_needed)]
+            groups_per_task = [list(spec.roles) for _ in tasks]
+        created = Task.objects.bulk_create(tasks)
+        self._link_groups(created, groups_per_task)
+        for task, groups in zip(created, groups_per_task, strict=True):
+            self.record(
+                "task.created",
+                to_state=state.path,
+                task=task,
+                data={
+                    "roles": groups,
+                    "assignee": task.assignee_id,
+                    "due_at": task.due_at.isoformat() if task.due_at else None,
+                },
+            )
+            self.emit(
+                "task.created",
+                {
+                    "task": task.pk,
+                    "state": state.path,
+                    "roles": groups,
+                    "assignee": task.assignee_id,
+                },
+                key=f"task:{task.pk}",
+            )
+
+    def _link_groups(self, tasks: list[Task], groups_per_task: list[list[str]]) -> None:
+        names = {name for names in groups_per_task for name in names}
+        if not names:
+            return
+        ids = dict(Group.objects.filter(name__in=names).values_list("name", "pk"))
+        missing = names - set(ids)
+        if missing:
+            raise Conflict(
+                f"role(s) {', '.join(sorted(missing))} no longer exist; "
+                "an admin must recreate them",
+                current_state=self.instance.state,
+            )
+        through = Task.candidate_groups.through
+        through.objects.bulk_create(
+            [
+                through(task_id=task.pk, group_id=ids[name])
+                for task, names in zip(tasks, groups_per_task, strict=True)
+                for name in names
+            ]
+        )
+
+    def copy_task(self, task: Task, **changes: Any) -> Task:
+        """A successor of a live task (delegation, reassignment, escalation)."""
+        successor = Task.objects.create(
+            instance=self.instance,
+            branch_id=task.branch_id,
+            state=task.state,
+            visit=task.visit,
+            label=task.label,
+            for_requester=task.for_requester,
+            forbid_requester=task.forbid_requester,
+            rule=task.rule,
+            previous=task,
+            escalation_level=task.escalation_level,
+            created_at=self.now,
+            due_at=task.due_at,
+            next_remind_at=task.next_remind_at,
+            **changes,
+        )
+        successor.candidate_groups.set(task.candidate_groups.all())
+        return successor
+
+    def siblings_pending(self, task: Task) -> bool:
+        """Other approvals this visit still needs (rules all and quorum)."""
+        return (
+            Task.objects.filter(
+                instance=self.instance,
+                state=task.state,
+                visit=task.visit,
+                status__in=LIVE_TASK_STATUSES,
+            )
+            .exclude(pk=task.pk)
+            .exists()
+        )
+
+    # ----- the end
+
+    def _finish(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
+        self.instance.finish(outcome)
+        self.instance.completed_at = self.now
+        self.fields.update({"status", "completed_at"})
+        Timer.objects.filter(
+            instance=self.instance, fired_at__isnull=True, cancelled_at__isnull=True
+        ).update(cancelled_at=self.now)
+        self.record(
+            event,
+            from_state=self.instance.state,
+            to_state=self.instance.state,
+            data={**data, "outcome": outcome},
+        )
+        self.emit(
+            "instance.completed",
+            {"outcome": outcome, "state": self.instance.state},
+            key="completed",
+        )
+
+
+def _delay(text: str) -> timedelta:
+    from approvals.machine.durations import parse_duration
+
+    return parse_duration(text)

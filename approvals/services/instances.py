@@ -1,0 +1,141 @@
+"""Starting requests, external events, withdrawing and cancelling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from approvals.models import (
+    Channel,
+    DefinitionStatus,
+    InstanceStatus,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
+from approvals.permissions import can_operate, is_active_user
+from approvals.request_schema import form_errors, with_defaults
+from approvals.services.definitions import statechart_for
+from approvals.services.engine import Run
+from approvals.services.errors import Conflict, InvalidInput, NotAllowed
+from approvals.services.locking import lock_instance
+
+MAX_TITLE = 200
+
+
+@transaction.atomic
+def instance_start(
+    *,
+    definition_key: str,
+    context: Any,
+    actor: Any,
+    now: datetime,
+    title: str = "",
+    business_key: str = "",
+    channel: str = Channel.WEB,
+) -> WorkflowInstance:
+    """A new request on the key's published version, moved as far as its `always` go."""
+    if not is_active_user(actor):
+        raise NotAllowed("sign in to start a request")
+    definition = WorkflowDefinition.objects.filter(
+        key=definition_key, status=DefinitionStatus.PUBLISHED
+    ).first()
+    if definition is None:
+        raise InvalidInput(
+            f"no published workflow '{definition_key}'",
+            {"workflow": [f"Unknown workflow '{definition_key}'."]},
+        )
+    chart = statechart_for(definition)
+    errors = form_errors(chart.form, context)
+    if errors:
+        raise InvalidInput("the request has errors", errors)
+    context = with_defaults(chart.form, context)
+    title = (title or str(context.get("title") or "")).strip() or definition.title
+    if len(title) > MAX_TITLE:
+        raise InvalidInput("the title is too long", {"title": [f"At most {MAX_TITLE} characters."]})
+    instance = WorkflowInstance.objects.create(
+        definition=definition,
+        requester=actor,
+        title=title,
+        business_key=business_key,
+        context=context,
+        state=chart.initial,
+        created_at=now,
+        updated_at=now,
+    )
+    run = Run(instance, chart, actor=actor, channel=channel, now=now)
+    run.start()
+    return run.commit()
+
+
+def _locked_run(
+    instance_id: int, *, actor: Any, channel: str, now: datetime
+) -> tuple[WorkflowInstance, Run]:
+    instance = lock_instance(instance_id=instance_id)
+    return instance, Run(
+        instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now
+    )
+
+
+@transaction.atomic
+def instance_send_event(
+    *,
+    instance_id: int,
+    event: str,
+    actor: Any,
+    now: datetime,
+    data: Mapping[str, Any] | None = None,
+    channel: str = Channel.API,
+) -> WorkflowInstance:
+    """An external event ("PAYMENT_RECEIVED"). Events of human tasks are decided on the task."""
+    if not can_operate(actor, "send_event"):
+        raise NotAllowed("you may not send events to requests")
+    if data is not None and not isinstance(data, Mapping):
+        raise InvalidInput("event data must be an object", {"data": ["Must be an object."]})
+    instance, run = _locked_run(instance_id, actor=actor, channel=channel, now=now)
+    for path in run.active_paths():
+        state = run.chart.state(path)
+        if state.task is not None and event in state.on:
+            raise Conflict(
+                f"'{event}' in {path} is a decision of its task; decide it on the task",
+                current_state=instance.state,
+                accepted_events=run.accepted_events(),
+            )
+    run.fire(event, data or {})
+    return run.commit()
+
+
+@transaction.atomic
+def instance_withdraw(
+    *, instance_id: int, actor: Any, now: datetime, comment: str = "", channel: str = Channel.WEB
+) -> WorkflowInstance:
+    """The requester stops their own request: through the definition's WITHDRAW where the
+    current state has one, otherwise by ending it as cancelled where it is."""
+    instance, run = _locked_run(instance_id, actor=actor, channel=channel, now=now)
+    if instance.requester_id != getattr(actor, "pk", None):
+        raise NotAllowed("only the requester can withdraw a request")
+    if not instance.is_active:
+        raise Conflict(f"the request is already {instance.status}", current_state=instance.state)
+    if "WITHDRAW" in run.accepted_events():
+        run.fire("WITHDRAW", {"comment": comment} if comment else {})
+    else:
+        run.end(InstanceStatus.CANCELLED, event="instance.withdrawn", data={"comment": comment})
+    return run.commit()
+
+
+@transaction.atomic
+def instance_cancel(
+    *, instance_id: int, actor: Any, reason: str, now: datetime, channel: str = Channel.ADMIN
+) -> WorkflowInstance:
+    """An operator ends a request where it is; its open tasks are cancelled."""
+    if not can_operate(actor, "cancel_instance"):
+        raise NotAllowed("you may not cancel requests")
+    if not reason.strip():
+        raise InvalidInput("a reason is required", {"reason": ["Say why it is cancelled."]})
+    instance, run = _locked_run(instance_id, actor=actor, channel=channel, now=now)
+    if not instance.is_active:
+        raise Conflict(f"the request is already {instance.status}", current_state=instance.state)
+    run.end(InstanceStatus.CANCELLED, event="instance.cancelled", data={"reason": reason})
+    return run.commit()

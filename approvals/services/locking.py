@@ -1,0 +1,24 @@
+"""The one lock helper: every write to an instance starts here, inside transaction.atomic()."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from approvals.models import WorkflowInstance
+
+
+def lock_instance(
+    *, instance_id: int | None = None, task_id: int | None = None
+) -> WorkflowInstance:
+    """The instance row, locked until the transaction ends (invariant 2).
+
+    On PostgreSQL this is SELECT ... FOR UPDATE; on SQLite the IMMEDIATE transaction already
+    holds the database write lock, which serialises writers the same way.
+    """
+    assert transaction.get_connection().in_atomic_block, "lock_instance needs transaction.atomic()"
+    queryset = WorkflowInstance.objects.select_for_update(of=("self",)).select_related(
+        "definition", "requester"
+    )
+    if task_id is not None:
+        return queryset.get(tasks__id=task_id)
+    return queryset.get(pk=instance_id)

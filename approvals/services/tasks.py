@@ -1,0 +1,302 @@
+"""Human work on tasks: claim, unclaim, decide, delegate, reassign."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.models import (
+    Channel,
+    Decision,
+    Task,
+    TaskRule,
+    TaskStatus,
+    WorkflowInstance,
+)
+from approvals.permissions import can_operate, task_refusal
+from approvals.services.definitions import statechart_for
+from approvals.services.engine import Run
+from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
+from approvals.services.locking import lock_instance
+from approvals.statechart import APPROVE
+
+# Saying no, or sending a request back, must tell the requester why.
+EVENTS_NEEDING_COMMENT = frozenset({"REJECT", "REQUEST_CHANGES"})
+MAX_COMMENT = 5000
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    task: Task
+    instance: WorkflowInstance
+    moved: bool  # False while an all/quorum rule still waits for other approvals
+
+
+def _locked_task(
+    task_id: int, *, actor: Any, channel: str, now: datetime
+) -> tuple[WorkflowInstance, Task, Run]:
+    try:
+        instance = lock_instance(task_id=task_id)
+    except WorkflowInstance.DoesNotExist:
+        raise NotAllowed("no such task") from None
+    task = Task.objects.select_related("assignee").get(pk=task_id)
+    return (
+        instance,
+        task,
+        Run(instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now),
+    )
+
+
+def describe_closed(task: Task) -> str:
+    """Why a task can no longer be acted on, naming who decided first where someone did."""
+    decision = (
+        Decision.objects.filter(
+            task__instance_id=task.instance_id, task__state=task.state, task__visit=task.visit
+        )
+        .select_related("actor")
+        .order_by("-decided_at")
+        .first()
+    )
+    if task.status == TaskStatus.DONE or (
+        task.status == TaskStatus.CANCELLED and decision is not None
+    ):
+        assert decision is not None
+        when = timezone.localtime(decision.decided_at).strftime("%Y-%m-%d %H:%M")
+        return f"already decided by {decision.actor} at {when} ({decision.event})"
+    if task.status == TaskStatus.DELEGATED:
+        successor = task.successors.select_related("assignee").first()
+        return f"delegated to {successor.assignee if successor else 'someone else'}"
+    if task.status == TaskStatus.ESCALATED:
+        return "escalated to the next level after its deadline passed"
+    return f"this task is {task.get_status_display().lower()}; the request has moved on"
+
+
+def _require_live(task: Task) -> None:
+    if not task.is_live:
+        raise AlreadyDecided(describe_closed(task), current_state=task.state)
+
+
+def _require_allowed(actor: Any, task: Task, instance: WorkflowInstance) -> None:
+    refusal = task_refusal(actor, task, instance)
+    if refusal:
+        raise NotAllowed(refusal)
+
+
+@transaction.atomic
+def task_claim(*, task_id: int, actor: Any, now: datetime, channel: str = Channel.WEB) -> Task:
+    instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+    _require_live(task)
+    if task.assignee_id == actor.pk:
+        return task
+    if task.assignee_id is not None:
+        raise Conflict(f"already claimed by {task.assignee}", current_state=task.state)
+    _require_allowed(actor, task, instance)
+    task.claim()
+    task.assignee = actor
+    task.claimed_at = now
+    task.save(update_fields=["status", "assignee", "claimed_at"])
+    run.record("task.claimed", task=task, to_state=task.state)
+    run.emit("task.claimed", {"task": task.pk, "assignee": actor.pk}, key=f"claim:{task.pk}")
+    run.commit()
+    return task
+
+
+@transaction.atomic
+def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Channel.WEB) -> Task:
+    """Give a claimed task back to its roles' queue."""
+    _, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+    _require_live(task)
+    if task.assignee_id is None:
+        raise Conflict("this task is not claimed", current_state=task.state)
+    if task.assignee_id != actor.pk and not can_operate(actor, "reassign_task"):
+        raise NotAllowed(f"only {task.assignee} can give this task back")
+    if task.for_requester or not task.candidate_groups.exists():
+        raise Conflict(
+            "this task has no queue to go back to; delegate it instead", current_state=task.state
+        )
+    task.unclaim()
+    task.assignee = None
+    task.claimed_at = None
+    task.save(update_fields=["status", "assignee", "claimed_at"])
+    run.record("task.unclaimed", task=task, to_state=task.state)
+    run.emit("task.unclaimed", {"task": task.pk}, key=f"unclaim:{task.pk}")
+    run.commit()
+    return task
+
+
+@transaction.atomic
+def task_decide(
+    *,
+    task_id: int,
+    event: str,
+    actor: Any,
+    now: datetime,
+    comment: str = "",
+    data: Mapping[str, Any] | None = None,
+    channel: str = Channel.WEB,
+) -> DecisionResult:
+    """Decide a task with one of its state's events. Under rules all/quorum an APPROVE waits for
+    the other approvals of the visit; any other event fires at once (first decision wins)."""
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(
+            "the comment is too long", {"comment": [f"At most {MAX_COMMENT} characters."]}
+        )
+    if data is not None and not isinstance(data, Mapping):
+        raise InvalidInput("decision data must be an object", {"data": ["Must be an object."]})
+    instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+    _require_live(task)
+    _require_allowed(actor, task, instance)
+    state = run.chart.state(task.state)
+    if event not in state.on:
+        raise InvalidInput(
+            f"'{event}' is not a decision of this task",
+            {"decision": [f"Choose one of: {', '.join(state.on)}."]},
+        )
+    if not comment and event in EVENTS_NEEDING_COMMENT:
+        raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
+    if (
+        task.rule != TaskRule.ANY
+        and Decision.objects.filter(
+            task__instance=instance, task__state=task.state, task__visit=task.visit, actor=actor
+        ).exists()
+    ):
+        raise Conflict(
+            "you have already decided on this step; another approver is needed",
+            current_state=task.state,
+        )
+
+    Decision.objects.create(
+        task=task, actor=actor, event=event, comment=comment, data=dict(data or {}), decided_at=now
+    )
+    task.close(TaskStatus.DONE)
+    task.assignee = task.assignee or actor
+    task.closed_at = now
+    task.save(update_fields=["status", "assignee", "closed_at"])
+    run.record(
+        "task.decided",
+        task=task,
+        to_state=task.state,
+        data={"decision": event, "comment": comment, **({"data": data} if data else {})},
+    )
+    run.emit(
+        "task.decided",
+        {"task": task.pk, "decision": event, "actor": actor.pk},
+        key=f"decided:{task.pk}",
+    )
+    moved = not (event == APPROVE and task.rule != TaskRule.ANY and run.siblings_pending(task))
+    if moved:
+        run.fire(event, data or {}, sources=[task.state], task=task)
+    instance = run.commit()
+    return DecisionResult(task=task, instance=instance, moved=moved)
+
+
+def _find_user(user_id: int | None, field: str) -> Any:
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise InvalidInput("no such user", {field: ["Choose an active user."]})
+    return user
+
+
+@transaction.atomic
+def task_delegate(
+    *,
+    task_id: int,
+    to_user_id: int,
+    actor: Any,
+    now: datetime,
+    comment: str = "",
+    channel: str = Channel.WEB,
+) -> Task:
+    """Hand a task to someone else; the delegator keeps read access (they took part)."""
+    delegate = _find_user(to_user_id, "to")
+    instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+    _require_live(task)
+    _require_allowed(actor, task, instance)
+    if delegate.pk == actor.pk:
+        raise InvalidInput("you cannot delegate to yourself", {"to": ["Choose someone else."]})
+    if task.forbid_requester and delegate.pk == instance.requester_id:
+        raise InvalidInput(
+            "the requester cannot decide their own request",
+            {"to": ["Choose someone other than the requester."]},
+        )
+    successor = _replace(
+        run, task, assignee=delegate, delegated_by=actor, outcome=TaskStatus.DELEGATED
+    )
+    run.record(
+        "task.delegated",
+        task=successor,
+        to_state=task.state,
+        data={"from_task": task.pk, "to": delegate.username, "comment": comment},
+    )
+    run.emit(
+        "task.delegated",
+        {"task": successor.pk, "to": delegate.pk, "by": actor.pk},
+        key=f"delegate:{successor.pk}",
+    )
+    run.commit()
+    return successor
+
+
+@transaction.atomic
+def task_reassign(
+    *,
+    task_id: int,
+    to_user_id: int | None,
+    actor: Any,
+    now: datetime,
+    comment: str = "",
+    channel: str = Channel.ADMIN,
+) -> Task:
+    """An operator moves a task to a person (or, with no one, back to its roles' queue)."""
+    if not can_operate(actor, "reassign_task"):
+        raise NotAllowed("you may not reassign tasks")
+    assignee = _find_user(to_user_id, "to") if to_user_id is not None else None
+    instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+    _require_live(task)
+    if assignee is not None and task.forbid_requester and assignee.pk == instance.requester_id:
+        raise InvalidInput(
+            "the requester cannot decide their own request",
+            {"to": ["Choose someone other than the requester."]},
+        )
+    if assignee is None and not task.candidate_groups.exists():
+        raise InvalidInput("this task has no roles' queue", {"to": ["Choose a person."]})
+    successor = _replace(
+        run, task, assignee=assignee, delegated_by=None, outcome=TaskStatus.CANCELLED
+    )
+    run.record(
+        "task.reassigned",
+        task=successor,
+        to_state=task.state,
+        data={
+            "from_task": task.pk,
+            "to": assignee.username if assignee else None,
+            "comment": comment,
+        },
+    )
+    run.emit(
+        "task.reassigned",
+        {"task": successor.pk, "to": assignee.pk if assignee else None},
+        key=f"reassign:{successor.pk}",
+    )
+    run.commit()
+    return successor
+
+
+def _replace(run: Run, task: Task, *, assignee: Any, delegated_by: Any, outcome: str) -> Task:
+    task.close(outcome)
+    task.closed_at = run.now
+    task.save(update_fields=["status", "closed_at"])
+    return run.copy_task(
+        task,
+        assignee=assignee,
+        delegated_by=delegated_by,
+        status=TaskStatus.CLAIMED if assignee is not None else TaskStatus.OPEN,
+        claimed_at=run.now if assignee is not None else None,
+    )

@@ -1,0 +1,123 @@
+"""Definitions: import, validation, publishing, versions and pinning."""
+
+from __future__ import annotations
+
+import pytest
+
+from approvals.models import DefinitionStatus, WorkflowDefinition
+from approvals.services.definitions import (
+    definition_config,
+    definition_import,
+    definition_new_version,
+    definition_publish,
+    definition_retire,
+)
+from approvals.services.errors import Conflict, InvalidInput
+from approvals.services.instances import instance_start
+from approvals.services.tasks import task_decide
+from tests.approvals.flows import NOW, publish, review_flow
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_reports_every_problem_by_place(db):
+    config = review_flow()
+    config["states"]["review"]["on"]["APPROVE"] = "aproved"
+    config["states"]["review"]["meta"]["task"]["roles"] = ["managr"]
+    with pytest.raises(InvalidInput) as exc:
+        definition_import(config=config, actor=None, now=NOW)
+    problems = exc.value.field_errors["definition"]
+    assert any("states.review.on.APPROVE: unknown target 'aproved'" in p for p in problems)
+    assert any("unknown role 'managr'" in p for p in problems)
+    assert not WorkflowDefinition.objects.exists()
+
+
+def test_unknown_outcome_is_refused(db):
+    config = review_flow()
+    config["states"]["rejected"]["meta"]["outcome"] = "lost"
+    publish_roles = publish  # creates roles; the import itself must fail
+    with pytest.raises(InvalidInput) as exc:
+        publish_roles(config)
+    assert exc.value.field_errors["definition"] == [
+        "states.rejected.meta.outcome: 'lost' is not one of completed, rejected, cancelled"
+    ]
+
+
+def test_published_versions_are_immutable_and_instances_stay_pinned(requester, reviewer):
+    v1 = publish(review_flow())
+    assert (v1.version, v1.status) == (1, DefinitionStatus.PUBLISHED)
+    old = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+
+    draft = definition_new_version(definition_id=v1.pk, actor=None)
+    assert (draft.version, draft.status) == (2, DefinitionStatus.DRAFT)
+    with pytest.raises(Conflict, match="already exists"):
+        definition_new_version(definition_id=v1.pk, actor=None)
+    # v2 drops the changes loop: REQUEST_CHANGES disappears.
+    config = definition_config(draft)
+    del config["states"]["review"]["on"]["REQUEST_CHANGES"]
+    del config["states"]["changes"]
+    del config["states"]["withdrawn"]
+    definition_import(config=config, actor=None, now=NOW)
+    v2 = definition_publish(definition_id=draft.pk, actor=None, now=NOW)
+    v1.refresh_from_db()
+    assert v1.status == DefinitionStatus.RETIRED and v2.status == DefinitionStatus.PUBLISHED
+
+    new = instance_start(
+        definition_key="review", context={"title": "b", "amount": 1}, actor=requester, now=NOW
+    )
+    assert new.definition == v2
+    # The old instance still accepts what v1 allowed.
+    result = task_decide(
+        task_id=old.tasks.get().pk, event="REQUEST_CHANGES", comment="why", actor=reviewer, now=NOW
+    )
+    assert result.instance.state == "changes"
+    with pytest.raises(InvalidInput):
+        task_decide(
+            task_id=new.tasks.get().pk,
+            event="REQUEST_CHANGES",
+            comment="why",
+            actor=reviewer,
+            now=NOW,
+        )
+
+
+def test_publishing_twice_or_an_invalid_draft_is_refused(db):
+    v1 = publish(review_flow())
+    with pytest.raises(Conflict, match="not a draft"):
+        definition_publish(definition_id=v1.pk, actor=None, now=NOW)
+    draft = definition_new_version(definition_id=v1.pk, actor=None)
+    draft.states.filter(path="approved").delete()
+    with pytest.raises(InvalidInput) as exc:
+        definition_publish(definition_id=draft.pk, actor=None, now=NOW)
+    assert any("unknown target 'approved'" in p for p in exc.value.field_errors["definition"])
+    draft.refresh_from_db()
+    assert draft.status == DefinitionStatus.DRAFT
+
+
+def test_importing_the_published_content_again_creates_nothing(db):
+    v1 = publish(review_flow())
+    again = definition_import(config=review_flow(), actor=None, publish=True, now=NOW)
+    assert again.pk == v1.pk
+    assert WorkflowDefinition.objects.count() == 1
+
+
+def test_retire_stops_new_requests(requester):
+    v1 = publish(review_flow())
+    definition_retire(definition_id=v1.pk, actor=None)
+    with pytest.raises(InvalidInput, match="no published workflow"):
+        instance_start(
+            definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+        )
+
+
+def test_rows_round_trip_to_the_same_config(db):
+    v1 = publish(review_flow())
+    config = definition_config(v1)
+    assert config["states"]["changes"]["on"]["RESUBMIT"] == {
+        "target": "review",
+        "assign": {"revisions": "revisions + 1"},
+    }
+    copy = definition_new_version(definition_id=v1.pk, actor=None)
+    assert definition_config(copy) == config
