@@ -1,0 +1,27 @@
+"""Workflow definitions without Django: reading, checking and guard expressions.
+
+Pure Python (no models, no database), so a definition can be checked in an admin form, a
+management command or a test alike. See docs/definition-format.md for the format.
+"""
+
+from approvals.machine.durations import DurationError, format_duration, parse_duration
+from approvals.machine.expressions import (
+    Expression,
+    ExpressionError,
+    compile_expression,
+    evaluate_guard,
+)
+from approvals.machine.loader import DefinitionError, dump_document, load_document
+
+__all__ = [
+    "DefinitionError",
+    "DurationError",
+    "Expression",
+    "ExpressionError",
+    "compile_expression",
+    "dump_document",
+    "evaluate_guard",
+    "format_duration",
+    "load_document",
+    "parse_duration",
+]

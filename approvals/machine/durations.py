@@ -1,0 +1,120 @@
+"""Durations in definitions: ISO 8601 (``P2D``, ``PT4H``, ``PT0.5S``) or whole milliseconds.
+
+Years and months are refused: their length depends on the calendar, and an SLA stored as a
+``due_at`` must be computable from the start time alone. Weeks and days are taken as 7 and
+1 times 24 hours.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+__all__ = ["DurationError", "format_duration", "parse_duration"]
+
+
+class DurationError(ValueError):
+    """A duration that cannot be used: malformed, ambiguous, zero or negative."""
+
+
+_ISO = re.compile(
+    r"""
+    (?P<sign>[-+])?
+    P
+    (?:(?P<years>\d+(?:[.,]\d+)?)Y)?
+    (?:(?P<months>\d+(?:[.,]\d+)?)M)?
+    (?:(?P<weeks>\d+(?:[.,]\d+)?)W)?
+    (?:(?P<days>\d+(?:[.,]\d+)?)D)?
+    (?:T
+        (?:(?P<hours>\d+(?:[.,]\d+)?)H)?
+        (?:(?P<minutes>\d+(?:[.,]\d+)?)M)?
+        (?:(?P<seconds>\d+(?:[.,]\d+)?)S)?
+    )?
+    """,
+    re.VERBOSE,
+)
+_MILLISECONDS = re.compile(r"[-+]?\d+")
+_FIELDS = ("weeks", "days", "hours", "minutes", "seconds")
+
+
+def parse_duration(value: str | int) -> timedelta:
+    """Parse an ISO 8601 duration or a number of milliseconds (XState's ``after: {5000: x}``).
+
+    Raises DurationError (a ValueError) with a message meant for the person who wrote it.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DurationError(
+            f"expected an ISO 8601 duration like 'P2D' or 'PT4H', or whole milliseconds; "
+            f"got {type(value).__name__}"
+        )
+    if isinstance(value, int):
+        return _milliseconds(value, str(value))
+    text = value.strip()
+    if _MILLISECONDS.fullmatch(text):
+        return _milliseconds(int(text), text)
+    match = _ISO.fullmatch(text.upper())
+    if match is None or text.upper().endswith("T") or text.upper().lstrip("+-") == "P":
+        raise DurationError(
+            f"'{value}' is not a duration; use ISO 8601 like 'P2D', 'PT4H', 'P1DT12H', "
+            f"'PT0.5S', or whole milliseconds like 5000"
+        )
+    parts = match.groupdict()
+    if parts["years"] is not None or parts["months"] is not None:
+        raise DurationError(f"{value} is ambiguous (years and months vary in length); use days")
+    for field in _FIELDS[:-1]:
+        if parts[field] is not None and not parts[field].isdigit():
+            raise DurationError(f"{value}: only the seconds may have a fraction")
+    amounts = {
+        field: float(parts[field].replace(",", "."))
+        for field in _FIELDS
+        if parts[field] is not None
+    }
+    try:
+        result = timedelta(**amounts)
+    except OverflowError:
+        raise DurationError(f"{value} is too long") from None
+    if parts["sign"] == "-" and result:
+        raise DurationError(f"{value} is negative; durations must be longer than zero")
+    if not result:
+        raise DurationError(f"{value} is zero; durations must be longer than zero")
+    return result
+
+
+def _milliseconds(number: int, text: str) -> timedelta:
+    if number <= 0:
+        raise DurationError(f"{text} milliseconds: durations must be longer than zero")
+    try:
+        return timedelta(milliseconds=number)
+    except OverflowError:
+        raise DurationError(f"{text} milliseconds is too long") from None
+
+
+def format_duration(td: timedelta) -> str:
+    """The canonical ISO 8601 form: days, then hours, minutes and seconds (``P1DT12H``).
+
+    Weeks are written as days so that one duration has exactly one spelling. Zero is
+    ``PT0S``; a negative duration gets a leading ``-``.
+    """
+    if td < timedelta(0):
+        return "-" + format_duration(-td)
+    days = td.days
+    seconds = td.seconds
+    micro = td.microseconds
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    out = "P"
+    if days:
+        out += f"{days}D"
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if seconds or micro:
+        if micro:
+            time += f"{seconds}.{micro:06d}".rstrip("0") + "S"
+        else:
+            time += f"{seconds}S"
+    if time:
+        out += "T" + time
+    return out if out != "P" else "PT0S"

@@ -1,0 +1,636 @@
+"""Guard and assign expressions: a sandboxed CEL subset evaluated with celpy.
+
+Expressions are written by admins and evaluated against data typed by requesters, so they
+run in CEL's interpreter (no Python ``eval``/``exec``, not even celpy's transpiler, which
+``exec``s generated code). A bare name is a top-level key of the instance context;
+``event`` is the data sent with the event being tried and always shadows a context key of
+the same name.
+
+Numbers: JSON has one number type but CEL has two (int and double) and refuses to mix
+them. Here ints stay ints and floats stay doubles, but every operator that takes two
+numbers of different kinds converts the int to a double first, and ``==``/``!=`` compare
+values of different kinds as plain "not equal" (CEL's heterogeneous equality). A result
+that is a double with a whole value (``1.0``) comes back as the int ``1``, because JSON
+cannot tell them apart and ``revisions + 1`` must store ``1``. Division of two ints
+truncates, as in CEL (``7 / 2 == 3``); write ``7 / 2.0`` or ``double(x) / 2`` for a
+fraction. Division by zero is an error for doubles too (CEL would give infinity, which JSON
+cannot hold).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import math
+import re
+import threading
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import celpy
+import lark
+import re2
+from celpy import celtypes
+from celpy.celparser import CELParseError
+from celpy.evaluation import Activation, CELEvalError, Evaluator
+
+from approvals.machine.durations import format_duration
+
+__all__ = [
+    "Expression",
+    "ExpressionError",
+    "compile_expression",
+    "evaluate_guard",
+]
+
+# Guards are a line or two; the caps keep a pasted blob or a pathological nesting from
+# blowing the interpreter's recursion (celpy walks the tree recursively).
+MAX_SOURCE_LENGTH = 2000
+MAX_TREE_DEPTH = 300
+
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_SAFE_INT = 2**53
+
+
+class ExpressionError(Exception):
+    """A guard or assign expression that does not compile or cannot be evaluated."""
+
+    def __init__(self, message: str, *, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _OperandError(TypeError):
+    """Raised by our operator overrides; its message is already fit for a person.
+
+    It subclasses TypeError because that is what celpy's evaluator catches and wraps into a
+    CELEvalError, keeping the class so that we can recognise our own message afterwards.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# Values: kinds, conversion in and out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool | celtypes.BoolType):
+        return "bool"
+    if isinstance(value, celtypes.UintType):
+        return "uint"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, datetime.datetime):
+        return "timestamp"
+    if isinstance(value, datetime.timedelta):
+        return "duration"
+    if isinstance(value, CELEvalError):
+        return "error"
+    return "function or type"
+
+
+def _is_number(value: Any) -> bool:
+    return _kind(value) in ("int", "uint", "double")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | celtypes.BoolType)
+
+
+def _to_cel(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ExpressionError(f"number {value} is too large for an expression")
+        return celtypes.IntType(value)
+    if isinstance(value, float | Decimal):
+        return celtypes.DoubleType(float(value))
+    if isinstance(value, str):
+        return celtypes.StringType(value)
+    if isinstance(value, list | tuple):
+        return celtypes.ListType([_to_cel(item) for item in value])
+    if isinstance(value, Mapping):
+        return celtypes.MapType({_to_cel(k): _to_cel(v) for k, v in value.items()})
+    if isinstance(value, datetime.datetime):
+        return celtypes.TimestampType(value)
+    if isinstance(value, datetime.timedelta):
+        return celtypes.DurationType(value)
+    raise ExpressionError(f"a {type(value).__name__} value cannot be used in an expression")
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, CELEvalError):
+        raise ExpressionError(_describe(value))
+    kind = _kind(value)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return bool(value)
+    if kind in ("int", "uint"):
+        return int(value)
+    if kind == "double":
+        number = float(value)
+        if not math.isfinite(number):
+            raise ExpressionError("the result is not a finite number")
+        if number.is_integer() and abs(number) < _SAFE_INT:
+            return int(number)
+        return number
+    if kind == "string":
+        return str(value)
+    if kind == "list":
+        return [_to_python(item) for item in value]
+    if kind == "map":
+        return {_to_python(k): _to_python(v) for k, v in value.items()}
+    if kind == "timestamp":
+        return str(celtypes.TimestampType(value))
+    if kind == "duration":
+        return format_duration(value)
+    if kind == "bytes":
+        raise ExpressionError("the result is bytes, which cannot be stored")
+    raise ExpressionError("the result is a function or type, not a value")
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------------------
+# Operators: the standard ones, made to mix ints and doubles and to fail with clear words
+
+
+def _plain_number(value: Any) -> int | float:
+    return float(value) if isinstance(value, float) else int(value)
+
+
+def _mixed(a: Any, b: Any) -> bool:
+    return _is_number(a) and _is_number(b) and _kind(a) != _kind(b)
+
+
+def _first_error(*values: Any) -> CELEvalError | None:
+    # celpy evaluates both operands before calling an operator; an error in either one is
+    # passed in as a value and must come out unchanged so that its message survives.
+    for value in values:
+        if isinstance(value, CELEvalError):
+            return value
+    return None
+
+
+def _arith(symbol: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if (error := _first_error(a, b)) is not None:
+            return error
+        if _is_number(a) and _is_number(b):
+            if symbol in ("/", "%") and _plain_number(b) == 0:
+                raise ZeroDivisionError(symbol)
+            if _mixed(a, b) or _kind(a) == "double":
+                if symbol == "%":
+                    raise _OperandError("'%' needs whole numbers")
+                result = op(float(a), float(b))
+                if not math.isfinite(result):
+                    raise OverflowError("number out of range")
+                return celtypes.DoubleType(result)
+            return op(a, b)
+        if symbol == "+" and _kind(a) == _kind(b) and _kind(a) in ("string", "list", "bytes"):
+            return op(a, b)
+        if symbol in ("+", "-") and {_kind(a), _kind(b)} <= {"timestamp", "duration"}:
+            return op(a, b)
+        raise _OperandError(f"cannot apply '{symbol}' to {_kind(a)} and {_kind(b)}")
+
+    return apply
+
+
+def _equal(a: Any, b: Any) -> bool:
+    ka, kb = _kind(a), _kind(b)
+    if _is_number(a) and _is_number(b):
+        return _plain_number(a) == _plain_number(b)
+    if ka != kb:
+        return False
+    if ka == "list":
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if ka == "map":
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            match = [other for other in b if _equal(key, other)]
+            if not match or not _equal(value, b[match[0]]):
+                return False
+        return True
+    if ka == "null":
+        return True
+    if ka in ("function or type", "error"):
+        return a is b
+    return bool(a == b)
+
+
+def _compare(symbol: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if (error := _first_error(a, b)) is not None:
+            return error
+        if _is_number(a) and _is_number(b):
+            return celtypes.BoolType(op(_plain_number(a), _plain_number(b)))
+        ka, kb = _kind(a), _kind(b)
+        if ka == kb and ka in ("string", "bool", "bytes", "timestamp", "duration"):
+            return celtypes.BoolType(op(a, b))
+        raise _OperandError(f"cannot compare {ka} and {kb} with '{symbol}'")
+
+    return apply
+
+
+def _eq(a: Any, b: Any) -> Any:
+    if (error := _first_error(a, b)) is not None:
+        return error
+    return celtypes.BoolType(_equal(a, b))
+
+
+def _ne(a: Any, b: Any) -> Any:
+    if (error := _first_error(a, b)) is not None:
+        return error
+    return celtypes.BoolType(not _equal(a, b))
+
+
+def _in(item: Any, container: Any) -> Any:
+    if (error := _first_error(item, container)) is not None:
+        return error
+    kind = _kind(container)
+    if kind == "list":
+        return celtypes.BoolType(any(_equal(item, element) for element in container))
+    if kind == "map":
+        return celtypes.BoolType(any(_equal(item, key) for key in container))
+    hint = " (use contains() for text)" if kind == "string" else ""
+    raise _OperandError(f"'in' needs a list or map on its right, not {kind}{hint}")
+
+
+def _and(a: Any, b: Any) -> Any:
+    # CEL's && is commutative over errors: false on either side wins, then errors.
+    if any(_is_bool(v) and not v for v in (a, b)):
+        return celtypes.BoolType(False)
+    for value in (a, b):
+        if isinstance(value, CELEvalError):
+            return value
+    for value in (a, b):
+        if not _is_bool(value):
+            raise _OperandError(f"'&&' needs true/false on both sides, not {_kind(value)}")
+    return celtypes.BoolType(True)
+
+
+def _or(a: Any, b: Any) -> Any:
+    if any(_is_bool(v) and v for v in (a, b)):
+        return celtypes.BoolType(True)
+    for value in (a, b):
+        if isinstance(value, CELEvalError):
+            return value
+    for value in (a, b):
+        if not _is_bool(value):
+            raise _OperandError(f"'||' needs true/false on both sides, not {_kind(value)}")
+    return celtypes.BoolType(False)
+
+
+def _not(a: Any) -> Any:
+    if isinstance(a, CELEvalError):
+        return a
+    if not _is_bool(a):
+        raise _OperandError(f"'!' needs true/false, not {_kind(a)}")
+    return celtypes.BoolType(not a)
+
+
+def _neg(a: Any) -> Any:
+    if isinstance(a, CELEvalError):
+        return a
+    if _kind(a) in ("int", "double", "duration"):
+        return -a
+    raise _OperandError(f"'-' needs a number, not {_kind(a)}")
+
+
+def _condition(cond: Any, when_true: Any, when_false: Any) -> Any:
+    if isinstance(cond, CELEvalError):
+        return cond
+    if not _is_bool(cond):
+        raise _OperandError(f"the condition before '?' must be true/false, not {_kind(cond)}")
+    return when_true if cond else when_false
+
+
+# re2 (linear time, so a requester's text cannot make a guard hang) but without its C++
+# logging of bad patterns to stderr; the error reaches the admin as a message instead.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> Any:
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        detail = error.args[0] if error.args else ""
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        raise _OperandError(f"invalid regular expression {pattern!r}: {detail}") from None
+
+
+def _matches(text: Any, pattern: Any) -> Any:
+    if (error := _first_error(text, pattern)) is not None:
+        return error
+    if _kind(text) != "string" or _kind(pattern) != "string":
+        raise _OperandError(f"matches() needs text, not {_kind(text)} and {_kind(pattern)}")
+    return celtypes.BoolType(_regex(str(pattern)).search(str(text)) is not None)
+
+
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    "matches": _matches,
+    "_+_": _arith("+", lambda a, b: a + b),
+    "_-_": _arith("-", lambda a, b: a - b),
+    "_*_": _arith("*", lambda a, b: a * b),
+    "_/_": _arith("/", lambda a, b: a / b),
+    "_%_": _arith("%", lambda a, b: a % b),
+    "_<_": _compare("<", lambda a, b: a < b),
+    "_<=_": _compare("<=", lambda a, b: a <= b),
+    "_>_": _compare(">", lambda a, b: a > b),
+    "_>=_": _compare(">=", lambda a, b: a >= b),
+    "_==_": _eq,
+    "_!=_": _ne,
+    "_in_": _in,
+    "_&&_": _and,
+    "_||_": _or,
+    "!_": _not,
+    "-_": _neg,
+    "_?_:_": _condition,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Error messages
+
+
+def _describe(error: CELEvalError) -> str:
+    args = error.args
+    message = str(args[0]) if args else "evaluation failed"
+    cause = args[1] if len(args) > 1 else None
+    detail = args[2] if len(args) > 2 else None
+    if cause is _OperandError and detail:
+        return str(detail[0])[:200]
+    if message.startswith("undeclared reference to"):
+        name = detail[0] if detail else message.split("'")[1]
+        if error.token is not None:
+            return f"unknown function '{name}'"
+        return f"unknown name '{name}'"
+    if message.startswith("no such member in mapping"):
+        field = message.split(":", 1)[1].strip()
+        return f"no field {field} (has() tests whether a field is there)"
+    if message.startswith("No ") and "in bindings" in message:
+        return f"unknown name {message.split()[1]}"
+    if message == "no such key":
+        return f"no key {_show(_to_python_or_text(detail[0]) if detail else '?')} in the map"
+    if message.endswith("does not support field selection"):
+        field = _selected_field(error)
+        kind = message.split("celtypes.")[-1].split("Type")[0].lower() or "value"
+        return f"cannot read field '{field}' of a {kind}"
+    if message == "modulus or divide by zero":
+        return "modulo by zero" if detail and detail[0] == "%" else "division by zero"
+    if message == "invalid_argument" and cause is IndexError:
+        return "list index out of range"
+    if error.token is not None:
+        # Errors raised inside a function or method, e.g. int('x') or size(1).
+        name = error.token.value
+        if message == "no such overload":
+            return f"{name}() does not accept these arguments"
+        text = _CEL_REPR.sub(r"\1", str(detail[0]) if detail else message)
+        return f"{name}(): {text}"[:200]
+    if message == "return error for overflow" or cause is OverflowError:
+        return "number out of range"
+    if message.startswith("found no matching overload"):
+        return "these values cannot be combined this way"
+    if message == "match error":
+        return f"invalid regular expression: {detail[0] if detail else ''}".strip()
+    return message[:200]
+
+
+_CEL_REPR = re.compile(r"\b(?:String|Int|Uint|Double|Bool|Bytes)Type\((.*?)\)")
+
+
+def _to_python_or_text(value: Any) -> Any:
+    try:
+        return _to_python(value)
+    except ExpressionError:
+        return str(value)
+
+
+def _selected_field(error: CELEvalError) -> str:
+    tree = error.tree
+    if tree is not None and len(tree.children) == 2:
+        token = tree.children[1]
+        if isinstance(token, lark.Token):
+            return str(token.value)
+    return "?"
+
+
+def _syntax_message(error: CELParseError) -> str:
+    lark_error = error.__context__
+    if isinstance(lark_error, lark.exceptions.UnexpectedToken):
+        if lark_error.token.type == "$END":
+            problem = "unexpected end of expression"
+        else:
+            problem = f"unexpected {lark_error.token.value!r}"
+    elif isinstance(lark_error, lark.exceptions.UnexpectedCharacters):
+        char = lark_error.char
+        quote = char in "'\""
+        problem = "unterminated string" if quote else f"unexpected character {char!r}"
+    elif isinstance(lark_error, lark.exceptions.UnexpectedEOF):
+        problem = "unexpected end of expression"
+    else:
+        problem = "invalid expression"
+    if error.line is None:
+        return f"syntax error: {problem}"
+    if error.line > 1:
+        return f"syntax error at line {error.line}, column {error.column}: {problem}"
+    return f"syntax error at column {error.column}: {problem}"
+
+
+# ---------------------------------------------------------------------------------------
+# Compilation
+
+
+class _Analysis:
+    """What compile time learns from the tree: names, literals, depth."""
+
+    def __init__(self, tree: lark.Tree) -> None:
+        self.identifiers: set[str] = set()
+        self.bound: set[str] = set()
+        self.literals: list[lark.Tree] = []
+        # Iterative on purpose: the recursion limit is what we are protecting.
+        depth_of: dict[int, int] = {id(tree): 1}
+        self.depth = 1
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            depth = depth_of[id(node)]
+            self.depth = max(self.depth, depth)
+            if node.data == "ident":
+                self.identifiers.add(str(node.children[0]))
+            elif node.data == "literal":
+                self.literals.append(node)
+            elif node.data == "member_dot_arg":
+                self._note_macro_variable(node)
+            for child in node.children:
+                if isinstance(child, lark.Tree):
+                    depth_of[id(child)] = depth + 1
+                    stack.append(child)
+
+    def _note_macro_variable(self, node: lark.Tree) -> None:
+        # list.exists(x, x > 1): x is bound by the macro, it is not a context name.
+        if len(node.children) < 3 or str(node.children[1]) not in _MACROS:
+            return
+        exprlist = node.children[2]
+        if not isinstance(exprlist, lark.Tree) or not exprlist.children:
+            return
+        first = exprlist.children[0]
+        if isinstance(first, lark.Tree):
+            idents = [t for t in first.iter_subtrees() if t.data == "ident"]
+            if len(idents) == 1:
+                self.bound.add(str(idents[0].children[0]))
+
+
+# celpy's parser is a process-wide singleton; parsing is guarded because lark's parser
+# state is not documented as thread-safe and the cost is paid once per distinct source.
+_ENVIRONMENT = celpy.Environment()
+_COMPILE_LOCK = threading.Lock()
+_FUNCTIONS: dict[str, Callable[..., Any]] = {**_OPERATORS}
+
+
+class Expression:
+    """A compiled expression. Immutable and safe to share between threads."""
+
+    __slots__ = ("_analysis", "_runner", "source")
+
+    def __init__(self, source: str, tree: lark.Tree, analysis: _Analysis) -> None:
+        self.source = source
+        self._analysis = analysis
+        self._runner = _ENVIRONMENT.program(tree, functions=_FUNCTIONS)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+    def names(self) -> set[str]:
+        """Top-level context names the expression reads (without ``event``)."""
+        return self._analysis.identifiers - self._analysis.bound - {"event"}
+
+    def evaluate(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> Any:
+        """Evaluate against ``context`` (bare names) and ``event`` (``event.x``).
+
+        Returns plain JSON-like Python values. Raises ExpressionError for every problem
+        that the expression or the data can cause.
+        """
+        # Only referenced names are converted: contexts grow with step outputs, and an
+        # odd value in a field the guard never reads must not break it.
+        activation: dict[str, Any] = {}
+        for name in self._analysis.identifiers:
+            if name in context and name != "event":
+                activation[name] = _to_cel(context[name])
+        activation["event"] = _to_cel(dict(event) if event is not None else {})
+        try:
+            result = self._runner.evaluate(activation)
+        except CELEvalError as error:
+            raise ExpressionError(_describe(error), column=error.column) from None
+        except RecursionError:
+            raise ExpressionError("expression is nested too deeply") from None
+        except ExpressionError:
+            raise
+        except Exception as error:
+            # This is the sandbox boundary: whatever celpy lets escape (a conversion in a
+            # function, an overflow in a timestamp) is the expression's fault, not a crash.
+            raise ExpressionError(_unexpected(error)) from None
+        return _to_python(result)
+
+
+def _unexpected(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    if len(text) > 120 or "celpy" in text or "<class" in text:
+        text = ""
+    if isinstance(error, OverflowError):
+        return "number out of range"
+    return f"could not evaluate ({text})" if text else "could not evaluate"
+
+
+@functools.lru_cache(maxsize=2048)
+def _compile(source: str) -> Expression:
+    if not source.strip():
+        raise ExpressionError("empty expression")
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise ExpressionError(f"expression is longer than {MAX_SOURCE_LENGTH} characters")
+    try:
+        with _COMPILE_LOCK:
+            tree = _ENVIRONMENT.compile(source)
+    except CELParseError as error:
+        raise ExpressionError(_syntax_message(error), column=error.column) from None
+    except RecursionError:
+        raise ExpressionError("expression is nested too deeply") from None
+    except Exception:
+        # lark can raise other errors on unusual input; any of them means "not valid CEL".
+        raise ExpressionError("syntax error: invalid expression") from None
+    analysis = _Analysis(tree)
+    if analysis.depth > MAX_TREE_DEPTH:
+        raise ExpressionError("expression is nested too deeply")
+    _check_literals(analysis.literals)
+    return Expression(source, tree, analysis)
+
+
+def _check_literals(literals: list[lark.Tree]) -> None:
+    # celpy only converts literals when evaluating; a bad escape or an int64 overflow in
+    # a literal is a mistake in the text, so report it when the admin saves.
+    for node in literals:
+        evaluator = Evaluator(node, activation=Activation())
+        try:
+            value = evaluator.literal(node)
+        except Exception:
+            value = None
+            bad = True
+        else:
+            bad = isinstance(value, CELEvalError)
+        if bad:
+            token = node.children[0]
+            column = getattr(token, "column", None)
+            where = f" at column {column}" if column else ""
+            raise ExpressionError(f"invalid literal{where}: {str(token)[:40]}", column=column)
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile a CEL expression (cached by source text).
+
+    Raises ExpressionError with a short message for anything that is not a valid
+    expression.
+    """
+    if not isinstance(source, str):
+        raise ExpressionError(f"expected an expression string, not {type(source).__name__}")
+    return _compile(source)
+
+
+def evaluate_guard(
+    expr: Expression, context: Mapping[str, Any], event: Mapping[str, Any] | None = None
+) -> bool:
+    """Evaluate ``expr`` as a guard: it must give true or false."""
+    result = expr.evaluate(context, event)
+    if not isinstance(result, bool):
+        raise ExpressionError(f"guard '{expr.source}' gave {_show(result)}, not true/false")
+    return result
