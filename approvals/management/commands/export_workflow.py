@@ -12,6 +12,11 @@ from approvals.services.definitions import definition_config
 class Command(BaseCommand):
     help = "Print a workflow definition as a machine-config file (YAML or JSON)."
 
+    def add_base_argument(self, parser: CommandParser, *args: Any, **kwargs: Any) -> None:
+        # --version names the definition's version here, not Django's.
+        if "--version" not in args:
+            super().add_base_argument(parser, *args, **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("key")
         parser.add_argument(

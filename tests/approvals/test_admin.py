@@ -1,0 +1,155 @@
+"""The admin: import, validation, diagram, publish, export; instance cancel and reassign."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from approvals.models import DefinitionStatus, InstanceStatus, TaskStatus, WorkflowDefinition
+from approvals.services.instances import instance_start
+from tests.approvals.flows import NOW, publish, review_flow
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+GOOD = """
+id: tiny
+title: Tiny
+initial: review
+states:
+  review:
+    meta: {task: {roles: [manager]}}
+    on: {APPROVE: done}
+  done: {type: final}
+"""
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_outsiders_are_refused(client, outsider):
+    client.force_login(outsider)
+    for url in (
+        reverse("admin:approvals_workflowdefinition_changelist"),
+        reverse("admin:approvals_definition_import"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    staff = UserFactory(username="stan", is_staff=True)  # staff, but no permissions
+    client.force_login(staff)
+    assert client.get(reverse("admin:approvals_definition_import")).status_code == 403
+
+
+def test_import_then_publish_then_export(staff_client, reviewer):
+    response = staff_client.post(reverse("admin:approvals_definition_import"), {"text": GOOD})
+    definition = WorkflowDefinition.objects.get(key="tiny")
+    assert response.status_code == 302 and definition.status == DefinitionStatus.DRAFT
+
+    page = staff_client.get(
+        reverse("admin:approvals_workflowdefinition_change", args=[definition.pk])
+    )
+    assert b'id="definition-valid"' in page.content
+    assert b"<svg" in page.content
+
+    publish_url = reverse("admin:approvals_definition_publish", args=[definition.pk])
+    assert staff_client.get(publish_url).status_code == 405  # no GET changes state
+    staff_client.post(publish_url)
+    definition.refresh_from_db()
+    assert definition.status == DefinitionStatus.PUBLISHED
+
+    exported = staff_client.get(
+        reverse("admin:approvals_definition_export", args=[definition.pk]) + "?format=yaml"
+    )
+    assert exported["Content-Disposition"] == 'attachment; filename="tiny-v1.yaml"'
+    assert b"id: tiny" in exported.content
+
+
+def test_bad_import_shows_the_problems_and_creates_nothing(staff_client):
+    response = staff_client.post(
+        reverse("admin:approvals_definition_import"),
+        {"text": GOOD.replace("APPROVE: done", "APPROVE: dnoe")},
+    )
+    assert response.status_code == 200
+    assert b"unknown target" in response.content and b"dnoe" in response.content
+    assert not WorkflowDefinition.objects.exists()
+
+
+def test_published_definition_is_read_only_and_new_version_makes_a_draft(staff_client):
+    v1 = publish(review_flow())
+    page = staff_client.get(reverse("admin:approvals_workflowdefinition_change", args=[v1.pk]))
+    assert b'name="title"' not in page.content  # read-only
+    staff_client.post(reverse("admin:approvals_definition_new_version", args=[v1.pk]))
+    draft = WorkflowDefinition.objects.get(key="review", version=2)
+    assert draft.status == DefinitionStatus.DRAFT
+    assert draft.states.count() == v1.states.count()
+
+
+def test_draft_with_a_broken_guard_is_refused_at_save(staff_client):
+    v1 = publish(review_flow())
+    staff_client.post(reverse("admin:approvals_definition_new_version", args=[v1.pk]))
+    draft = WorkflowDefinition.objects.get(key="review", version=2)
+    url = reverse("admin:approvals_workflowdefinition_change", args=[draft.pk])
+    form = staff_client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if isinstance(v, str)}
+    data.update({"title": "Review", "initial": "review", "form_schema": "{}", "settings": "{}"})
+    for formset in staff_client.get(url).context["inline_admin_formsets"]:
+        fs = formset.formset
+        data.update(
+            {
+                f"{fs.prefix}-TOTAL_FORMS": str(len(fs.forms)),
+                f"{fs.prefix}-INITIAL_FORMS": str(len(fs.forms)),
+                f"{fs.prefix}-MIN_NUM_FORMS": "0",
+                f"{fs.prefix}-MAX_NUM_FORMS": "1000",
+            }
+        )
+        for i, f in enumerate(fs.forms):
+            for name, field in f.fields.items():
+                value = f.initial.get(name, field.initial)
+                if hasattr(value, "pk"):
+                    value = value.pk
+                if isinstance(value, dict | list):
+                    value = json.dumps(value)
+                data[f"{fs.prefix}-{i}-{name}"] = "" if value is None else value
+        if fs.prefix == "transitions":
+            data["transitions-0-guard"] = "amount <"
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert b"syntax error" in response.content.lower()
+
+
+def test_operator_cancels_and_reassigns_from_the_instance_page(
+    staff_client, requester, reviewer, outsider
+):
+    publish(review_flow())
+    instance = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+    task = instance.tasks.get()
+    page = staff_client.get(reverse("admin:approvals_workflowinstance_change", args=[instance.pk]))
+    assert b'id="timeline"' in page.content and b"instance.started" in page.content
+
+    staff_client.post(
+        reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk]),
+        {f"t{task.pk}-to": reviewer.pk},
+    )
+    task.refresh_from_db()
+    assert task.status == TaskStatus.CANCELLED
+    assert instance.tasks.get(status=TaskStatus.CLAIMED).assignee == reviewer
+
+    outsider_client = Client()
+    outsider_client.force_login(outsider)
+    refused = outsider_client.post(
+        reverse("admin:approvals_instance_cancel", args=[instance.pk]), {"reason": "x"}
+    )
+    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
+    staff_client.post(
+        reverse("admin:approvals_instance_cancel", args=[instance.pk]), {"reason": "duplicate"}
+    )
+    instance.refresh_from_db()
+    assert instance.status == InstanceStatus.CANCELLED
