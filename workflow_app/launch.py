@@ -104,7 +104,10 @@ def bootstrap() -> None:
         try:
             _install()
         except subprocess.CalledProcessError as exc:
-            fail(f"pip install failed (exit {exc.returncode}); see its output above")
+            fail(
+                f"pip install failed (exit {exc.returncode}); see its output above. If .venv "
+                "itself is broken (an interrupted first run), delete it and run again."
+            )
         # Written only after a successful install, so a failed one is retried next time.
         STAMP_FILE.write_text(stamp + "\n")
 
