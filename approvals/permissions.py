@@ -64,6 +64,9 @@ def task_refusal(user: Any, task: Task, instance: WorkflowInstance) -> str | Non
         return "this task is for the requester"
     if task.forbid_requester and instance.requester_id == user.pk:
         return "you cannot decide on your own request"
-    if not role_ids(user) & set(task.candidate_groups.values_list("pk", flat=True)):
+    is_candidate = getattr(task, "actor_is_candidate", None)  # annotated by the services
+    if is_candidate is None:
+        is_candidate = task.candidate_groups.filter(pk__in=role_ids(user)).exists()
+    if not is_candidate:
         return "you are not in a role this task is offered to"
     return None

@@ -8,11 +8,14 @@ instance, build a Run, call `start`/`fire`/`end`, then `commit`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django_fsm import ConcurrentTransition
 
 from approvals.models import (
@@ -31,6 +34,27 @@ from approvals.statechart import GuardError, State, Statechart, Transition
 
 # An `always` chain longer than this is a loop in the definition, not a process.
 MAX_MICROSTEPS = 100
+# Role ids change only when an admin edits roles; another process's edit is seen after this.
+ROLE_CACHE_SECONDS = 60.0
+
+_role_cache: dict[str, int] = {}
+_role_cache_at = 0.0
+
+
+def role_ids_by_name(names: set[str]) -> dict[str, int]:
+    """Group ids by name, cached: a new task would otherwise cost a lookup query."""
+    global _role_cache_at
+    if time.monotonic() - _role_cache_at > ROLE_CACHE_SECONDS:
+        _role_cache.clear()
+        _role_cache_at = time.monotonic()
+    if not names <= set(_role_cache):
+        _role_cache.update(Group.objects.filter(name__in=names).values_list("name", "pk"))
+    return {name: _role_cache[name] for name in names if name in _role_cache}
+
+
+@receiver([post_save, post_delete], sender=Group)
+def _forget_roles(**_: Any) -> None:
+    _role_cache.clear()
 
 
 class Run:
@@ -386,17 +410,15 @@ class Run:
 
     def _deactivate(self, state: State, *, branch: Branch | None) -> None:
         if state.task is not None:
-            live = Task.objects.filter(
+            # The tasks of a state being left are cancelled together, in one UPDATE of the
+            # same transaction as the move.
+            cancelled = Task.objects.filter(
                 instance=self.instance, state=state.path, status__in=LIVE_TASK_STATUSES
-            )
-            # A bulk UPDATE inside the engine: the tasks of a state being left are cancelled
-            # together, in the same transaction as the move.
-            cancelled = list(live.values_list("pk", flat=True))
+            ).update(status=TaskStatus.CANCELLED, closed_at=self.now)
             if cancelled:
-                live.update(status=TaskStatus.CANCELLED, closed_at=self.now)
                 self.emit(
                     "task.cancelled",
-                    {"tasks": cancelled, "state": state.path},
+                    {"state": state.path, "count": cancelled},
                     key=f"cancel:{state.path}",
                 )
         if state.after:
@@ -481,7 +503,7 @@ class Run:
         names = {name for names in groups_per_task for name in names}
         if not names:
             return
-        ids = dict(Group.objects.filter(name__in=names).values_list("name", "pk"))
+        ids = role_ids_by_name(names)
         missing = names - set(ids)
         if missing:
             raise Conflict(

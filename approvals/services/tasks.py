@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from approvals.models import (
@@ -45,7 +46,16 @@ def _locked_task(
         instance = lock_instance(task_id=task_id)
     except WorkflowInstance.DoesNotExist:
         raise NotAllowed("no such task") from None
-    task = Task.objects.select_related("assignee").get(pk=task_id)
+    # Read after the lock, so the status is the committed one; whether the actor is in one of
+    # the task's roles comes in the same query.
+    candidate = Task.candidate_groups.through.objects.filter(
+        task_id=OuterRef("pk"), group__user=getattr(actor, "pk", None)
+    )
+    task = (
+        Task.objects.select_related("assignee")
+        .annotate(actor_is_candidate=Exists(candidate))
+        .get(pk=task_id)
+    )
     return (
         instance,
         task,
