@@ -12,16 +12,26 @@ from approvals.machine.expressions import (
     evaluate_guard,
 )
 from approvals.machine.loader import DefinitionError, dump_document, load_document
+from approvals.machine.validation import (
+    canonical_config,
+    normalize_transitions,
+    state_type,
+    validate_config,
+)
 
 __all__ = [
     "DefinitionError",
     "DurationError",
     "Expression",
     "ExpressionError",
+    "canonical_config",
     "compile_expression",
     "dump_document",
     "evaluate_guard",
     "format_duration",
     "load_document",
+    "normalize_transitions",
     "parse_duration",
+    "state_type",
+    "validate_config",
 ]

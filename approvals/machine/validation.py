@@ -1,0 +1,1168 @@
+"""Checking a definition (an XState-style machine config) and putting it in canonical form.
+
+Every message starts with the dotted path of the place it is about, from the top of the
+file (``states.review.on.APPROVE: unknown target 'aproved' (did you mean 'approved'?)``),
+so an admin can find it in a file or in the admin's inlines. All problems are reported at
+once; the checks of a part are skipped only when the part is too broken to check further.
+
+The format is described in docs/definition-format.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from approvals.machine.durations import DurationError, parse_duration
+from approvals.machine.expressions import ExpressionError, compile_expression
+from approvals.machine.loader import DefinitionError
+
+__all__ = [
+    "canonical_config",
+    "normalize_transitions",
+    "state_type",
+    "validate_config",
+]
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
+STATE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EVENT_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_EVENT_PREFIXES = ("done.", "error.", "xstate.")
+
+# Sizes of the columns the definitions are stored in (approvals.models); a longer value
+# must be refused here with a message, not by the database with an exception.
+MAX_ID = 100
+MAX_TITLE = 200
+MAX_STATE_NAME = 100
+MAX_STATE_PATH = 200
+MAX_EVENT_NAME = 100
+MAX_DELAY = 50
+MAX_RETRY_ATTEMPTS = 20
+
+STATE_TYPES = ("atomic", "final", "parallel", "compound")
+TOP_KEYS = ("id", "title", "description", "initial", "form", "settings", "states")
+STATE_KEYS = (
+    "type",
+    "description",
+    "initial",
+    "entry",
+    "exit",
+    "invoke",
+    "meta",
+    "on",
+    "always",
+    "after",
+    "onDone",
+    "states",
+)
+TRANSITION_KEYS = ("target", "guard", "assign", "description")
+INVOKE_KEYS = ("src", "input", "retry", "onDone", "onError")
+RETRY_KEYS = ("max_attempts", "backoff", "delay")
+TASK_KEYS = (
+    "roles",
+    "requester",
+    "rule",
+    "sla",
+    "remind",
+    "escalate_to",
+    "forbid_requester",
+    "label",
+)
+BACKOFFS = ("exponential", "fixed")
+
+# Names from XState (v4 and v5) and from other workflow tools that people will reach for.
+_KEY_HINTS = {
+    "cond": "XState v4's cond is called guard here",
+    "actions": "transitions have no actions here; use assign, or entry/exit on a state",
+    "transitions": "transitions go under on",
+    "events": "transitions go under on",
+    "context": "the context is the request form's data; declare fields in form",
+    "id": "state ids are not supported; states are named by their key",
+    "tags": "tags are not supported; use meta",
+    "history": "history states are not supported",
+    "reenter": "reenter is not supported",
+}
+
+# Which keys each kind of state may have, besides type and description.
+_ALLOWED_BY_KIND = {
+    "atomic": {"entry", "exit", "invoke", "meta", "on", "always", "after"},
+    "final": {"entry", "exit", "meta"},
+    "parallel": {"entry", "exit", "meta", "on", "after", "onDone", "states"},
+    "region": {"entry", "exit", "meta", "initial", "states"},
+}
+
+
+def state_type(node: Mapping[str, Any]) -> str:
+    """The type of a state node: its ``type``, else compound with ``states``, else atomic."""
+    declared = node.get("type")
+    if isinstance(declared, str) and declared:
+        return declared
+    return "compound" if "states" in node else "atomic"
+
+
+def normalize_transitions(value: Any) -> list[dict[str, Any]]:
+    """Any way of writing transitions (a target, a dict, a list of either) as a list of dicts.
+
+    Expects a valid config; the dicts are copies.
+    """
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    result = []
+    for item in items:
+        if isinstance(item, str):
+            result.append({"target": item})
+        else:
+            result.append(copy.deepcopy(dict(item)))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclass
+class _Node:
+    """A state as the graph checks see it."""
+
+    address: str  # e.g. fulfillment.inventory.picking
+    where: str  # e.g. states.fulfillment.states.inventory.states.picking
+    level: str  # top | region | leaf
+    kind: str
+    config: Mapping[str, Any]
+    parallel: str | None = None  # for regions and leaves
+    region: str | None = None  # for leaves
+    children: list[str] = field(default_factory=list)
+    initial_child: str | None = None
+    edges: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Transition:
+    where: str
+    target: str | None
+    guarded: bool
+    valid: bool = True
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+class _Validator:
+    def __init__(self, roles: Collection[str] | None, actions: Collection[str] | None) -> None:
+        self.errors: list[str] = []
+        self.roles = set(roles) if roles is not None else None
+        self.actions = set(actions) if actions is not None else None
+        self.nodes: dict[str, _Node] = {}
+        # Set when a state or target could not be placed in the graph; the reachability
+        # checks then stay silent rather than blame the states behind the hole.
+        self.graph_incomplete = False
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}" if where else message)
+
+    # -- small typed checks ------------------------------------------------------------
+
+    def expect_str(self, where: str, value: Any, *, allow_empty: bool = False) -> bool:
+        if not isinstance(value, str):
+            self.error(where, f"expected a string, got {_type_name(value)}")
+            return False
+        if not allow_empty and not value.strip():
+            self.error(where, "must not be empty")
+            return False
+        return True
+
+    def expect_mapping(self, where: str, value: Any) -> bool:
+        if not isinstance(value, Mapping):
+            self.error(where, f"expected a mapping, got {_type_name(value)}")
+            return False
+        return True
+
+    def expect_bool(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.error(where, f"expected true or false, got {_type_name(value)}")
+            return False
+        return True
+
+    def unknown_keys(self, where: str, mapping: Mapping[Any, Any], allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        for key in mapping:
+            if key in allowed:
+                continue
+            if not isinstance(key, str):
+                self.error(where, f"unexpected key {key!r}")
+                continue
+            hint = _KEY_HINTS.get(key)
+            suffix = f" ({hint})" if hint else _suggest(key, allowed)
+            self.error(where, f"unknown key '{key}'{suffix}")
+
+    def check_expression(self, where: str, source: Any) -> bool:
+        if not isinstance(source, str):
+            self.error(where, f"expected an expression string, got {_type_name(source)}")
+            return False
+        try:
+            compile_expression(source)
+        except ExpressionError as error:
+            self.error(where, str(error))
+            return False
+        return True
+
+    def check_duration(self, where: str, value: Any) -> Any:
+        try:
+            return parse_duration(value)
+        except DurationError as error:
+            self.error(where, str(error))
+            return None
+
+    def check_names(self, where: str, value: Any, known: set[str] | None, what: str) -> list[str]:
+        """A non-empty list of distinct names, checked against ``known`` when given."""
+        if not isinstance(value, list):
+            self.error(where, f"expected a list of {what} names, got {_type_name(value)}")
+            return []
+        if not value:
+            self.error(where, f"expected at least one {what}")
+            return []
+        names = []
+        for index, name in enumerate(value):
+            item = f"{where}[{index}]"
+            if not self.expect_str(item, name):
+                continue
+            if name in names:
+                self.error(item, f"{what} '{name}' is listed twice")
+                continue
+            names.append(name)
+            if known is not None and name not in known:
+                self.error(where, f"unknown {what} '{name}'{_suggest(name, known)}")
+        return names
+
+    def check_action(self, where: str, name: Any) -> None:
+        if not self.expect_str(where, name):
+            return
+        if self.actions is not None and name not in self.actions:
+            self.error(where, f"unknown action '{name}'{_suggest(name, self.actions)}")
+
+    # -- top level ----------------------------------------------------------------------
+
+    def run(self, config: Any) -> list[str]:
+        if not isinstance(config, Mapping):
+            self.error("", f"a definition must be a mapping, got {_type_name(config)}")
+            return self.errors
+        self.unknown_keys("top level", config, TOP_KEYS)
+        for key in ("id", "title", "initial", "states"):
+            if key not in config:
+                self.error("top level", f"missing required key '{key}'")
+        if "id" in config and self.expect_str("id", config["id"]):
+            identifier = config["id"]
+            if not ID_PATTERN.fullmatch(identifier):
+                self.error(
+                    "id",
+                    f"'{identifier}' is not a valid id: use lowercase letters, digits, "
+                    "'-' and '_', starting with a letter or digit (like 'purchase-order')",
+                )
+            elif len(identifier) > MAX_ID:
+                self.error("id", f"longer than {MAX_ID} characters")
+        title = config.get("title")
+        if "title" in config and self.expect_str("title", title) and len(title) > MAX_TITLE:
+            self.error("title", f"longer than {MAX_TITLE} characters")
+        if "description" in config:
+            self.expect_str("description", config["description"], allow_empty=True)
+        if "form" in config:
+            self.check_form(config["form"])
+        if "settings" in config and self.expect_mapping("settings", config["settings"]):
+            for key in config["settings"]:
+                if not isinstance(key, str):
+                    self.error("settings", f"keys must be text, got {key!r}")
+
+        states = config.get("states")
+        top_names: set[str] = set()
+        if "states" in config and self.expect_mapping("states", states):
+            if not states:
+                self.error("states", "a definition needs at least one state")
+            top_names = {name for name in states if isinstance(name, str)}
+            self.check_states(states, "states", level="top", scope=top_names)
+
+        initial = config.get("initial")
+        if (
+            "initial" in config
+            and self.expect_str("initial", initial)
+            and top_names
+            and initial not in top_names
+        ):
+            self.error("initial", f"unknown state '{initial}'{_suggest(initial, top_names)}")
+            self.graph_incomplete = True
+
+        if self.nodes and isinstance(initial, str) and initial in self.nodes:
+            self.check_graph(initial)
+        return self.errors
+
+    def check_form(self, form: Any) -> None:
+        if not self.expect_mapping("form", form):
+            return
+        meta_validator = jsonschema.Draft202012Validator(
+            jsonschema.Draft202012Validator.META_SCHEMA
+        )
+        try:
+            schema_errors = sorted(
+                meta_validator.iter_errors(form), key=lambda e: [str(p) for p in e.absolute_path]
+            )
+        except RecursionError:
+            self.error("form", "the schema is nested too deeply")
+            return
+        for schema_error in schema_errors:
+            where = "form"
+            for part in schema_error.absolute_path:
+                where = f"{where}[{part}]" if isinstance(part, int) else _join(where, part)
+            message = schema_error.message
+            self.error(where, message if len(message) <= 200 else message[:197] + "...")
+        if schema_errors:
+            return
+        if form.get("type") != "object":
+            self.error(
+                "form.type", "must be 'object': the form describes the fields of one request"
+            )
+        properties = form.get("properties")
+        if not isinstance(properties, Mapping):
+            return
+        # The engine fills the defaults into a new request's context, so they must be
+        # values the field itself accepts.
+        for name, schema in properties.items():
+            if not isinstance(schema, Mapping) or "default" not in schema:
+                continue
+            validator = jsonschema.Draft202012Validator(schema)
+            for problem in validator.iter_errors(schema["default"]):
+                self.error(f"form.properties.{name}.default", problem.message[:200])
+
+    # -- states -------------------------------------------------------------------------
+
+    def check_states(
+        self,
+        states: Mapping[Any, Any],
+        where: str,
+        *,
+        level: str,
+        scope: set[str],
+        parallel: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        prefix = ".".join(part for part in (parallel, region) if part)
+        for name, node in states.items():
+            address = f"{prefix}.{name}" if prefix else str(name)
+            self.check_named_state(name, node, where, address, level, scope, parallel, region)
+            if address not in self.nodes:
+                self.graph_incomplete = True
+
+    def check_named_state(
+        self,
+        name: Any,
+        node: Any,
+        where: str,
+        address: str,
+        level: str,
+        scope: set[str],
+        parallel: str | None,
+        region: str | None,
+    ) -> None:
+        if not isinstance(name, str) or not STATE_NAME_PATTERN.fullmatch(name):
+            self.error(
+                where,
+                f"invalid state name {name!r}: use letters, digits and _, not starting "
+                "with a digit (no dots: the engine joins names with dots)",
+            )
+            return
+        node_where = _join(where, name)
+        if len(name) > MAX_STATE_NAME:
+            self.error(node_where, f"the name is longer than {MAX_STATE_NAME} characters")
+            return
+        if not isinstance(node, Mapping):
+            hint = " (write {type: final} for a final state)" if node is None else ""
+            self.error(node_where, f"expected a mapping, got {_type_name(node)}{hint}")
+            return
+        if len(address) > MAX_STATE_PATH:
+            self.error(node_where, f"the full path is longer than {MAX_STATE_PATH} characters")
+        self.check_state(
+            name,
+            node,
+            node_where,
+            address=address,
+            level=level,
+            scope=scope,
+            parallel=parallel,
+            region=region,
+        )
+
+    def check_state(
+        self,
+        name: str,
+        node: Mapping[str, Any],
+        where: str,
+        *,
+        address: str,
+        level: str,
+        scope: set[str],
+        parallel: str | None,
+        region: str | None,
+    ) -> None:
+        self.unknown_keys(where, node, STATE_KEYS)
+        declared = node.get("type")
+        if "type" in node and declared not in STATE_TYPES:
+            self.error(
+                f"{where}.type",
+                f"unknown type {declared!r}; use one of {', '.join(STATE_TYPES)}"
+                + (_suggest(declared, STATE_TYPES) if isinstance(declared, str) else ""),
+            )
+            return
+        kind = state_type(node)
+        if "description" in node:
+            self.expect_str(f"{where}.description", node["description"], allow_empty=True)
+
+        # Where a kind may appear: the engine supports exactly one level of nesting, a
+        # parallel state at the top whose regions hold atomic and final states.
+        if level == "top" and kind == "compound":
+            self.error(
+                where,
+                "top-level compound states are not supported; use a parallel state or flatten it",
+            )
+            return
+        if level == "region" and kind != "compound":
+            self.error(
+                where,
+                "a region of a parallel state must be a compound state with initial and states",
+            )
+            return
+        if level == "leaf" and kind not in ("atomic", "final"):
+            self.error(where, "nested parallel/compound states are not supported below a region")
+            return
+
+        rules = "region" if kind == "compound" else kind
+        allowed = _ALLOWED_BY_KIND[rules]
+        for key in STATE_KEYS:
+            if key in ("type", "description") or key not in node or key in allowed:
+                continue
+            self.error(where, self.misplaced_key_message(kind, key))
+
+        info = _Node(
+            address=address,
+            where=where,
+            level=level,
+            kind=kind,
+            config=node,
+            parallel=parallel,
+            region=region,
+        )
+        self.nodes[address] = info
+
+        for key in ("entry", "exit"):
+            if key in node:
+                value = node[key]
+                if isinstance(value, list):
+                    if not value:
+                        self.error(f"{where}.{key}", "expected at least one action")
+                    for index, action in enumerate(value):
+                        self.check_action(f"{where}.{key}[{index}]", action)
+                else:
+                    self.check_action(f"{where}.{key}", value)
+
+        if "meta" in node and self.expect_mapping(f"{where}.meta", node["meta"]):
+            meta = node["meta"]
+            for key in meta:
+                if not isinstance(key, str):
+                    self.error(f"{where}.meta", f"keys must be text, got {key!r}")
+            if "task" in meta:
+                if kind == "atomic":
+                    self.check_task(f"{where}.meta.task", meta["task"])
+                elif kind == "final":
+                    self.error(where, "a final state cannot have meta.task")
+                else:
+                    self.error(
+                        f"{where}.meta.task",
+                        f"a task can only be on an atomic state, not a {kind} state",
+                    )
+
+        transitions: list[tuple[str, _Transition]] = []
+        if kind in ("atomic", "parallel"):
+            transitions += self.check_events(where, node, scope)
+        if kind == "atomic" and "always" in node:
+            transitions += self.check_transition_list(
+                f"{where}.always", node["always"], scope, trigger="always", own=name
+            )
+        if kind in ("atomic", "parallel") and "after" in node:
+            transitions += self.check_after(where, node["after"], scope)
+        if kind == "parallel" and "onDone" in node:
+            transitions += self.check_transition_list(
+                f"{where}.onDone", node["onDone"], scope, trigger="onDone"
+            )
+        if kind == "atomic" and "invoke" in node:
+            transitions += self.check_invoke(where, node, scope)
+        for _, transition in transitions:
+            if transition.target is not None:
+                sibling_prefix = address.rpartition(".")[0]
+                info.edges.add(
+                    f"{sibling_prefix}.{transition.target}"
+                    if sibling_prefix and level == "leaf"
+                    else transition.target
+                )
+
+        if kind == "atomic":
+            ways_out = [key for key in ("on", "always", "after", "invoke") if node.get(key)]
+            if not ways_out:
+                self.error(
+                    where,
+                    "no way out (add on, always, after or invoke, or make it type: final)",
+                )
+            elif ways_out == ["always"] and isinstance(node["always"], list | Mapping):
+                items = node["always"] if isinstance(node["always"], list) else [node["always"]]
+                if items and all(isinstance(i, Mapping) and "guard" in i for i in items):
+                    self.error(
+                        f"{where}.always",
+                        "every transition has a guard, so a request is stuck here when none "
+                        "holds; add a last one without a guard",
+                    )
+        elif kind == "parallel":
+            self.check_parallel(name, node, where, address)
+        elif kind == "compound":
+            self.check_region(node, where, info)
+
+    @staticmethod
+    def misplaced_key_message(kind: str, key: str) -> str:
+        if kind == "final":
+            return f"a final state cannot have {key}"
+        if kind == "compound":
+            if key in ("on", "always", "after", "onDone"):
+                return (
+                    f"a region cannot have {key}; put transitions on its states or on the "
+                    "parallel state"
+                )
+            return f"a region cannot have {key}"
+        if kind == "parallel":
+            if key == "initial":
+                return "a parallel state has no initial: all its regions start together"
+            if key == "invoke":
+                return "invoke is only allowed on atomic states"
+            return f"a parallel state cannot have {key}"
+        # atomic
+        if key == "states":
+            return "an atomic state cannot have states (did you mean type: parallel?)"
+        if key == "onDone":
+            return "onDone is only for parallel states (for an invoke, use invoke.onDone)"
+        return f"an atomic state cannot have {key}"
+
+    def check_parallel(self, name: str, node: Mapping[str, Any], where: str, address: str) -> None:
+        regions = node.get("states")
+        if "onDone" not in node:
+            self.error(where, "a parallel state needs onDone (it is how the state is left)")
+        if not isinstance(regions, Mapping):
+            if "states" in node:
+                self.expect_mapping(f"{where}.states", regions)
+            else:
+                self.error(where, "a parallel state needs states (its regions)")
+            return
+        if len(regions) < 2:
+            self.error(f"{where}.states", "a parallel state needs at least 2 regions")
+        names = {key for key in regions if isinstance(key, str)}
+        self.check_states(regions, f"{where}.states", level="region", scope=names, parallel=address)
+        self.nodes[address].children = [
+            f"{address}.{key}" for key in regions if f"{address}.{key}" in self.nodes
+        ]
+
+    def check_region(self, node: Mapping[str, Any], where: str, info: _Node) -> None:
+        children = node.get("states")
+        if not isinstance(children, Mapping) or not children:
+            if isinstance(children, Mapping) or "states" not in node:
+                self.error(where, "a region needs states")
+            else:
+                self.expect_mapping(f"{where}.states", children)
+            return
+        names = {key for key in children if isinstance(key, str)}
+        self.check_states(
+            children,
+            f"{where}.states",
+            level="leaf",
+            scope=names,
+            parallel=info.parallel,
+            region=info.address.rpartition(".")[2],
+        )
+        info.children = [
+            f"{info.address}.{key}" for key in children if f"{info.address}.{key}" in self.nodes
+        ]
+        initial = node.get("initial")
+        if not (isinstance(initial, str) and initial in names):
+            self.graph_incomplete = True
+        if "initial" not in node:
+            self.error(where, "a region needs initial (the name of its first state)")
+        elif self.expect_str(f"{where}.initial", initial):
+            if initial in names:
+                info.initial_child = f"{info.address}.{initial}"
+            else:
+                self.error(
+                    f"{where}.initial", f"unknown state '{initial}'{_suggest(initial, names)}"
+                )
+        finals = [
+            key
+            for key, child in children.items()
+            if isinstance(child, Mapping) and child.get("type") == "final"
+        ]
+        if not finals:
+            self.error(
+                where,
+                "a region needs at least one final state (the parallel state's onDone "
+                "waits for every region to reach one)",
+            )
+
+    # -- transitions --------------------------------------------------------------------
+
+    def check_events(
+        self, where: str, node: Mapping[str, Any], scope: set[str]
+    ) -> list[tuple[str, _Transition]]:
+        if "on" not in node or not self.expect_mapping(f"{where}.on", node["on"]):
+            return []
+        result = []
+        for event, value in node["on"].items():
+            if not self.check_event_name(f"{where}.on", event):
+                continue
+            result += self.check_transition_list(f"{where}.on.{event}", value, scope, trigger="on")
+        return result
+
+    def check_event_name(self, where: str, event: Any) -> bool:
+        if not isinstance(event, str):
+            self.error(where, f"invalid event name {event!r}: event names are text")
+            return False
+        for prefix in RESERVED_EVENT_PREFIXES:
+            if event.startswith(prefix):
+                self.error(
+                    where,
+                    f"event names starting with '{prefix}' are reserved "
+                    "(use onDone, invoke.onDone or invoke.onError)",
+                )
+                return False
+        if event == "*":
+            self.error(where, "wildcard events are not supported; name each event")
+            return False
+        if not EVENT_NAME_PATTERN.fullmatch(event):
+            self.error(
+                where,
+                f"invalid event name '{event}': use letters, digits and _, starting with a "
+                "letter (like APPROVE)",
+            )
+            return False
+        if len(event) > MAX_EVENT_NAME:
+            self.error(where, f"event name '{event[:20]}...' is longer than {MAX_EVENT_NAME}")
+            return False
+        return True
+
+    def check_after(self, where: str, after: Any, scope: set[str]) -> list[tuple[str, _Transition]]:
+        if not self.expect_mapping(f"{where}.after", after):
+            return []
+        result = []
+        for delay, value in after.items():
+            delay_where = f"{where}.after.{delay}"
+            if isinstance(delay, bool) or not isinstance(delay, str | int):
+                self.error(f"{where}.after", f"invalid delay {delay!r}")
+                continue
+            if len(str(delay)) > MAX_DELAY:
+                self.error(delay_where, f"the delay is longer than {MAX_DELAY} characters")
+                continue
+            self.check_duration(delay_where, delay)
+            result += self.check_transition_list(delay_where, value, scope, trigger="after")
+        return result
+
+    def check_invoke(
+        self, where: str, node: Mapping[str, Any], scope: set[str]
+    ) -> list[tuple[str, _Transition]]:
+        invoke = node["invoke"]
+        invoke_where = f"{where}.invoke"
+        if isinstance(invoke, list):
+            self.error(invoke_where, "expected a mapping (one invoke per state)")
+            return []
+        if not self.expect_mapping(invoke_where, invoke):
+            return []
+        self.unknown_keys(invoke_where, invoke, INVOKE_KEYS)
+        if "src" not in invoke:
+            self.error(invoke_where, "missing required key 'src' (the action to run)")
+        else:
+            self.check_action(f"{invoke_where}.src", invoke["src"])
+        if "input" in invoke and self.expect_mapping(f"{invoke_where}.input", invoke["input"]):
+            for key in invoke["input"]:
+                if not isinstance(key, str):
+                    self.error(f"{invoke_where}.input", f"keys must be text, got {key!r}")
+        if "retry" in invoke:
+            self.check_retry(f"{invoke_where}.retry", invoke["retry"])
+        result = []
+        for key in ("onDone", "onError"):
+            if key in invoke:
+                result += self.check_transition_list(
+                    f"{invoke_where}.{key}", invoke[key], scope, trigger=f"invoke.{key}"
+                )
+        other_ways = any(node.get(key) for key in ("on", "always", "after"))
+        if not other_ways:
+            if "onDone" not in invoke and "onError" not in invoke:
+                self.error(
+                    invoke_where,
+                    "needs onDone or onError, or the state needs another way out "
+                    "(on, always or after)",
+                )
+            elif "onDone" not in invoke:
+                self.error(
+                    invoke_where,
+                    "has no onDone, so a request would be stuck here once the action succeeds",
+                )
+        return result
+
+    def check_retry(self, where: str, retry: Any) -> None:
+        if not self.expect_mapping(where, retry):
+            return
+        self.unknown_keys(where, retry, RETRY_KEYS)
+        if "max_attempts" in retry:
+            attempts = retry["max_attempts"]
+            if (
+                isinstance(attempts, bool)
+                or not isinstance(attempts, int)
+                or not 1 <= attempts <= MAX_RETRY_ATTEMPTS
+            ):
+                self.error(
+                    f"{where}.max_attempts",
+                    f"expected a whole number from 1 to {MAX_RETRY_ATTEMPTS}, got {attempts!r}",
+                )
+        if "backoff" in retry and retry["backoff"] not in BACKOFFS:
+            self.error(
+                f"{where}.backoff",
+                f"expected {' or '.join(BACKOFFS)}, got {retry['backoff']!r}",
+            )
+        if "delay" in retry:
+            self.check_duration(f"{where}.delay", retry["delay"])
+
+    def check_transition_list(
+        self,
+        where: str,
+        value: Any,
+        scope: set[str],
+        *,
+        trigger: str,
+        own: str | None = None,
+    ) -> list[tuple[str, _Transition]]:
+        if isinstance(value, list):
+            if not value:
+                self.error(where, "expected at least one transition")
+                return []
+            items = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            items = [(where, value)]
+        result = []
+        for item_where, item in items:
+            transition = self.check_transition(item_where, item, scope, trigger=trigger, own=own)
+            if transition is None:
+                self.graph_incomplete = True
+            else:
+                result.append((item_where, transition))
+        if len(result) == len(items) and all(t.valid for _, t in result):
+            for item_where, transition in result[:-1]:
+                if not transition.guarded:
+                    self.error(
+                        item_where,
+                        "has no guard, so the transitions after it can never be taken",
+                    )
+        return result
+
+    def check_transition(
+        self, where: str, item: Any, scope: set[str], *, trigger: str, own: str | None
+    ) -> _Transition | None:
+        if isinstance(item, str):
+            target = self.check_target(where, item, scope)
+            if target is None:
+                return None
+            if trigger == "always" and target == own:
+                self.error(where, "an always transition to its own state loops forever")
+                return _Transition(where, target, guarded=False, valid=False)
+            return _Transition(where, target, guarded=False)
+        if not isinstance(item, Mapping):
+            self.error(
+                where,
+                f"expected a target state name or a mapping with target/guard/assign, got "
+                f"{_type_name(item)}",
+            )
+            return None
+        self.unknown_keys(where, item, TRANSITION_KEYS)
+        ok = True
+        target = None
+        if "target" in item:
+            if isinstance(item["target"], str):
+                target = self.check_target(f"{where}.target", item["target"], scope)
+                if target is None:
+                    return None
+            else:
+                self.error(
+                    f"{where}.target", f"expected a string, got {_type_name(item['target'])}"
+                )
+                return None
+        elif trigger == "always":
+            self.error(
+                where, "an always transition needs a target (without one it would run forever)"
+            )
+            ok = False
+        guarded = "guard" in item
+        if guarded:
+            ok = self.check_expression(f"{where}.guard", item["guard"]) and ok
+        if "assign" in item:
+            ok = self.check_assign(f"{where}.assign", item["assign"]) and ok
+        if "description" in item:
+            ok = (
+                self.expect_str(f"{where}.description", item["description"], allow_empty=True)
+                and ok
+            )
+        if trigger == "always" and target == own and not guarded:
+            self.error(where, "an always transition to its own state loops forever")
+            ok = False
+        return _Transition(where, target, guarded, valid=ok)
+
+    def check_target(self, where: str, target: str, scope: set[str]) -> str | None:
+        if target in scope:
+            return target
+        self.graph_incomplete = True
+        if "." in target or target.startswith("#"):
+            self.error(
+                where,
+                f"unknown target '{target}': a target names a sibling state, without a path"
+                + _suggest(target.rpartition(".")[2].lstrip("#"), scope),
+            )
+        else:
+            self.error(where, f"unknown target '{target}'{_suggest(target, scope)}")
+        return None
+
+    def check_assign(self, where: str, assign: Any) -> bool:
+        if not self.expect_mapping(where, assign):
+            return False
+        if not assign:
+            self.error(where, "expected at least one field")
+            return False
+        ok = True
+        for name, source in assign.items():
+            if not isinstance(name, str) or not FIELD_NAME_PATTERN.fullmatch(name):
+                self.error(
+                    where,
+                    f"invalid field name {name!r}: use letters, digits and _ so that guards "
+                    "can read it",
+                )
+                ok = False
+                continue
+            if name == "event":
+                self.error(where, "cannot assign to 'event': guards could never read it")
+                ok = False
+                continue
+            if not isinstance(source, str):
+                self.error(
+                    f"{where}.{name}",
+                    f"expected an expression string, got {_type_name(source)} "
+                    f'(quote it: "{source}")'
+                    if isinstance(source, int | float | bool)
+                    else f"expected an expression string, got {_type_name(source)}",
+                )
+                ok = False
+                continue
+            ok = self.check_expression(f"{where}.{name}", source) and ok
+        return ok
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def check_task(self, where: str, task: Any) -> None:
+        if not self.expect_mapping(where, task):
+            return
+        self.unknown_keys(where, task, TASK_KEYS)
+        has_roles = "roles" in task
+        requester = task.get("requester")
+        if "requester" in task:
+            self.expect_bool(f"{where}.requester", requester)
+        for_requester = requester is True
+        if has_roles and for_requester:
+            self.error(
+                where, "a task is for roles or for the requester (requester: true), not both"
+            )
+        elif not has_roles and not for_requester:
+            self.error(where, "a task needs roles, or requester: true")
+        if has_roles:
+            self.check_names(f"{where}.roles", task["roles"], self.roles, "role")
+
+        if "rule" in task:
+            rule = task["rule"]
+            rule_where = f"{where}.rule"
+            if isinstance(rule, Mapping):
+                self.unknown_keys(rule_where, rule, ("quorum",))
+                quorum = rule.get("quorum")
+                if isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
+                    self.error(
+                        f"{rule_where}.quorum",
+                        f"expected a whole number of at least 1, got {quorum!r}",
+                    )
+            elif rule not in ("any", "all"):
+                self.error(rule_where, f"expected any, all or {{quorum: N}}, got {rule!r}")
+            if for_requester and rule != "any":
+                self.error(rule_where, "a requester task has one person deciding; only any applies")
+
+        sla = None
+        if "sla" in task:
+            sla = self.check_duration(f"{where}.sla", task["sla"])
+        if "remind" in task:
+            remind = task["remind"]
+            if not isinstance(remind, list) or not remind:
+                self.error(f"{where}.remind", "expected a list of durations (like [P1D])")
+            else:
+                for index, value in enumerate(remind):
+                    item_where = f"{where}.remind[{index}]"
+                    delay = self.check_duration(item_where, value)
+                    if delay is not None and sla is not None and delay >= sla:
+                        self.error(
+                            item_where,
+                            f"{value} is not shorter than the sla {task['sla']}: the reminder "
+                            "would come after the deadline",
+                        )
+        if "escalate_to" in task:
+            self.check_names(f"{where}.escalate_to", task["escalate_to"], self.roles, "role")
+            if "sla" not in task:
+                self.error(
+                    f"{where}.escalate_to",
+                    "needs an sla: escalation happens when the sla runs out",
+                )
+        forbid = task.get("forbid_requester")
+        if (
+            "forbid_requester" in task
+            and self.expect_bool(f"{where}.forbid_requester", forbid)
+            and for_requester
+            and forbid
+        ):
+            self.error(f"{where}.forbid_requester", "cannot be true on a task for the requester")
+        if "label" in task:
+            self.expect_str(f"{where}.label", task["label"])
+
+    # -- the graph ----------------------------------------------------------------------
+
+    def check_graph(self, initial: str) -> None:
+        if self.graph_incomplete:
+            return
+        reached = self.reachable(initial)
+        top = [node for node in self.nodes.values() if node.level == "top"]
+        for node in top:
+            if node.address not in reached:
+                self.error(node.where, "not reachable from the initial state")
+        for node in self.nodes.values():
+            if node.level == "leaf" and node.parallel in reached and node.address not in reached:
+                self.error(node.where, "not reachable from the initial state")
+
+        # From every reachable state a request must be able to finish.
+        top_finals = {node.address for node in top if node.kind == "final"}
+        finishing = self.co_reachable(top, top_finals)
+        for node in top:
+            if node.address in reached and node.kind != "final" and node.address not in finishing:
+                self.error(node.where, "no path from here to a final state")
+        for region in (node for node in self.nodes.values() if node.level == "region"):
+            if region.parallel not in reached:
+                continue
+            leaves = [self.nodes[address] for address in region.children]
+            finals = {leaf.address for leaf in leaves if leaf.kind == "final"}
+            if not finals:
+                continue  # already reported: a region needs a final state
+            finishing = self.co_reachable(leaves, finals)
+            for leaf in leaves:
+                if (
+                    leaf.address in reached
+                    and leaf.kind != "final"
+                    and leaf.address not in finishing
+                ):
+                    self.error(leaf.where, "no path from here to a final state of its region")
+
+    def reachable(self, initial: str) -> set[str]:
+        reached: set[str] = set()
+        queue = deque([initial])
+        while queue:
+            address = queue.popleft()
+            if address in reached or address not in self.nodes:
+                continue
+            reached.add(address)
+            node = self.nodes[address]
+            queue.extend(node.edges)
+            if node.kind == "parallel":
+                for region_address in node.children:
+                    region = self.nodes[region_address]
+                    reached.add(region_address)
+                    if region.initial_child is not None:
+                        queue.append(region.initial_child)
+        return reached
+
+    @staticmethod
+    def co_reachable(nodes: list[_Node], finals: set[str]) -> set[str]:
+        incoming: dict[str, set[str]] = {node.address: set() for node in nodes}
+        for node in nodes:
+            for target in node.edges:
+                if target in incoming:
+                    incoming[target].add(node.address)
+        seen = set(finals)
+        queue = deque(finals)
+        while queue:
+            for source in incoming.get(queue.popleft(), ()):
+                if source not in seen:
+                    seen.add(source)
+                    queue.append(source)
+        return seen
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    *,
+    roles: Collection[str] | None = None,
+    actions: Collection[str] | None = None,
+) -> list[str]:
+    """Every problem in a definition, each prefixed by the dotted path of its place.
+
+    An empty list means the definition is valid. Role names are checked only when
+    ``roles`` is given, action names (entry, exit, invoke.src) only when ``actions`` is.
+    """
+    return _Validator(roles, actions).run(config)
+
+
+# ---------------------------------------------------------------------------------------
+# Canonical form
+
+_CANONICAL_STATE_ORDER = (
+    "type",
+    "description",
+    "initial",
+    "entry",
+    "exit",
+    "invoke",
+    "meta",
+    "on",
+    "always",
+    "after",
+    "onDone",
+    "states",
+)
+
+
+def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of a valid definition, for comparing definitions and for export.
+
+    Keys in a fixed order, empty optional parts left out, ``type`` written for every state
+    but atomic ones, entry/exit as lists, transitions in their shortest unambiguous
+    spelling, ``after`` keys as strings. Raises DefinitionError for an invalid config.
+    Idempotent.
+    """
+    errors = validate_config(config)
+    if errors:
+        raise DefinitionError(errors)
+    result: dict[str, Any] = {"id": config["id"], "title": config["title"]}
+    if config.get("description"):
+        result["description"] = config["description"]
+    result["initial"] = config["initial"]
+    result["form"] = copy.deepcopy(dict(config.get("form") or {"type": "object"}))
+    if config.get("settings"):
+        result["settings"] = copy.deepcopy(dict(config["settings"]))
+    result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}
+    return result
+
+
+def _canonical_state(node: Mapping[str, Any]) -> dict[str, Any]:
+    kind = state_type(node)
+    parts: dict[str, Any] = {}
+    if kind != "atomic":
+        parts["type"] = kind
+    if node.get("description"):
+        parts["description"] = node["description"]
+    if node.get("initial"):
+        parts["initial"] = node["initial"]
+    for key in ("entry", "exit"):
+        value = node.get(key)
+        if value:
+            parts[key] = list(value) if isinstance(value, list) else [value]
+    if "invoke" in node:
+        parts["invoke"] = _canonical_invoke(node["invoke"])
+    meta = node.get("meta")
+    if meta:
+        canonical_meta: dict[str, Any] = {}
+        for key, value in meta.items():
+            if key == "task":
+                canonical_meta[key] = {
+                    name: copy.deepcopy(value[name]) for name in TASK_KEYS if name in value
+                }
+            else:
+                canonical_meta[key] = copy.deepcopy(value)
+        parts["meta"] = canonical_meta
+    if node.get("on"):
+        parts["on"] = {event: _canonical_transitions(value) for event, value in node["on"].items()}
+    if "always" in node:
+        parts["always"] = _canonical_transitions(node["always"])
+    if node.get("after"):
+        parts["after"] = {
+            str(delay): _canonical_transitions(value) for delay, value in node["after"].items()
+        }
+    if "onDone" in node:
+        parts["onDone"] = _canonical_transitions(node["onDone"])
+    if node.get("states"):
+        parts["states"] = {name: _canonical_state(child) for name, child in node["states"].items()}
+    return {key: parts[key] for key in _CANONICAL_STATE_ORDER if key in parts}
+
+
+def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"src": invoke["src"]}
+    if invoke.get("input"):
+        result["input"] = copy.deepcopy(dict(invoke["input"]))
+    if invoke.get("retry"):
+        retry = invoke["retry"]
+        result["retry"] = {key: retry[key] for key in RETRY_KEYS if key in retry}
+    for key in ("onDone", "onError"):
+        if key in invoke:
+            result[key] = _canonical_transitions(invoke[key])
+    return result
+
+
+def _canonical_transition(item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"target": item}
+    result: dict[str, Any] = {}
+    if item.get("target"):
+        result["target"] = item["target"]
+    if "guard" in item:
+        result["guard"] = item["guard"]
+    if item.get("assign"):
+        result["assign"] = dict(item["assign"])
+    if item.get("description"):
+        result["description"] = item["description"]
+    return result
+
+
+def _canonical_transitions(value: Any) -> str | dict[str, Any] | list[dict[str, Any]]:
+    items = [
+        _canonical_transition(item) for item in (value if isinstance(value, list) else [value])
+    ]
+    if len(items) == 1:
+        only = items[0]
+        if set(only) == {"target"}:
+            return str(only["target"])
+        return only
+    return items
