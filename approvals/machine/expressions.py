@@ -384,6 +384,10 @@ _OPERATORS: dict[str, Callable[..., Any]] = {
 # Error messages
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CEL_REPR = re.compile(r"\b(?:String|Int|Uint|Double|Bool|Bytes)Type\((.*?)\)")
+
+
 def _describe(error: CELEvalError) -> str:
     args = error.args
     message = str(args[0]) if args else "evaluation failed"
@@ -396,6 +400,9 @@ def _describe(error: CELEvalError) -> str:
         if error.token is not None:
             return f"unknown function '{name}'"
         return f"unknown name '{name}'"
+    if cause is KeyError and detail == (message,) and _IDENTIFIER.fullmatch(message):
+        # celpy's error for an unknown root-scope name (.amount) is the bare name.
+        return f"unknown name '{message}'"
     if message.startswith("no such member in mapping"):
         field = message.split(":", 1)[1].strip()
         return f"no field {field} (has() tests whether a field is there)"
@@ -425,9 +432,6 @@ def _describe(error: CELEvalError) -> str:
     if message == "match error":
         return f"invalid regular expression: {detail[0] if detail else ''}".strip()
     return message[:200]
-
-
-_CEL_REPR = re.compile(r"\b(?:String|Int|Uint|Double|Bool|Bytes)Type\((.*?)\)")
 
 
 def _to_python_or_text(value: Any) -> Any:
@@ -487,7 +491,8 @@ class _Analysis:
             node = stack.pop()
             depth = depth_of[id(node)]
             self.depth = max(self.depth, depth)
-            if node.data == "ident":
+            if node.data in ("ident", "dot_ident"):
+                # A leading dot (.amount) names the same root-scope field.
                 self.identifiers.add(str(node.children[0]))
             elif node.data == "literal":
                 self.literals.append(node)
@@ -602,12 +607,9 @@ def _check_literals(literals: list[lark.Tree]) -> None:
     for node in literals:
         evaluator = Evaluator(node, activation=Activation())
         try:
-            value = evaluator.literal(node)
+            bad = isinstance(evaluator.literal(node), CELEvalError)
         except Exception:
-            value = None
             bad = True
-        else:
-            bad = isinstance(value, CELEvalError)
         if bad:
             token = node.children[0]
             column = getattr(token, "column", None)

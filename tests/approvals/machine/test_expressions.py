@@ -141,6 +141,11 @@ def test_null_compares_equal_only_to_null() -> None:
     assert run("title != null") is True
 
 
+def test_a_leading_dot_names_the_same_field() -> None:
+    assert run(".amount == amount") is True
+    assert error_of(".amont") == "unknown name 'amont'"
+
+
 def test_event_fields() -> None:
     assert run("event.amount > 10", event={"amount": 20}) is True
     assert run("event.comment", event={"comment": "ok"}) == "ok"
