@@ -643,12 +643,16 @@ class _Validator:
     def check_events(
         self, where: str, node: Mapping[str, Any], scope: set[str]
     ) -> list[tuple[str, _Transition]]:
-        if "on" not in node or not self.expect_mapping(f"{where}.on", node["on"]):
+        if "on" not in node:
+            return []
+        if not self.expect_mapping(f"{where}.on", node["on"]):
+            self.graph_incomplete = True
             return []
         result = []
         for event, value in node["on"].items():
-            if not self.check_event_name(f"{where}.on", event):
-                continue
+            # The transitions of a badly named event are still checked: their targets are
+            # part of the graph, and their mistakes are worth reporting now.
+            self.check_event_name(f"{where}.on", event)
             result += self.check_transition_list(f"{where}.on.{event}", value, scope, trigger="on")
         return result
 
@@ -681,17 +685,17 @@ class _Validator:
 
     def check_after(self, where: str, after: Any, scope: set[str]) -> list[tuple[str, _Transition]]:
         if not self.expect_mapping(f"{where}.after", after):
+            self.graph_incomplete = True
             return []
         result = []
         for delay, value in after.items():
             delay_where = f"{where}.after.{delay}"
             if isinstance(delay, bool) or not isinstance(delay, str | int):
                 self.error(f"{where}.after", f"invalid delay {delay!r}")
-                continue
-            if len(str(delay)) > MAX_DELAY:
+            elif len(str(delay)) > MAX_DELAY:
                 self.error(delay_where, f"the delay is longer than {MAX_DELAY} characters")
-                continue
-            self.check_duration(delay_where, delay)
+            else:
+                self.check_duration(delay_where, delay)
             result += self.check_transition_list(delay_where, value, scope, trigger="after")
         return result
 
@@ -702,8 +706,10 @@ class _Validator:
         invoke_where = f"{where}.invoke"
         if isinstance(invoke, list):
             self.error(invoke_where, "expected a mapping (one invoke per state)")
+            self.graph_incomplete = True
             return []
         if not self.expect_mapping(invoke_where, invoke):
+            self.graph_incomplete = True
             return []
         self.unknown_keys(invoke_where, invoke, INVOKE_KEYS)
         if "src" not in invoke:

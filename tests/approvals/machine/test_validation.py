@@ -456,6 +456,16 @@ def test_event_names(event: str, message: str) -> None:
     assert error.startswith(f"states.review.on: {message}")
 
 
+def test_a_badly_named_event_still_has_its_transitions_checked() -> None:
+    config = simple()
+    config["states"]["review"]["on"] = {"approve-it": "aproved", "REJECT": "rejected"}
+    assert errors(config) == [
+        "states.review.on: invalid event name 'approve-it': use letters, digits and _, "
+        "starting with a letter (like APPROVE)",
+        "states.review.on.approve-it: unknown target 'aproved' (did you mean 'approved'?)",
+    ]
+
+
 def test_always_needs_a_target() -> None:
     config = simple()
     config["states"]["submitted"]["always"][1] = {"assign": {"revisions": "1"}}
