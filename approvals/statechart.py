@@ -115,6 +115,7 @@ class Statechart:
         for name, node in config["states"].items():
             self._add_state(name, node, parent=None)
         self.initial: str = config["initial"]
+        self.has_timers = any(state.after for state in self.states.values())
 
     def _add_state(self, name: str, node: Mapping[str, Any], parent: str | None) -> None:
         path = f"{parent}.{name}" if parent else name

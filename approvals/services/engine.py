@@ -77,6 +77,9 @@ class Run:
         self.fields: set[str] = set()
         self.microsteps = 0
         self._branches: dict[str, Branch] | None = None
+        # States whose only live task this run has just closed (rule any keeps one live task
+        # per state), so leaving them needs no cancelling UPDATE.
+        self.settled_states: set[str] = set()
 
     # ----- bookkeeping
 
@@ -409,7 +412,7 @@ class Run:
             )
 
     def _deactivate(self, state: State, *, branch: Branch | None) -> None:
-        if state.task is not None:
+        if state.task is not None and state.path not in self.settled_states:
             # The tasks of a state being left are cancelled together, in one UPDATE of the
             # same transaction as the move.
             cancelled = Task.objects.filter(
@@ -560,9 +563,10 @@ class Run:
         self.instance.finish(outcome)
         self.instance.completed_at = self.now
         self.fields.update({"status", "completed_at"})
-        Timer.objects.filter(
-            instance=self.instance, fired_at__isnull=True, cancelled_at__isnull=True
-        ).update(cancelled_at=self.now)
+        if self.chart.has_timers:
+            Timer.objects.filter(
+                instance=self.instance, fired_at__isnull=True, cancelled_at__isnull=True
+            ).update(cancelled_at=self.now)
         self.record(
             event,
             from_state=self.instance.state,

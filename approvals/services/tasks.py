@@ -201,6 +201,8 @@ def task_decide(
         key=f"decided:{task.pk}",
     )
     moved = not (event == APPROVE and task.rule != TaskRule.ANY and run.siblings_pending(task))
+    if task.rule == TaskRule.ANY:
+        run.settled_states.add(task.state)
     if moved:
         run.fire(event, data or {}, sources=[task.state], task=task)
     instance = run.commit()
