@@ -47,6 +47,9 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("dave", "Dave", "Dubois", ("director",)),
     DemoUser("erin", "Erin", "Evans", ("finance",)),
     DemoUser("oscar", "Oscar", "Ortiz", ("operator", "warehouse", "shipping")),
+    # Two in security: the access request's admin-level step needs a quorum of two.
+    DemoUser("sam", "Sam", "Silva", ("security",)),
+    DemoUser("tina", "Tina", "Tran", ("security",)),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )
 
