@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from accounts.demo import USERS
 from tests.processes import BASE_DIR, child_env
 from workflow_app import launch
 
@@ -100,7 +101,7 @@ def test_run_serves_and_ctrl_c_stops_everything(launched: Launched) -> None:
     launched.wait_until(
         lambda: (launched.healthz() or {}).get("worker", {}).get("last_seen"), "a heartbeat"
     )
-    assert "Demo users: 7 created" in launched.output
+    assert f"Demo users: {len(USERS)} created" in launched.output
 
     launched.process.send_signal(signal.SIGINT)
     assert launched.process.wait(timeout=30) == 0
