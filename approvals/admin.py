@@ -130,17 +130,7 @@ class StateInline(DraftOnlyInline):
 class TransitionInline(DraftOnlyInline):
     model = TransitionDefinition
     form = TransitionForm
-    fields = (
-        "position",
-        "source",
-        "trigger",
-        "event",
-        "delay",
-        "target",
-        "guard",
-        "assign",
-        "description",
-    )
+    fields = TransitionForm.Meta.fields
 
 
 class ImportForm(forms.Form):

@@ -127,8 +127,8 @@ class Statechart:
             parent=parent,
             type=state_type,
             description=node.get("description", ""),
-            entry=tuple(_as_list(node.get("entry"))),
-            exit=tuple(_as_list(node.get("exit"))),
+            entry=tuple(as_list(node.get("entry"))),
+            exit=tuple(as_list(node.get("exit"))),
             meta={k: v for k, v in (node.get("meta") or {}).items() if k != "task"},
         )
         if node.get("initial"):
@@ -167,7 +167,7 @@ class Statechart:
         self, source: str, parent: str | None, trigger: str, event: str, delay: str, spec: Any
     ) -> list[Transition]:
         result = []
-        for position, item in enumerate(_as_list(spec)):
+        for position, item in enumerate(as_list(spec)):
             if isinstance(item, str):
                 item = {"target": item}
             target = item.get("target")
@@ -251,7 +251,8 @@ class Statechart:
         return updated
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A value the file format allows as one item or a list, as a list."""
     if value is None:
         return []
     if isinstance(value, list | tuple):

@@ -27,7 +27,7 @@ from approvals.models import (
     WorkflowDefinition,
 )
 from approvals.services.errors import Conflict, InvalidInput
-from approvals.statechart import OUTCOMES, Statechart
+from approvals.statechart import OUTCOMES, Statechart, as_list
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
 
@@ -194,8 +194,8 @@ def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> No
                     type=node.get("type") or ("compound" if children else "atomic"),
                     description=node.get("description", ""),
                     initial=node.get("initial", ""),
-                    entry=_as_list(node.get("entry")),
-                    exit=_as_list(node.get("exit")),
+                    entry=as_list(node.get("entry")),
+                    exit=as_list(node.get("exit")),
                     invoke=invoke,
                     task=task,
                     meta=meta,
@@ -217,12 +217,6 @@ def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> No
     definition.transitions.all().delete()
     StateDefinition.objects.bulk_create(states)
     TransitionDefinition.objects.bulk_create(transitions)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def definition_parse(text: str, *, filename: str = "<definition>") -> dict[str, Any]:
