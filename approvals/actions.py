@@ -55,12 +55,17 @@ def notify(call: ActionCall) -> Mapping[str, Any]:
 
 @register_action("webhook")
 def webhook(call: ActionCall) -> Mapping[str, Any]:
-    """POST the instance as signed JSON to the definition's `settings.webhook_url`."""
+    """POST the instance as JSON to the definition's `settings.webhook_url`, signed with the
+    WEBHOOK_SECRET setting (never SECRET_KEY: receivers must hold the signing secret)."""
+    from django.conf import settings
+
     from approvals.webhooks import post_signed
 
     url = call.input.get("url") or call.settings.get("webhook_url")
     if not url:
         raise ValueError("no webhook URL: set settings.webhook_url or invoke.input.url")
+    if not settings.WEBHOOK_SECRET:
+        raise ValueError("no WEBHOOK_SECRET is configured to sign the webhook")
     status = post_signed(
         str(url),
         {
@@ -70,5 +75,6 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
             "context": dict(call.context),
         },
         idempotency_key=call.idempotency_key,
+        secret=settings.WEBHOOK_SECRET,
     )
     return {"status": status}

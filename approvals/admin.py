@@ -111,20 +111,42 @@ class DraftOnlyInline(admin.TabularInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+class StateForm(forms.ModelForm):
+    """Refuses JSON of a shape the engine cannot read, before it reaches the rows."""
+
+    class Meta:
+        model = StateDefinition
+        fields = (
+            "position",
+            "path",
+            "type",
+            "initial",
+            "task",
+            "entry",
+            "exit",
+            "invoke",
+            "meta",
+            "description",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("task", "invoke"):
+            if data.get(name) is not None and not isinstance(data[name], dict):
+                self.add_error(name, "Expected an object, or empty.")
+        if data.get("meta") is not None and not isinstance(data["meta"], dict):
+            self.add_error("meta", "Expected an object.")
+        for name in ("entry", "exit"):
+            names = data.get(name) or []
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                self.add_error(name, 'Expected a list of action names, e.g. ["notify"].')
+        return data
+
+
 class StateInline(DraftOnlyInline):
     model = StateDefinition
-    fields = (
-        "position",
-        "path",
-        "type",
-        "initial",
-        "task",
-        "entry",
-        "exit",
-        "invoke",
-        "meta",
-        "description",
-    )
+    form = StateForm
+    fields = StateForm.Meta.fields
 
 
 class TransitionInline(DraftOnlyInline):
@@ -154,14 +176,33 @@ class ImportForm(forms.Form):
         return data
 
 
+class DefinitionForm(forms.ModelForm):
+    class Meta:
+        model = WorkflowDefinition
+        fields = ("key", "title", "description", "initial", "form_schema", "settings")
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"]
+        draft = WorkflowDefinition.objects.filter(key=key, status="draft").first()
+        if self.instance.pk is None and draft is not None:
+            raise forms.ValidationError(f"{draft} already exists: edit it instead.")
+        return key
+
+
 @admin.register(WorkflowDefinition)
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
+    form = DefinitionForm
     list_display = ("key", "version", "title", "status", "published_at")
     list_filter = ("status",)
     search_fields = ("key", "title")
     inlines = [StateInline, TransitionInline]
     change_form_template = "admin/approvals/workflowdefinition/change_form.html"
     change_list_template = "admin/approvals/workflowdefinition/change_list.html"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Published and retired versions are history: instances point at them.
+        editable = obj is None or obj.is_editable
+        return editable and super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         base = ("version", "status", "published_at", "created_by", "created_at")
@@ -207,13 +248,21 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(self.import_view), name="approvals_definition_import"),
-            path("<int:pk>/publish/", wrap(self.publish_view), name="approvals_definition_publish"),
+            path(
+                "<int:pk>/publish/",
+                wrap(require_POST(self.publish_view)),
+                name="approvals_definition_publish",
+            ),
             path(
                 "<int:pk>/new-version/",
-                wrap(self.new_version_view),
+                wrap(require_POST(self.new_version_view)),
                 name="approvals_definition_new_version",
             ),
-            path("<int:pk>/retire/", wrap(self.retire_view), name="approvals_definition_retire"),
+            path(
+                "<int:pk>/retire/",
+                wrap(require_POST(self.retire_view)),
+                name="approvals_definition_retire",
+            ),
             path("<int:pk>/export/", wrap(self.export_view), name="approvals_definition_export"),
             *super().get_urls(),
         ]
@@ -227,6 +276,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
 
     def _run(self, request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
         self._require(request, "change")
+        get_object_or_404(WorkflowDefinition, pk=pk)
         try:
             result = action()
         except WorkflowError as exc:
@@ -236,31 +286,22 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return self._back(result.pk)
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return require_POST(
-            lambda r: self._run(
-                r,
-                pk,
-                lambda: definition_publish(definition_id=pk, actor=r.user, now=timezone.now()),
-                "{} published.",
-            )
-        )(request)
+        def publish() -> WorkflowDefinition:
+            return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
+
+        return self._run(request, pk, publish, "{} published.")
 
     def new_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return require_POST(
-            lambda r: self._run(
-                r,
-                pk,
-                lambda: definition_new_version(definition_id=pk, actor=r.user),
-                "{} created: edit it, then publish.",
-            )
-        )(request)
+        def new_version() -> WorkflowDefinition:
+            return definition_new_version(definition_id=pk, actor=request.user)
+
+        return self._run(request, pk, new_version, "{} created: edit it, then publish.")
 
     def retire_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return require_POST(
-            lambda r: self._run(
-                r, pk, lambda: definition_retire(definition_id=pk, actor=r.user), "{} retired."
-            )
-        )(request)
+        def retire() -> WorkflowDefinition:
+            return definition_retire(definition_id=pk, actor=request.user)
+
+        return self._run(request, pk, retire, "{} retired.")
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._require(request, "view")
@@ -327,14 +368,7 @@ class ReassignForm(forms.Form):
     )
 
 
-@admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "definition", "state", "status", "requester", "created_at")
-    list_filter = ("status", "definition__key")
-    search_fields = ("title", "business_key", "requester__username")
-    list_select_related = ("definition", "requester")
-    change_form_template = "admin/approvals/workflowinstance/change_form.html"
-
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -343,6 +377,15 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(WorkflowInstance)
+class WorkflowInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("id", "title", "definition", "state", "status", "requester", "created_at")
+    list_filter = ("status", "definition__key")
+    search_fields = ("title", "business_key", "requester__username")
+    list_select_related = ("definition", "requester")
+    change_form_template = "admin/approvals/workflowinstance/change_form.html"
 
     def change_view(
         self,
@@ -423,17 +466,6 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
         else:
             messages.success(request, f"Task reassigned to {to or 'its roles queue'}.")
         return self._back(pk)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OverdueFilter(admin.SimpleListFilter):

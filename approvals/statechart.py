@@ -10,7 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from approvals.machine.durations import parse_duration
-from approvals.machine.expressions import Expression, compile_expression, evaluate_guard
+from approvals.machine.expressions import (
+    Expression,
+    ExpressionError,
+    compile_expression,
+    evaluate_guard,
+)
 
 APPROVE = "APPROVE"
 OUTCOMES = ("completed", "rejected", "cancelled")
@@ -217,8 +222,6 @@ class Statechart:
         event: Mapping[str, Any] | None,
     ) -> Transition | None:
         """The first candidate whose guard holds (XState's order), or None."""
-        from approvals.machine.expressions import ExpressionError
-
         for candidate in candidates:
             if candidate.guard is None:
                 return candidate
@@ -236,8 +239,6 @@ class Statechart:
     def assign(
         transition: Transition, context: Mapping[str, Any], event: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        from approvals.machine.expressions import ExpressionError
-
         updated = dict(context)
         for name, expression in transition.assign:
             try:

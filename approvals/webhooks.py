@@ -10,8 +10,6 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
-
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -23,13 +21,12 @@ def post_signed(
     payload: Mapping[str, Any],
     *,
     idempotency_key: str,
-    secret: str | None = None,
+    secret: str,
     timeout: float = 10.0,
 ) -> int:
     """POST and return the status; raises on a network error or a non-2xx answer."""
     body = json.dumps(payload, sort_keys=True, default=str).encode()
     timestamp = str(int(time.time()))
-    key = secret if secret is not None else settings.SECRET_KEY
     request = urllib.request.Request(
         url,
         data=body,
@@ -37,7 +34,7 @@ def post_signed(
         headers={
             "Content-Type": "application/json",
             "X-Signoff-Timestamp": timestamp,
-            "X-Signoff-Signature": signature(key, timestamp, body),
+            "X-Signoff-Signature": signature(secret, timestamp, body),
             "Idempotency-Key": idempotency_key,
         },
     )

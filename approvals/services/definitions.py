@@ -26,7 +26,7 @@ from approvals.models import (
     Trigger,
     WorkflowDefinition,
 )
-from approvals.services.errors import Conflict, InvalidInput
+from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.statechart import OUTCOMES, Statechart, as_list
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
@@ -83,11 +83,14 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
         if done:
             node["onDone"] = done
         nodes[state.path] = node
-        parent, _, name = state.path.rpartition(".")
-        if parent:
+    for path, node in nodes.items():
+        parent, _, name = path.rpartition(".")
+        if parent in nodes:
             nodes[parent].setdefault("states", {})[name] = node
         else:
-            top[name] = node
+            # A top-level state, or a row whose parent was deleted: kept under its full path so
+            # validation names it ("states.a.b: ...") instead of the page failing.
+            top[path] = node
 
     config: dict[str, Any] = {
         "id": definition.key,
@@ -263,11 +266,18 @@ def definition_import(
     return draft
 
 
+def _lock_definition(definition_id: int) -> WorkflowDefinition:
+    try:
+        return WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    except WorkflowDefinition.DoesNotExist:
+        raise NotAllowed("no such workflow definition") from None
+
+
 @transaction.atomic
 def definition_publish(*, definition_id: int, actor: Any, now: datetime) -> WorkflowDefinition:
     """Publish a valid draft; the key's previous published version is retired (its instances
     finish on it)."""
-    definition = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    definition = _lock_definition(definition_id)
     if definition.status != DefinitionStatus.DRAFT:
         raise Conflict(f"{definition} is not a draft; only drafts can be published")
     problems = definition_problems(definition_config(definition))
@@ -290,7 +300,7 @@ def definition_publish(*, definition_id: int, actor: Any, now: datetime) -> Work
 @transaction.atomic
 def definition_new_version(*, definition_id: int, actor: Any) -> WorkflowDefinition:
     """A draft copy of a published or retired version to edit (or the key's existing draft)."""
-    source = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    source = _lock_definition(definition_id)
     existing_draft = WorkflowDefinition.objects.filter(
         key=source.key, status=DefinitionStatus.DRAFT
     ).first()
@@ -316,7 +326,7 @@ def definition_new_version(*, definition_id: int, actor: Any) -> WorkflowDefinit
 
 @transaction.atomic
 def definition_retire(*, definition_id: int, actor: Any) -> WorkflowDefinition:
-    definition = WorkflowDefinition.objects.select_for_update().get(pk=definition_id)
+    definition = _lock_definition(definition_id)
     if definition.status != DefinitionStatus.PUBLISHED:
         raise Conflict(f"{definition} is not published")
     definition.retire()

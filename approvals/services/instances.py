@@ -52,7 +52,7 @@ def instance_start(
     if errors:
         raise InvalidInput("the request has errors", errors)
     context = with_defaults(chart.form, context)
-    title = (title or str(context.get("title") or "")).strip() or definition.title
+    title = str(title or context.get("title") or "").strip() or definition.title
     if len(title) > MAX_TITLE:
         raise InvalidInput("the title is too long", {"title": [f"At most {MAX_TITLE} characters."]})
     instance = WorkflowInstance.objects.create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from approvals.models import WorkflowInstance
+from approvals.services.errors import NotAllowed
 
 
 def lock_instance(
@@ -19,6 +20,10 @@ def lock_instance(
     queryset = WorkflowInstance.objects.select_for_update(of=("self",)).select_related(
         "definition", "requester"
     )
-    if task_id is not None:
-        return queryset.get(tasks__id=task_id)
-    return queryset.get(pk=instance_id)
+    try:
+        if task_id is not None:
+            return queryset.get(tasks__id=task_id)
+        return queryset.get(pk=instance_id)
+    except WorkflowInstance.DoesNotExist:
+        # The same answer for "missing" and "not yours": existence must not leak.
+        raise NotAllowed("no such task" if task_id is not None else "no such request") from None

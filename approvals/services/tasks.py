@@ -42,10 +42,7 @@ class DecisionResult:
 def _locked_task(
     task_id: int, *, actor: Any, channel: str, now: datetime
 ) -> tuple[WorkflowInstance, Task, Run]:
-    try:
-        instance = lock_instance(task_id=task_id)
-    except WorkflowInstance.DoesNotExist:
-        raise NotAllowed("no such task") from None
+    instance = lock_instance(task_id=task_id)
     # Read after the lock, so the status is the committed one; whether the actor is in one of
     # the task's roles comes in the same query.
     candidate = Task.candidate_groups.through.objects.filter(

@@ -153,3 +153,58 @@ def test_operator_cancels_and_reassigns_from_the_instance_page(
     )
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.CANCELLED
+
+
+def test_unknown_definition_actions_are_404(staff_client):
+    for name in ("publish", "new_version", "retire"):
+        url = reverse(f"admin:approvals_definition_{name}", args=[424242])
+        assert staff_client.post(url).status_code == 404
+
+
+def test_adding_a_key_that_has_a_draft_is_a_form_error(staff_client):
+    v1 = publish(review_flow())
+    staff_client.post(reverse("admin:approvals_definition_new_version", args=[v1.pk]))
+    response = staff_client.post(
+        reverse("admin:approvals_workflowdefinition_add"),
+        {
+            "key": "review",
+            "title": "Again",
+            "initial": "review",
+            "form_schema": "{}",
+            "settings": "{}",
+            **{
+                f"{p}-{k}": v
+                for p in ("states", "transitions")
+                for k, v in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"))
+            },
+        },
+    )
+    assert response.status_code == 200
+    assert b"already exists: edit it instead" in response.content
+    assert WorkflowDefinition.objects.filter(key="review").count() == 2
+
+
+def test_published_definitions_cannot_be_deleted(staff_client):
+    v1 = publish(review_flow())
+    url = reverse("admin:approvals_workflowdefinition_delete", args=[v1.pk])
+    assert staff_client.post(url, {"post": "yes"}).status_code == 403
+    assert WorkflowDefinition.objects.filter(pk=v1.pk).exists()
+
+
+def test_a_state_row_of_the_wrong_shape_is_a_form_error():
+    from approvals.admin import StateForm
+
+    form = StateForm(
+        data={
+            "position": 0,
+            "path": "review",
+            "type": "atomic",
+            "task": "[1]",
+            "entry": '"notify"',
+            "exit": "[]",
+            "invoke": "null",
+            "meta": "[]",
+        }
+    )
+    assert not form.is_valid()
+    assert set(form.errors) >= {"task", "entry", "meta"}

@@ -20,7 +20,6 @@ class Command(BaseCommand):
             instances = instances.filter(pk=instance)
             if not instances.exists():
                 raise CommandError(f"no instance {instance}")
-        checked = 0
         for broken in verify_instances(instances.iterator()):
             raise CommandError(f"audit chain broken: {broken}")
         checked = instances.count()

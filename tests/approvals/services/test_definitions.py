@@ -9,10 +9,11 @@ from approvals.services.definitions import (
     definition_config,
     definition_import,
     definition_new_version,
+    definition_problems,
     definition_publish,
     definition_retire,
 )
-from approvals.services.errors import Conflict, InvalidInput
+from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.tasks import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
@@ -121,3 +122,21 @@ def test_rows_round_trip_to_the_same_config(db):
     }
     copy = definition_new_version(definition_id=v1.pk, actor=None)
     assert definition_config(copy) == config
+
+
+def test_unknown_definition_ids_are_refused(db):
+    for service in (definition_new_version, definition_retire):
+        with pytest.raises(NotAllowed, match="no such workflow definition"):
+            service(definition_id=424242, actor=None)
+    with pytest.raises(NotAllowed):
+        definition_publish(definition_id=424242, actor=None, now=NOW)
+
+
+def test_a_state_row_whose_parent_is_gone_is_named_not_fatal(db):
+    v1 = publish(review_flow())
+    draft = definition_new_version(definition_id=v1.pk, actor=None)
+    draft.states.filter(path="changes").update(path="gone.changes")
+    config = definition_config(draft)
+    assert "gone.changes" in config["states"]
+    problems = definition_problems(config)
+    assert "states: invalid state name 'gone.changes'" in " ".join(problems)

@@ -201,3 +201,12 @@ def test_operator_cancels_with_a_reason(requester, operator, reviewer):
     assert instance.state == "review"
     assert instance.audit_events.last().data == {"reason": "duplicate", "outcome": "cancelled"}
     assert list(verify_instances([instance])) == []
+
+
+def test_unknown_request_ids_are_refused(operator, requester):
+    with pytest.raises(NotAllowed, match="no such request"):
+        instance_cancel(instance_id=424242, actor=operator, reason="x", now=NOW)
+    with pytest.raises(NotAllowed, match="no such request"):
+        instance_withdraw(instance_id=424242, actor=requester, now=NOW)
+    with pytest.raises(NotAllowed, match="no such request"):
+        instance_send_event(instance_id=424242, event="X", actor=operator, now=NOW)
