@@ -30,3 +30,32 @@ class Role(models.Model):
 
     def __str__(self) -> str:
         return self.group.name
+
+
+class OutOfOffice(models.Model):
+    """While it lasts, work that would go to `user` goes to `substitute` instead."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="absences")
+    substitute = models.ForeignKey(User, on_delete=models.CASCADE, related_name="substitutions")
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="Last day away (inclusive).")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "out-of-office period"
+        ordering = ["starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="absence_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(substitute=models.F("user")),
+                name="absence_substitute_not_self",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "ends_on"], name="absence_user_ends")]
+
+    def __str__(self) -> str:
+        return f"{self.user} away {self.starts_on} to {self.ends_on}, covered by {self.substitute}"

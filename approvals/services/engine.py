@@ -2,8 +2,9 @@
 
 A `Run` lives for one service call inside its transaction. It collects audit events and outbox
 messages and writes each kind in one INSERT at the end, with the instance row, so a transition
-costs a handful of queries whatever it touches. Callers (the services in this package) lock the
-instance, build a Run, call `start`/`fire`/`end`, then `commit`.
+costs a handful of queries whatever it touches. The outbox messages then go to their
+subscribers (`subscribers.py`) in the same transaction. Callers (the services in this package)
+lock the instance, build a Run, call `start`/`fire`/`end`, then `commit`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from approvals.models import (
 )
 from approvals.services.audit import AuditTrail
 from approvals.services.errors import Conflict
+from approvals.services.subscribers import fan_out
 from approvals.statechart import GuardError, State, Statechart, Transition
 
 # An `always` chain longer than this is a loop in the definition, not a process.
@@ -130,7 +132,7 @@ class Run:
         ConcurrentTransitionMixin check that nobody moved it meanwhile."""
         self.audit.flush()
         if self.outbox:
-            OutboxMessage.objects.bulk_create(self.outbox)
+            fan_out(OutboxMessage.objects.bulk_create(self.outbox))
             self.outbox = []
         self.instance.version += 1
         self.instance.updated_at = self.now
