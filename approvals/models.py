@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+from guardian.models import UserObjectPermissionBase
 
 
 class DefinitionStatus(models.TextChoices):
@@ -314,6 +315,14 @@ class Task(ConcurrentTransitionMixin, models.Model):
         on_delete=models.SET_NULL,
         related_name="delegated_tasks",
     )
+    on_behalf_of = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The absent user whose work the assignee covers (out-of-office).",
+    )
     escalation_level = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField()
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -508,3 +517,17 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+# ----- Object permissions (django-guardian, with a direct foreign key for fast joins)
+
+
+class InstanceUserPermission(UserObjectPermissionBase):
+    """Per-request permissions given to people as they take part: the requester at the start,
+    whoever claims, decides, delegates or is handed a task. Role members who may act now are
+    not listed here; their access follows their roles at the time of the action."""
+
+    content_object = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False

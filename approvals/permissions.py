@@ -1,13 +1,29 @@
-"""Who may see and do what. Rules are evaluated at the time of the action (role membership now,
-not when the task was created), and used both by services (to refuse) and pages (to show)."""
+"""Who may see and do what. Rules are evaluated at the time of the action (role membership and
+out-of-office cover now, not when the task was created), and used both by services (to refuse)
+and pages (to show).
+
+Viewing a request: its requester; the people who took part, recorded as django-guardian object
+permissions (`InstanceUserPermission`) when they claim, decide, delegate or are handed a task;
+members of a live task's roles and whoever covers for them; admins.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
-from approvals.models import LIVE_TASK_STATUSES, Decision, Task, WorkflowInstance
+from accounts.absences import covered_user_ids, local_day
+from approvals.models import (
+    LIVE_TASK_STATUSES,
+    InstanceUserPermission,
+    Task,
+    WorkflowInstance,
+)
+
+VIEW_INSTANCE = "view_workflowinstance"
 
 
 def role_ids(user: Any) -> set[int]:
@@ -28,36 +44,60 @@ def can_operate(user: Any, perm: str) -> bool:
     return is_active_user(user) and (user.is_superuser or user.has_perm(f"approvals.{perm}"))
 
 
-def visible_instances_q(user: Any) -> Q:
-    """The instances a user may view: requester, participants, members of a live task's roles."""
-    if user.is_superuser or user.has_perm("approvals.view_workflowinstance"):
+def sees_everything(user: Any) -> bool:
+    return user.is_superuser or user.has_perm(f"approvals.{VIEW_INSTANCE}")
+
+
+def today() -> date:
+    return local_day(timezone.now())
+
+
+def visible_instances_q(user: Any, day: date | None = None) -> Q:
+    """The instances a user may view (see the module docstring)."""
+    if sees_everything(user):
         return Q()
-    took_part = Task.objects.filter(instance=OuterRef("pk")).filter(
-        Q(assignee=user) | Q(delegated_by=user)
+    took_part = InstanceUserPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename=VIEW_INSTANCE
     )
-    decided = Decision.objects.filter(task__instance=OuterRef("pk"), actor=user)
-    candidate = Task.objects.filter(
-        instance=OuterRef("pk"),
-        status__in=LIVE_TASK_STATUSES,
-        candidate_groups__in=role_ids(user),
-    )
-    return Q(requester=user) | Q(Exists(took_part)) | Q(Exists(decided)) | Q(Exists(candidate))
+    acting_for = {user.pk, *covered_user_ids(user, day or today())}
+    live = Task.objects.filter(instance=OuterRef("pk"), status__in=LIVE_TASK_STATUSES)
+    may_act = live.filter(Q(candidate_groups__user__in=acting_for) | Q(assignee__in=acting_for))
+    return Q(requester=user) | Q(Exists(took_part)) | Q(Exists(may_act))
 
 
 def can_view_instance(user: Any, instance: WorkflowInstance) -> bool:
     if not is_active_user(user):
         return False
-    if instance.requester_id == user.pk:
+    if instance.requester_id == user.pk or sees_everything(user):
         return True
     return WorkflowInstance.objects.filter(visible_instances_q(user), pk=instance.pk).exists()
 
 
-def task_refusal(user: Any, task: Task, instance: WorkflowInstance) -> str | None:
+def covering_for(user: Any, task: Task, instance: WorkflowInstance, day: date) -> int | None:
+    """The absent user on whose behalf `user` may act on this task, when only cover allows it."""
+    covered = covered_user_ids(user, day)
+    if task.forbid_requester:
+        covered = covered - {instance.requester_id}
+    if not covered or task.for_requester:
+        return None
+    if task.assignee_id is not None:
+        return task.assignee_id if task.assignee_id in covered else None
+    return (
+        Task.candidate_groups.through.objects.filter(task_id=task.pk, group__user__in=covered)
+        .values_list("group__user", flat=True)
+        .first()
+    )
+
+
+def task_refusal(
+    user: Any, task: Task, instance: WorkflowInstance, day: date | None = None
+) -> str | None:
     """Why `user` may not act on this live task, or None when they may."""
     if not is_active_user(user):
         return "sign in to act on tasks"
+    day = day or today()
     if task.assignee_id is not None:
-        if task.assignee_id == user.pk:
+        if task.assignee_id == user.pk or covering_for(user, task, instance, day):
             return None
         return f"this task is assigned to {task.assignee}"
     if task.for_requester:
@@ -67,6 +107,6 @@ def task_refusal(user: Any, task: Task, instance: WorkflowInstance) -> str | Non
     is_candidate = getattr(task, "actor_is_candidate", None)  # annotated by the services
     if is_candidate is None:
         is_candidate = task.candidate_groups.filter(pk__in=role_ids(user)).exists()
-    if not is_candidate:
+    if not is_candidate and not covering_for(user, task, instance, day):
         return "you are not in a role this task is offered to"
     return None

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from accounts.absences import local_day, resolve_assignee
 from approvals.models import (
     Channel,
     Decision,
@@ -20,10 +21,12 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
-from approvals.permissions import can_operate, task_refusal
+from approvals.permissions import can_operate, covering_for, task_refusal
+from approvals.request_schema import form_errors
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
+from approvals.services.instances import MAX_TITLE
 from approvals.services.locking import lock_instance
 from approvals.statechart import APPROVE
 
@@ -89,10 +92,27 @@ def _require_live(task: Task) -> None:
         raise AlreadyDecided(describe_closed(task), current_state=task.state)
 
 
-def _require_allowed(actor: Any, task: Task, instance: WorkflowInstance) -> None:
-    refusal = task_refusal(actor, task, instance)
+def _require_allowed(actor: Any, task: Task, instance: WorkflowInstance, now: datetime) -> None:
+    refusal = task_refusal(actor, task, instance, local_day(now))
     if refusal:
         raise NotAllowed(refusal)
+
+
+def _on_behalf_of(actor: Any, task: Task, instance: WorkflowInstance, now: datetime) -> int | None:
+    """The absent user `actor` covers for on this task, or None when acting in their own right."""
+    if task.assignee_id == actor.pk:
+        return task.on_behalf_of_id
+    if task.assignee_id is None and task.actor_is_candidate:
+        return None
+    return covering_for(actor, task, instance, local_day(now))
+
+
+def _assignee_for(user: Any, now: datetime) -> tuple[Any, Any]:
+    """Who receives work meant for `user` today (their substitute while they are away)."""
+    assignee_id, absent_id = resolve_assignee(user.pk, local_day(now))
+    if absent_id is None:
+        return user, None
+    return get_user_model().objects.get(pk=assignee_id), user
 
 
 @transaction.atomic
@@ -103,13 +123,19 @@ def task_claim(*, task_id: int, actor: Any, now: datetime, channel: str = Channe
         return task
     if task.assignee_id is not None:
         raise Conflict(f"already claimed by {task.assignee}", current_state=task.state)
-    _require_allowed(actor, task, instance)
+    _require_allowed(actor, task, instance, now)
+    absent_id = _on_behalf_of(actor, task, instance, now)
     task.claim()
     task.assignee = actor
+    task.on_behalf_of_id = absent_id
     task.claimed_at = now
-    task.save(update_fields=["status", "assignee", "claimed_at"])
-    run.record("task.claimed", task=task, to_state=task.state)
-    run.emit("task.claimed", {"task": task.pk, "assignee": actor.pk}, key=f"claim:{task.pk}")
+    task.save(update_fields=["status", "assignee", "on_behalf_of", "claimed_at"])
+    run.record("task.claimed", task=task, to_state=task.state, data=_behalf_data(absent_id))
+    run.emit(
+        "task.claimed",
+        {"task": task.pk, "assignee": actor.pk, "on_behalf_of": absent_id},
+        key=f"claim:{task.pk}",
+    )
     run.commit()
     return task
 
@@ -129,8 +155,9 @@ def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Chan
         )
     task.unclaim()
     task.assignee = None
+    task.on_behalf_of = None
     task.claimed_at = None
-    task.save(update_fields=["status", "assignee", "claimed_at"])
+    task.save(update_fields=["status", "assignee", "on_behalf_of", "claimed_at"])
     run.record("task.unclaimed", task=task, to_state=task.state)
     run.emit("task.unclaimed", {"task": task.pk}, key=f"unclaim:{task.pk}")
     run.commit()
@@ -146,10 +173,15 @@ def task_decide(
     now: datetime,
     comment: str = "",
     data: Mapping[str, Any] | None = None,
+    form: Mapping[str, Any] | None = None,
     channel: str = Channel.WEB,
 ) -> DecisionResult:
     """Decide a task with one of its state's events. Under rules all/quorum an APPROVE waits for
-    the other approvals of the visit; any other event fires at once (first decision wins)."""
+    the other approvals of the visit; any other event fires at once (first decision wins).
+
+    `form` is the request's edited fields, accepted on the requester's own tasks (answering
+    "changes requested"): validated against the definition's form and written to the context
+    before the event is tried, so guards route on the new values. Read-only fields are kept."""
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
         raise InvalidInput(
@@ -159,7 +191,7 @@ def task_decide(
         raise InvalidInput("decision data must be an object", {"data": ["Must be an object."]})
     instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
     _require_live(task)
-    _require_allowed(actor, task, instance)
+    _require_allowed(actor, task, instance, now)
     state = run.chart.state(task.state)
     if event not in state.on:
         raise InvalidInput(
@@ -168,6 +200,8 @@ def task_decide(
         )
     if not comment and event in EVENTS_NEEDING_COMMENT:
         raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
+    changed = _apply_form(run, task, form) if form is not None else {}
+    absent_id = _on_behalf_of(actor, task, instance, now)
     if (
         task.rule != TaskRule.ANY
         and Decision.objects.filter(
@@ -180,7 +214,13 @@ def task_decide(
         )
 
     Decision.objects.create(
-        task=task, actor=actor, event=event, comment=comment, data=dict(data or {}), decided_at=now
+        task=task,
+        actor=actor,
+        on_behalf_of_id=absent_id,
+        event=event,
+        comment=comment,
+        data=dict(data or {}),
+        decided_at=now,
     )
     task.close(TaskStatus.DONE)
     task.assignee = task.assignee or actor
@@ -190,11 +230,17 @@ def task_decide(
         "task.decided",
         task=task,
         to_state=task.state,
-        data={"decision": event, "comment": comment, **({"data": data} if data else {})},
+        data={
+            "decision": event,
+            "comment": comment,
+            **({"data": data} if data else {}),
+            **({"changed": changed} if changed else {}),
+            **_behalf_data(absent_id),
+        },
     )
     run.emit(
         "task.decided",
-        {"task": task.pk, "decision": event, "actor": actor.pk},
+        {"task": task.pk, "decision": event, "actor": actor.pk, "on_behalf_of": absent_id},
         key=f"decided:{task.pk}",
     )
     moved = not (event == APPROVE and task.rule != TaskRule.ANY and run.siblings_pending(task))
@@ -204,6 +250,39 @@ def task_decide(
         run.fire(event, data or {}, sources=[task.state], task=task)
     instance = run.commit()
     return DecisionResult(task=task, instance=instance, moved=moved)
+
+
+def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Write the requester's edited fields into the context; return {field: [old, new]}."""
+    if not task.for_requester:
+        raise InvalidInput(
+            "only the requester's own step can change the request",
+            {"form": ["The request's fields are not editable at this step."]},
+        )
+    if not isinstance(form, Mapping):
+        raise InvalidInput("the request must be an object of fields", {"form": ["Not an object."]})
+    schema = run.chart.form
+    properties = schema.get("properties") or {}
+    locked = {name for name, prop in properties.items() if prop.get("readOnly")}
+    old = run.instance.context
+    merged = {**old, **{k: v for k, v in form.items() if k not in locked}}
+    errors = form_errors(schema, {k: v for k, v in merged.items() if k in properties})
+    if errors:
+        raise InvalidInput("the request has errors", errors)
+    changed = {k: [old.get(k), v] for k, v in merged.items() if old.get(k) != v}
+    run.set_context(merged)
+    title = str(merged.get("title") or "").strip()
+    if "title" in changed and title and len(title) <= MAX_TITLE:
+        run.instance.title = title
+        run.fields.add("title")
+    return changed
+
+
+def _behalf_data(absent_id: int | None) -> dict[str, Any]:
+    if absent_id is None:
+        return {}
+    absent = get_user_model().objects.get(pk=absent_id)
+    return {"on_behalf_of": absent.username}
 
 
 def _find_user(user_id: int | None, field: str) -> Any:
@@ -227,26 +306,47 @@ def task_delegate(
     delegate = _find_user(to_user_id, "to")
     instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
     _require_live(task)
-    _require_allowed(actor, task, instance)
+    _require_allowed(actor, task, instance, now)
     if delegate.pk == actor.pk:
         raise InvalidInput("you cannot delegate to yourself", {"to": ["Choose someone else."]})
-    if task.forbid_requester and delegate.pk == instance.requester_id:
+    receiver, absent = _assignee_for(delegate, now)
+    if task.forbid_requester and instance.requester_id in (delegate.pk, receiver.pk):
         raise InvalidInput(
             "the requester cannot decide their own request",
             {"to": ["Choose someone other than the requester."]},
         )
+    if receiver.pk == actor.pk:
+        raise InvalidInput(
+            f"{delegate} is away and you cover for them; keep the task instead",
+            {"to": ["Choose someone else."]},
+        )
     successor = _replace(
-        run, task, assignee=delegate, delegated_by=actor, outcome=TaskStatus.DELEGATED
+        run,
+        task,
+        assignee=receiver,
+        delegated_by=actor,
+        on_behalf_of=absent,
+        outcome=TaskStatus.DELEGATED,
     )
     run.record(
         "task.delegated",
         task=successor,
         to_state=task.state,
-        data={"from_task": task.pk, "to": delegate.username, "comment": comment},
+        data={
+            "from_task": task.pk,
+            "to": receiver.username,
+            "comment": comment,
+            **_behalf_data(absent.pk if absent else None),
+        },
     )
     run.emit(
         "task.delegated",
-        {"task": successor.pk, "to": delegate.pk, "by": actor.pk},
+        {
+            "task": successor.pk,
+            "to": receiver.pk,
+            "by": actor.pk,
+            "on_behalf_of": absent.pk if absent else None,
+        },
         key=f"delegate:{successor.pk}",
     )
     run.commit()
@@ -266,10 +366,15 @@ def task_reassign(
     """An operator moves a task to a person (or, with no one, back to its roles' queue)."""
     if not can_operate(actor, "reassign_task"):
         raise NotAllowed("you may not reassign tasks")
-    assignee = _find_user(to_user_id, "to") if to_user_id is not None else None
+    named = _find_user(to_user_id, "to") if to_user_id is not None else None
+    assignee, absent = _assignee_for(named, now) if named is not None else (None, None)
     instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
     _require_live(task)
-    if assignee is not None and task.forbid_requester and assignee.pk == instance.requester_id:
+    if (
+        named is not None
+        and task.forbid_requester
+        and instance.requester_id in (named.pk, assignee.pk)
+    ):
         raise InvalidInput(
             "the requester cannot decide their own request",
             {"to": ["Choose someone other than the requester."]},
@@ -277,8 +382,14 @@ def task_reassign(
     if assignee is None and not task.candidate_groups.exists():
         raise InvalidInput("this task has no roles' queue", {"to": ["Choose a person."]})
     successor = _replace(
-        run, task, assignee=assignee, delegated_by=None, outcome=TaskStatus.CANCELLED
+        run,
+        task,
+        assignee=assignee,
+        delegated_by=None,
+        on_behalf_of=absent,
+        outcome=TaskStatus.CANCELLED,
     )
+    absent_id = absent.pk if absent else None
     run.record(
         "task.reassigned",
         task=successor,
@@ -287,18 +398,25 @@ def task_reassign(
             "from_task": task.pk,
             "to": assignee.username if assignee else None,
             "comment": comment,
+            **_behalf_data(absent_id),
         },
     )
     run.emit(
         "task.reassigned",
-        {"task": successor.pk, "to": assignee.pk if assignee else None},
+        {
+            "task": successor.pk,
+            "to": assignee.pk if assignee else None,
+            "on_behalf_of": absent_id,
+        },
         key=f"reassign:{successor.pk}",
     )
     run.commit()
     return successor
 
 
-def _replace(run: Run, task: Task, *, assignee: Any, delegated_by: Any, outcome: str) -> Task:
+def _replace(
+    run: Run, task: Task, *, assignee: Any, delegated_by: Any, on_behalf_of: Any, outcome: str
+) -> Task:
     task.close(outcome)
     task.closed_at = run.now
     task.save(update_fields=["status", "closed_at"])
@@ -306,6 +424,7 @@ def _replace(run: Run, task: Task, *, assignee: Any, delegated_by: Any, outcome:
         task,
         assignee=assignee,
         delegated_by=delegated_by,
+        on_behalf_of=on_behalf_of,
         status=TaskStatus.CLAIMED if assignee is not None else TaskStatus.OPEN,
         claimed_at=run.now if assignee is not None else None,
     )
