@@ -9,9 +9,15 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts.views import LoginView
+from accounts.views import LoginView, absence_delete_view, profile
 
 urlpatterns = [
+    path("profile/", profile, name="profile"),
+    path(
+        "out-of-office/<int:absence_id>/delete/",
+        absence_delete_view,
+        name="absence_delete",
+    ),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

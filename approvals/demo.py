@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
@@ -26,7 +28,7 @@ def ensure_demo_workflows() -> list[WorkflowDefinition]:
             content_type__app_label="approvals", codename__in=OPERATOR_PERMISSIONS
         )
     )
-    return [
+    definitions = [
         definition_import(
             config=definition_parse(path.read_text(), filename=path.name),
             actor=None,
@@ -35,3 +37,106 @@ def ensure_demo_workflows() -> list[WorkflowDefinition]:
         )
         for path in example_files()
     ]
+    ensure_demo_requests()
+    return definitions
+
+
+# (requester, workflow, context, then decisions as (username, event, comment))
+DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "alice",
+        "purchase-order",
+        {
+            "title": "Standing desks for the design team",
+            "amount": 4200,
+            "currency": "EUR",
+            "justification": "Six desks; the team asked after the ergonomics review.",
+            "vendor": "Deskly",
+        },
+        (),
+    ),
+    (
+        "alice",
+        "purchase-order",
+        {
+            "title": "New CI build server",
+            "amount": 24000,
+            "currency": "EUR",
+            "justification": "Builds take 40 minutes on the old machine.",
+            "vendor": "Rackhouse",
+        },
+        (("bob", "APPROVE", "Worth it; builds block everyone."),),
+    ),
+    (
+        "alice",
+        "purchase-order",
+        {
+            "title": "Conference tickets: DjangoCon Europe",
+            "amount": 1800,
+            "currency": "EUR",
+            "justification": "Two tickets for the backend team.",
+        },
+        (("carol", "REQUEST_CHANGES", "Which two people? Add the names and the travel costs."),),
+    ),
+    (
+        "bob",
+        "purchase-order",
+        {
+            "title": "Team lunch after the release",
+            "amount": 240,
+            "currency": "EUR",
+            "justification": "Twelve people, one restaurant.",
+        },
+        (),
+    ),
+    (
+        "alice",
+        "access-request",
+        {
+            "system": "github",
+            "access_level": "write",
+            "reason": "I am joining the platform team next week.",
+            "until": "2027-06-30",
+        },
+        (),
+    ),
+    (
+        "bob",
+        "purchase-order",
+        {
+            "title": "Replacement laptop charger",
+            "amount": 60,
+            "currency": "EUR",
+            "justification": "Mine broke.",
+        },
+        (("erin", "APPROVE", ""),),
+    ),
+)
+
+
+def ensure_demo_requests() -> int:
+    """A few requests in several states so the inbox has something to show; only into an
+    empty database, so running the seed again changes nothing."""
+    from approvals.models import WorkflowInstance
+    from approvals.services.instances import instance_start
+    from approvals.services.tasks import task_decide
+
+    if WorkflowInstance.objects.exists():
+        return 0
+    users = {user.username: user for user in get_user_model().objects.all()}
+    for requester, key, context, decisions in DEMO_REQUESTS:
+        if requester not in users:
+            continue
+        instance = instance_start(
+            definition_key=key, context=context, actor=users[requester], now=timezone.now()
+        )
+        for username, event, comment in decisions:
+            task = instance.tasks.filter(status__in=["open", "claimed"]).first()
+            task_decide(
+                task_id=task.pk,
+                event=event,
+                comment=comment,
+                actor=users[username],
+                now=timezone.now(),
+            )
+    return len(DEMO_REQUESTS)

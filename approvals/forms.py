@@ -1,0 +1,169 @@
+"""Forms of the reviewer pages. The request form is generated from the definition's JSON Schema;
+the schema stays the judge (the services validate with it), the Django form only parses and
+renders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from approvals.selectors import SORTS, TABS, InboxFilters
+
+# Longer strings than this get a textarea.
+TEXTAREA_FROM = 200
+
+
+def _field(prop: Mapping[str, Any], required: bool) -> forms.Field:
+    common: dict[str, Any] = {
+        "label": prop.get("title") or None,
+        "help_text": prop.get("description", ""),
+        "required": required,
+    }
+    kind = prop.get("type")
+    if "enum" in prop:
+        choices = [(value, str(value)) for value in prop["enum"]]
+        if not required:
+            choices.insert(0, ("", "—"))
+        return forms.TypedChoiceField(
+            choices=choices,
+            coerce=lambda value, options=prop["enum"]: next(
+                (o for o in options if str(o) == value), value
+            ),
+            **common,
+        )
+    if kind == "array" and "enum" in (prop.get("items") or {}):
+        return forms.MultipleChoiceField(
+            choices=[(value, str(value)) for value in prop["items"]["enum"]],
+            widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    if kind == "boolean":
+        return forms.BooleanField(**{**common, "required": False})
+    if kind == "integer":
+        return forms.IntegerField(
+            min_value=prop.get("minimum"), max_value=prop.get("maximum"), **common
+        )
+    if kind == "number":
+        return forms.DecimalField(
+            min_value=prop.get("minimum"), max_value=prop.get("maximum"), **common
+        )
+    if kind == "string" and prop.get("format") == "date":
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    max_length = prop.get("maxLength")
+    widget = forms.Textarea(attrs={"rows": 4}) if (max_length or 10**6) > TEXTAREA_FROM else None
+    return forms.CharField(
+        max_length=max_length,
+        min_length=prop.get("minLength"),
+        widget=widget,
+        strip=True,
+        **common,
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class RequestForm(forms.Form):
+    """Built per definition by `request_form`; `context()` gives the JSON for the services."""
+
+    schema: Mapping[str, Any] = {}
+
+    def context(self) -> dict[str, Any]:
+        assert self.is_valid()
+        data = {}
+        for name, value in self.cleaned_data.items():
+            if value in (None, "", []) and name not in (self.schema.get("required") or []):
+                continue
+            data[name] = _json_value(value)
+        return data
+
+    def add_service_errors(self, field_errors: Mapping[str, list[str]]) -> None:
+        for field, messages in field_errors.items():
+            target = field if field in self.fields else None
+            for message in messages:
+                self.add_error(target, message if target else f"{field}: {message}")
+
+
+def request_form(
+    schema: Mapping[str, Any], *, data: Any = None, initial: Mapping[str, Any] | None = None
+) -> RequestForm:
+    required = set(schema.get("required") or [])
+    fields = {
+        name: _field(prop, name in required)
+        for name, prop in (schema.get("properties") or {}).items()
+        if isinstance(prop, Mapping) and not prop.get("readOnly")
+    }
+    form_class = type("RequestForm", (RequestForm,), {**fields, "schema": schema})
+    return form_class(data=data, initial=initial)
+
+
+class InboxFilterForm(forms.Form):
+    tab = forms.ChoiceField(choices=list(TABS.items()), required=False)
+    workflow = forms.CharField(required=False, max_length=100)
+    state = forms.CharField(required=False, max_length=200)
+    requester = forms.CharField(required=False, max_length=150)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def filters(self) -> InboxFilters:
+        data = self.cleaned_data
+        return InboxFilters(
+            workflow=data.get("workflow") or "",
+            state=data.get("state") or "",
+            requester=data.get("requester") or "",
+            q=data.get("q") or "",
+            sort=data.get("sort") or "due",
+        )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.CharField(max_length=100)
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class UserField(forms.CharField):
+    """A person given by username (the delegate box suggests names as you type)."""
+
+    def clean(self, value: Any) -> Any:
+        username = super().clean(value)
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user '{username}'.")
+        return user
+
+
+class DelegateForm(forms.Form):
+    to = UserField(label="Delegate to", max_length=150)
+    comment = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class BulkForm(forms.Form):
+    tasks = forms.TypedMultipleChoiceField(coerce=int, choices=())
+    decision = forms.ChoiceField(choices=[("APPROVE", "Approve")])
+
+    # Any id parses; the services refuse what the user may not decide, item by item.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = self.data.getlist("tasks") if hasattr(self.data, "getlist") else []
+        self.fields["tasks"].choices = [(i, i) for i in ids]
+
+    def clean_tasks(self) -> list[int]:
+        tasks = self.cleaned_data["tasks"]
+        if len(tasks) > 100:
+            raise forms.ValidationError("Choose at most 100 tasks at once.")
+        return list(dict.fromkeys(tasks))

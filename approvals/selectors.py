@@ -1,0 +1,314 @@
+"""Reads for the pages: the inbox, a request's timeline, who it waits on, what a user may do.
+
+Writes live in `approvals/services/`; nothing here changes a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils.safestring import SafeString, mark_safe
+
+from accounts.absences import covered_user_ids, local_day
+from approvals.models import (
+    LIVE_TASK_STATUSES,
+    AuditEvent,
+    Decision,
+    Task,
+    TaskStatus,
+    WorkflowInstance,
+)
+from approvals.permissions import role_ids, task_refusal
+from approvals.services.definitions import definition_config, statechart_for
+from approvals.services.tasks import EVENTS_NEEDING_COMMENT
+
+TABS = {
+    "mine": "Assigned to me",
+    "queue": "My roles' queue",
+    "delegated": "Delegated to me",
+    "overdue": "Overdue",
+    "done": "Done by me",
+}
+SORTS = {"due": "Due date", "age": "Oldest first", "-age": "Newest first"}
+# "Due soon" badge: due within this window.
+DUE_SOON = timedelta(hours=24)
+# Tab counts stop here ("999+"): an exact count of a huge queue costs more than it tells.
+COUNT_CAP = 999
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    workflow: str = ""
+    state: str = ""
+    requester: str = ""
+    q: str = ""
+    sort: str = "due"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.workflow or self.state or self.requester or self.q)
+
+
+def _tab_q(user: Any, tab: str, now: datetime) -> Q:
+    """Which live tasks a tab holds, as a filter on Task."""
+    covered = covered_user_ids(user, local_day(now))
+    mine = Q(assignee=user, delegated_by__isnull=True)
+    delegated = Q(assignee=user, delegated_by__isnull=False) | Q(assignee__in=covered)
+    through = Task.candidate_groups.through.objects.filter(task_id=OuterRef("pk"))
+    roles = role_ids(user)
+    if covered:
+        offered = through.filter(Q(group_id__in=roles) | Q(group__user__in=covered))
+    else:
+        offered = through.filter(group_id__in=roles)
+    queue = (
+        Q(status=TaskStatus.OPEN, for_requester=False)
+        & Q(Exists(offered))
+        & ~Q(forbid_requester=True, instance__requester=user)
+    )
+    if tab == "mine":
+        return mine
+    if tab == "delegated":
+        return delegated
+    if tab == "queue":
+        return queue
+    if tab == "overdue":
+        return Q(due_at__lt=now) & (mine | delegated | queue)
+    raise ValueError(f"unknown tab {tab!r}")
+
+
+def _filtered(tasks: QuerySet[Task], filters: InboxFilters) -> QuerySet[Task]:
+    if filters.workflow:
+        tasks = tasks.filter(instance__definition__key=filters.workflow)
+    if filters.state:
+        tasks = tasks.filter(state=filters.state)
+    if filters.requester:
+        tasks = tasks.filter(instance__requester__username=filters.requester)
+    if filters.q:
+        tasks = tasks.filter(
+            Q(instance__title__icontains=filters.q)
+            | Q(instance__business_key__icontains=filters.q)
+            | Q(label__icontains=filters.q)
+        )
+    return tasks
+
+
+def _base(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet[Task]:
+    if tab == "done":
+        tasks = Task.objects.filter(decision__actor=user)
+    else:
+        tasks = Task.objects.filter(_tab_q(user, tab, now), status__in=LIVE_TASK_STATUSES)
+    return _filtered(tasks, filters)
+
+
+def inbox_tasks(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet[Task]:
+    """One tab's rows, ready to render (one query per page whatever its size)."""
+    tasks = _base(user, tab, filters, now).select_related(
+        "instance__definition",
+        "instance__requester",
+        "assignee",
+        "on_behalf_of",
+        "delegated_by",
+    )
+    if tab == "done":
+        return tasks.select_related("decision").order_by("-decision__decided_at", "-pk")
+    if filters.sort == "age":
+        return tasks.order_by("created_at", "pk")
+    if filters.sort == "-age":
+        return tasks.order_by("-created_at", "-pk")
+    return tasks.order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
+
+
+def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, int]:
+    """Rows per tab under the same filters, each capped at COUNT_CAP + 1."""
+    return {tab: _base(user, tab, filters, now).order_by()[: COUNT_CAP + 1].count() for tab in TABS}
+
+
+def due_badge(task: Task, now: datetime) -> str:
+    if task.due_at is None or not task.is_live:
+        return ""
+    if task.due_at < now:
+        return "overdue"
+    if task.due_at < now + DUE_SOON:
+        return "due-soon"
+    return ""
+
+
+def state_label(instance: WorkflowInstance, path: str) -> str:
+    chart = statechart_for(instance.definition)
+    return chart.state(path).label if path in chart.states else path
+
+
+# ----- one request
+
+
+def live_tasks(instance: WorkflowInstance) -> list[Task]:
+    tasks = list(
+        instance.tasks.filter(status__in=LIVE_TASK_STATUSES)
+        .select_related("assignee", "on_behalf_of")
+        .prefetch_related("candidate_groups")
+        .order_by("pk")
+    )
+    for task in tasks:
+        task.instance = instance  # already loaded; spares a query per task
+    return tasks
+
+
+def waiting_by_instance(instances: list[WorkflowInstance]) -> dict[int, list[str]]:
+    """Who each request waits on, for a list page (two queries whatever its length)."""
+    waiting: dict[int, list[str]] = {}
+    tasks = (
+        Task.objects.filter(instance__in=instances, status__in=LIVE_TASK_STATUSES)
+        .select_related("assignee", "on_behalf_of")
+        .prefetch_related("candidate_groups")
+        .order_by("pk")
+    )
+    for task in tasks:
+        waiting.setdefault(task.instance_id, []).append(waiting_on(task))
+    return waiting
+
+
+def waiting_on(task: Task) -> str:
+    """Who a live task waits on, in words."""
+    if task.assignee is not None:
+        name = str(task.assignee)
+        return f"{name} (for {task.on_behalf_of})" if task.on_behalf_of else name
+    roles = ", ".join(group.name for group in task.candidate_groups.all())
+    return f"anyone in {roles}" if roles else "nobody (an operator must reassign it)"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    seq: int
+    at: datetime
+    actor: str
+    channel: str
+    text: str
+    comment: str
+    kind: str  # a CSS hook: start, move, task, decision, end
+
+
+def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
+    """The audit trail told as a story, oldest first."""
+    chart = statechart_for(instance.definition)
+
+    def label(path: str) -> str:
+        return chart.state(path).label if path in chart.states else path
+
+    entries = []
+    events = instance.audit_events.order_by("seq")
+    for event in events:
+        text, kind = _describe(event, label)
+        entries.append(
+            TimelineEntry(
+                seq=event.seq,
+                at=event.at,
+                actor=event.actor_name or "Signoff",
+                channel=event.channel,
+                text=text,
+                comment=str(event.data.get("comment") or event.data.get("reason") or ""),
+                kind=kind,
+            )
+        )
+    return entries
+
+
+def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
+    data = event.data or {}
+    behalf = f" on behalf of {data['on_behalf_of']}" if data.get("on_behalf_of") else ""
+    name = event.event
+    if name == "instance.started":
+        return f"started the request in {label(event.to_state)}", "start"
+    if name == "transition":
+        what = data.get("event") or data.get("trigger") or "moved"
+        return f"{label(event.from_state)} → {label(event.to_state)} ({what})", "move"
+    if name == "task.created":
+        roles = ", ".join(data.get("roles") or [])
+        to = f" for {roles}" if roles else ""
+        return f"opened a task in {label(event.to_state)}{to}", "task"
+    if name == "task.claimed":
+        return f"claimed the task{behalf}", "task"
+    if name == "task.unclaimed":
+        return "gave the task back to the queue", "task"
+    if name == "task.decided":
+        decision = str(data.get("decision", "")).replace("_", " ").lower()
+        changed = data.get("changed")
+        edits = f", changing {', '.join(sorted(changed))}" if changed else ""
+        return f"decided: {decision}{edits}{behalf}", "decision"
+    if name == "task.delegated":
+        return f"delegated the task to {data.get('to')}{behalf}", "task"
+    if name == "task.reassigned":
+        to = data.get("to") or "the roles' queue"
+        return f"reassigned the task to {to}{behalf}", "task"
+    if name.startswith("instance."):
+        outcome = data.get("outcome") or name.split(".", 1)[1]
+        return f"ended: {outcome}", "end"
+    return name.replace(".", " ").replace("_", " "), "task"
+
+
+def diagram(instance: WorkflowInstance) -> SafeString:
+    """The definition's diagram with where the request is and where it has been."""
+    from approvals.diagram import render_svg
+
+    active = [
+        *instance.branches.filter(closed_at__isnull=True).values_list("state", flat=True),
+        instance.state,
+    ]
+    visited = list(instance.audit_events.values_list("to_state", flat=True))
+    # The SVG is built by our own code from escaped names (approvals/diagram.py).
+    return mark_safe(
+        render_svg(definition_config(instance.definition), active=active, visited=visited)
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    event: str
+    label: str
+    needs_comment: bool
+    style: str  # primary, danger, secondary
+
+
+def decision_choices(task: Task) -> list[Choice]:
+    """One button per event the task's state accepts, approving first."""
+    chart = statechart_for(task.instance.definition)
+    events = list(chart.state(task.state).on)
+    order = {"APPROVE": 0, "RESUBMIT": 0, "REQUEST_CHANGES": 1, "REJECT": 2, "WITHDRAW": 2}
+    events.sort(key=lambda e: order.get(e, 1))
+    return [
+        Choice(
+            event=event,
+            label=event.replace("_", " ").capitalize(),
+            needs_comment=event in EVENTS_NEEDING_COMMENT,
+            style="primary"
+            if event in {"APPROVE", "RESUBMIT"}
+            else ("danger" if event in {"REJECT", "WITHDRAW"} else "secondary"),
+        )
+        for event in events
+    ]
+
+
+def may_act(user: Any, task: Task, now: datetime) -> bool:
+    return task.is_live and task_refusal(user, task, task.instance, local_day(now)) is None
+
+
+def decision_of(task: Task) -> Decision | None:
+    """The decision that closed this task's step (for "already decided by ...")."""
+    return (
+        Decision.objects.filter(
+            task__instance_id=task.instance_id, task__state=task.state, task__visit=task.visit
+        )
+        .select_related("actor", "on_behalf_of")
+        .order_by("-decided_at")
+        .first()
+    )
+
+
+def my_requests(user: Any) -> QuerySet[WorkflowInstance]:
+    return (
+        WorkflowInstance.objects.filter(requester=user)
+        .select_related("definition")
+        .order_by("-created_at", "-pk")
+    )

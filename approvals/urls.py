@@ -1,0 +1,23 @@
+from django.urls import path
+
+from approvals import views
+
+urlpatterns = [
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/bulk/", views.inbox_bulk, name="inbox_bulk"),
+    path("tasks/<int:task_id>/", views.task_detail, name="task"),
+    path("tasks/<int:task_id>/claim/", views.task_claim_view, name="task_claim"),
+    path("tasks/<int:task_id>/unclaim/", views.task_unclaim_view, name="task_unclaim"),
+    path("tasks/<int:task_id>/decide/", views.task_decide_view, name="task_decide"),
+    path("tasks/<int:task_id>/delegate/", views.task_delegate_view, name="task_delegate"),
+    path("people/", views.user_search, name="user_search"),
+    path("requests/", views.request_list, name="requests"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/new/<slug:key>/", views.request_start, name="request_start"),
+    path("requests/<int:instance_id>/", views.instance_detail, name="request"),
+    path(
+        "requests/<int:instance_id>/withdraw/",
+        views.instance_withdraw_view,
+        name="request_withdraw",
+    ),
+]

@@ -1,0 +1,461 @@
+"""The reviewer and requester pages. Each view parses and authorises its input, calls one service
+(or selector) and renders; refusals from the services become a 403 page or a message.
+
+A task or request the user may not see is a 404 (its existence is not revealed); one they may
+see but not act on is a 403 for the POST, with nothing changed.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals import selectors
+from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
+from approvals.models import DefinitionStatus, Task, WorkflowDefinition, WorkflowInstance
+from approvals.permissions import can_view_instance
+from approvals.services.definitions import statechart_for
+from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
+from approvals.services.instances import instance_start, instance_withdraw
+from approvals.services.tasks import task_claim, task_decide, task_delegate, task_unclaim
+
+PAGE_SIZE = 25
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return HttpResponseForbidden(
+        render_to_string("approvals/refused.html", {"message": message}, request=request)
+    )
+
+
+def refusals_as_403(view: Any) -> Any:
+    """A NotAllowed from the service is a 403 page naming the reason; nothing was written."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotAllowed as exc:
+            return _forbidden(request, exc.message)
+
+    return wrapper
+
+
+def _visible_task(request: HttpRequest, task_id: int) -> Task:
+    task = get_object_or_404(
+        Task.objects.select_related(
+            "instance__definition", "instance__requester", "assignee", "on_behalf_of"
+        ),
+        pk=task_id,
+    )
+    if not can_view_instance(request.user, task.instance):
+        raise Http404("No such task.")
+    return task
+
+
+def _visible_instance(request: HttpRequest, instance_id: int) -> WorkflowInstance:
+    instance = get_object_or_404(
+        WorkflowInstance.objects.select_related("definition", "requester"), pk=instance_id
+    )
+    if not can_view_instance(request.user, instance):
+        raise Http404("No such request.")
+    return instance
+
+
+# ----- inbox
+
+
+@login_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    form = InboxFilterForm(request.GET)
+    if not form.is_valid():
+        form = InboxFilterForm({"tab": request.GET.get("tab", "")})
+        form.is_valid()
+    tab = form.cleaned_data.get("tab") or "mine"
+    filters = form.filters()
+    page = form.cleaned_data.get("page") or 1
+    now = timezone.now()
+    # One row more than a page tells whether there is a next page without counting the tab.
+    start = (page - 1) * PAGE_SIZE
+    rows = list(
+        selectors.inbox_tasks(request.user, tab, filters, now)[start : start + PAGE_SIZE + 1]
+    )
+    counts = selectors.inbox_counts(request.user, filters, now)
+    context = {
+        "form": form,
+        "tab": tab,
+        "tab_list": [(key, label, counts[key]) for key, label in selectors.TABS.items()],
+        "sorts": selectors.SORTS,
+        "filters": filters,
+        "count_cap": selectors.COUNT_CAP,
+        "rows": [_row(task, now) for task in rows[:PAGE_SIZE]],
+        "page": page,
+        "has_next": len(rows) > PAGE_SIZE,
+        "workflows": WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
+        .order_by("title")
+        .values_list("key", "title"),
+        "bulk": tab in {"mine", "queue", "delegated", "overdue"},
+    }
+    template = "approvals/_inbox_table.html" if request.headers.get("HX-Request") else None
+    return render(request, template or "approvals/inbox.html", context)
+
+
+def _row(task: Task, now: Any) -> dict[str, Any]:
+    return {
+        "task": task,
+        "state": selectors.state_label(task.instance, task.state),
+        "badge": selectors.due_badge(task, now),
+    }
+
+
+@login_required
+@require_POST
+def inbox_bulk(request: HttpRequest) -> HttpResponse:
+    """Decide several tasks at once; each in its own transaction, each reported."""
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose at least one task (at most 100).")
+        return redirect(_back_to_inbox(request))
+    results = []
+    for task_id in form.cleaned_data["tasks"]:
+        task = Task.objects.filter(pk=task_id).select_related("instance").first()
+        title = task.instance.title if task else f"task {task_id}"
+        try:
+            if task is None or not can_view_instance(request.user, task.instance):
+                raise NotAllowed("no such task")
+            task_decide(
+                task_id=task_id,
+                event=form.cleaned_data["decision"],
+                actor=request.user,
+                now=timezone.now(),
+            )
+            results.append({"task": task_id, "title": title, "ok": True, "message": "approved"})
+        except (NotAllowed, InvalidInput, Conflict) as exc:
+            results.append({"task": task_id, "title": title, "ok": False, "message": exc.message})
+    done = sum(r["ok"] for r in results)
+    return render(
+        request,
+        "approvals/bulk_result.html",
+        {
+            "results": results,
+            "done": done,
+            "failed": len(results) - done,
+            "back": _back_to_inbox(request),
+        },
+    )
+
+
+def _back_to_inbox(request: HttpRequest) -> str:
+    back = request.POST.get("next", "")
+    return back if back.startswith("/inbox/") else reverse("inbox")
+
+
+# ----- task page
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = _visible_task(request, task_id)
+    return render(request, "approvals/task.html", _task_context(request, task))
+
+
+def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, Any]:
+    instance = task.instance
+    now = timezone.now()
+    may_act = selectors.may_act(request.user, task, now)
+    chart = statechart_for(instance.definition)
+    context = {
+        "task": task,
+        "instance": instance,
+        "state": selectors.state_label(instance, task.state),
+        "badge": selectors.due_badge(task, now),
+        "fields": _fields(chart.form, instance.context),
+        "timeline": selectors.timeline(instance),
+        "diagram": selectors.diagram(instance),
+        "live_tasks": _live_tasks(request, instance, now),
+        "may_act": may_act,
+        "choices": selectors.decision_choices(task) if may_act else [],
+        "decided": None if task.is_live else selectors.decision_of(task),
+        "closed_reason": "" if task.is_live else _closed_reason(task),
+        "can_claim": may_act and task.assignee_id is None,
+        "can_unclaim": task.is_live
+        and task.assignee_id == request.user.pk
+        and not task.for_requester
+        and task.candidate_groups.exists(),
+        "decision_form": forms.get("decision_form") or DecisionForm(),
+        "delegate_form": forms.get("delegate_form") or DelegateForm(),
+        "edit_form": forms.get("edit_form")
+        or (
+            request_form(chart.form, initial=instance.context)
+            if may_act and task.for_requester
+            else None
+        ),
+    }
+    return context
+
+
+def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> list[Any]:
+    """(task, who it waits on, whether the viewer may act on it) for each live task."""
+    return [
+        (t, selectors.waiting_on(t), selectors.may_act(request.user, t, now))
+        for t in selectors.live_tasks(instance)
+    ]
+
+
+def _closed_reason(task: Task) -> str:
+    from approvals.services.tasks import describe_closed
+
+    return describe_closed(task)
+
+
+def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """The request's data as (label, value, help), in the form's order, then any step outputs."""
+    properties = schema.get("properties") or {}
+    shown = [
+        (prop.get("title") or name.replace("_", " ").capitalize(), data.get(name), name)
+        for name, prop in properties.items()
+        if name in data
+    ]
+    extra = [
+        (name.replace("_", " ").capitalize(), value, name)
+        for name, value in data.items()
+        if name not in properties
+    ]
+    return shown + extra
+
+
+def _task_action(view: Any) -> Any:
+    """POST-only, login required, visible task (else 404), refusals as 403."""
+
+    @login_required
+    @require_POST
+    @refusals_as_403
+    @wraps(view)
+    def wrapper(request: HttpRequest, task_id: int) -> HttpResponse:
+        task = _visible_task(request, task_id)
+        try:
+            return view(request, task)
+        except (AlreadyDecided, Conflict) as exc:
+            messages.warning(request, _sentence(exc.message))
+            return redirect("task", task_id=task.pk)
+
+    return wrapper
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+@_task_action
+def task_claim_view(request: HttpRequest, task: Task) -> HttpResponse:
+    task_claim(task_id=task.pk, actor=request.user, now=timezone.now())
+    messages.success(request, "You claimed this task; it is in your inbox.")
+    return redirect("task", task_id=task.pk)
+
+
+@_task_action
+def task_unclaim_view(request: HttpRequest, task: Task) -> HttpResponse:
+    task_unclaim(task_id=task.pk, actor=request.user, now=timezone.now())
+    messages.success(request, "The task is back in its roles' queue.")
+    return redirect("task", task_id=task.pk)
+
+
+@_task_action
+def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
+    form = DecisionForm(request.POST)
+    edit_form = None
+    if not form.is_valid():
+        return _task_errors(request, task, decision_form=form)
+    edits = None
+    if task.for_requester and form.cleaned_data["decision"] == "RESUBMIT":
+        schema = statechart_for(task.instance.definition).form
+        edit_form = request_form(schema, data=request.POST)
+        if not edit_form.is_valid():
+            return _task_errors(request, task, decision_form=form, edit_form=edit_form)
+        edits = edit_form.context()
+    try:
+        result = task_decide(
+            task_id=task.pk,
+            event=form.cleaned_data["decision"],
+            comment=form.cleaned_data["comment"],
+            form=edits,
+            actor=request.user,
+            now=timezone.now(),
+        )
+    except InvalidInput as exc:
+        for field, errors in exc.field_errors.items():
+            if edit_form is not None and field in edit_form.fields:
+                edit_form.add_error(field, errors)
+            else:
+                form.add_error("comment" if field == "comment" else None, errors)
+        return _task_errors(request, task, decision_form=form, edit_form=edit_form)
+    label = form.cleaned_data["decision"].replace("_", " ").lower()
+    if result.moved:
+        messages.success(request, f"Decided: {label}. The request moved on.")
+    else:
+        messages.success(request, f"Decided: {label}. Other approvals are still needed.")
+    if task.for_requester:
+        return redirect("request", instance_id=task.instance_id)
+    return redirect(reverse("inbox"))
+
+
+def _task_errors(request: HttpRequest, task: Task, **forms: Any) -> HttpResponse:
+    return render(request, "approvals/task.html", _task_context(request, task, **forms), status=400)
+
+
+@_task_action
+def task_delegate_view(request: HttpRequest, task: Task) -> HttpResponse:
+    form = DelegateForm(request.POST)
+    if form.is_valid():
+        try:
+            successor = task_delegate(
+                task_id=task.pk,
+                to_user_id=form.cleaned_data["to"].pk,
+                comment=form.cleaned_data["comment"],
+                actor=request.user,
+                now=timezone.now(),
+            )
+        except InvalidInput as exc:
+            for errors in exc.field_errors.values():
+                form.add_error("to", errors)
+        else:
+            behalf = f" (covering for {successor.on_behalf_of})" if successor.on_behalf_of else ""
+            messages.success(request, f"Delegated to {successor.assignee}{behalf}.")
+            return redirect(reverse("inbox"))
+    return _task_errors(request, task, delegate_form=form)
+
+
+@login_required
+@require_GET
+def user_search(request: HttpRequest) -> HttpResponse:
+    """Up to ten active people matching a name, for the delegate box."""
+    q = request.GET.get("q", "").strip()[:100]
+    users = get_user_model().objects.filter(is_active=True).exclude(pk=request.user.pk)
+    if q:
+        for word in q.split()[:3]:
+            users = users.filter(
+                Q(username__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+            )
+    found = users.order_by("first_name", "last_name", "username")[:10]
+    return JsonResponse({"results": [{"username": u.username, "name": str(u)} for u in found]})
+
+
+# ----- requests
+
+
+@login_required
+@require_GET
+def request_list(request: HttpRequest) -> HttpResponse:
+    instances = list(selectors.my_requests(request.user)[:200])
+    waiting = selectors.waiting_by_instance(instances)
+    rows = [
+        {
+            "instance": instance,
+            "state": selectors.state_label(instance, instance.state),
+            "waiting": waiting.get(instance.pk, []),
+        }
+        for instance in instances
+    ]
+    return render(request, "approvals/requests.html", {"rows": rows})
+
+
+@login_required
+@require_GET
+def request_new(request: HttpRequest) -> HttpResponse:
+    definitions = WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED).order_by(
+        "title"
+    )
+    return render(request, "approvals/request_new.html", {"definitions": definitions})
+
+
+@login_required
+@refusals_as_403
+def request_start(request: HttpRequest, key: str) -> HttpResponse:
+    definition = get_object_or_404(WorkflowDefinition, key=key, status=DefinitionStatus.PUBLISHED)
+    schema = statechart_for(definition).form
+    if request.method == "POST":
+        form = request_form(schema, data=request.POST)
+        if form.is_valid():
+            try:
+                instance = instance_start(
+                    definition_key=key,
+                    context=form.context(),
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except InvalidInput as exc:
+                form.add_service_errors(exc.field_errors)
+            else:
+                messages.success(request, f"Request “{instance.title}” submitted.")
+                return redirect("request", instance_id=instance.pk)
+        status = 400
+    elif request.method == "GET":
+        form, status = request_form(schema), 200
+    else:
+        return HttpResponse(status=405)
+    return render(
+        request,
+        "approvals/request_form.html",
+        {"definition": definition, "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
+    instance = _visible_instance(request, instance_id)
+    now = timezone.now()
+    return render(
+        request,
+        "approvals/instance.html",
+        {
+            "instance": instance,
+            "state": selectors.state_label(instance, instance.state),
+            "fields": _fields(statechart_for(instance.definition).form, instance.context),
+            "live_tasks": _live_tasks(request, instance, now),
+            "timeline": selectors.timeline(instance),
+            "diagram": selectors.diagram(instance),
+            "can_withdraw": instance.is_active and instance.requester_id == request.user.pk,
+        },
+    )
+
+
+@login_required
+@require_POST
+@refusals_as_403
+def instance_withdraw_view(request: HttpRequest, instance_id: int) -> HttpResponse:
+    instance = _visible_instance(request, instance_id)
+    try:
+        instance_withdraw(
+            instance_id=instance.pk,
+            comment=request.POST.get("comment", "")[:5000],
+            actor=request.user,
+            now=timezone.now(),
+        )
+    except Conflict as exc:
+        messages.warning(request, _sentence(exc.message))
+    else:
+        messages.success(request, "Your request was withdrawn.")
+    return redirect("request", instance_id=instance.pk)
