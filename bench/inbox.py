@@ -1,0 +1,530 @@
+"""The reviewer's inbox on PostgreSQL at 10k and 1M tasks: p50/p95 per tab and filter.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/signoff_bench \
+        .venv/bin/python bench/inbox.py [--sizes 10000 1000000] [--repeat 30]
+
+The database is migrated, then filled with plain SQL (INSERT ... SELECT generate_series, no
+ORM per row) up to each size in turn: 10,000 users, 100 roles, five published two-step
+workflows, one request per two tasks (a review task, always decided, then an approval task
+that is open, claimed, delegated to someone or closed one way or another, with due dates in
+the past and the future), a decision for every done task and a candidate role for every task.
+A reviewer holding 20 of the 100 roles then opens the inbox through the Django test client,
+`GET /inbox/?tab=...` (the first page of each tab, unfiltered, by workflow and by free text),
+each case `--repeat` times after a warm-up. The growth is additive: the rows of the first size
+stay and more are added, so the second size is measured on the same reviewer and roles.
+Printed: p50/p95 per case and size, the ratio of p95 at the largest size to p95 at the
+smallest, and PASS/MISS against the targets; nothing is asserted. `--via selectors` times
+what the view runs (the page's rows and the five tab counts) without rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USERS = 10_000
+ROLES = 100
+REVIEWER_ROLES = 20
+WORKFLOWS = 5
+TASKS_PER_INSTANCE = 2
+BATCH = 200_000  # instances per INSERT ... SELECT
+TARGET_P95_MS = 100.0
+TARGET_RATIO = 1.5
+PAGE = 26  # the view's page of 25 and one more row to know whether a next page exists
+REVIEWER = "bench-reviewer"
+# Words the request titles are made of; the free-text case searches for one of them.
+WORDS = (
+    "laptop monitor travel contract invoice licence refund hiring budget vendor server "
+    "training conference furniture software phone upgrade renewal audit consulting"
+).split()
+QUERY_WORD = "renewal"
+TABS = ("mine", "queue", "delegated", "overdue", "done")
+
+# Distribution of the second (approval) task's status, cumulative: most closed, about 12 %
+# live (8 % open in a role queue, 4 % claimed by or delegated to someone).
+APPROVAL_STATUS = """
+    CASE
+        WHEN s.r_status < 0.08 THEN 'open'
+        WHEN s.r_status < 0.12 THEN 'claimed'
+        WHEN s.r_status < 0.92 THEN 'done'
+        WHEN s.r_status < 0.96 THEN 'cancelled'
+        WHEN s.r_status < 0.98 THEN 'delegated'
+        WHEN s.r_status < 0.99 THEN 'escalated'
+        ELSE 'expired'
+    END
+"""
+
+
+def flow(n: int) -> dict[str, Any]:
+    return {
+        "id": f"bench-inbox-{n}",
+        "title": f"Bench inbox {n}",
+        "initial": "review",
+        "states": {
+            "review": {
+                "meta": {"task": {"roles": [f"bench-role-{n}"]}, "label": "Manager review"},
+                "on": {"APPROVE": "approve", "REJECT": "rejected"},
+            },
+            "approve": {
+                "meta": {"task": {"roles": [f"bench-role-{n + 1}"]}, "label": "Approval"},
+                "on": {"APPROVE": "approved", "REJECT": "rejected"},
+            },
+            "approved": {"type": "final"},
+            "rejected": {"type": "final"},
+        },
+    }
+
+
+# ----- setup (the same database handling as bench/transitions.py)
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if urlsplit(url).scheme not in {"postgres", "postgresql"}:
+        sys.exit(
+            "bench/inbox.py measures PostgreSQL only: set "
+            "DATABASE_URL=postgres://user@host:port/dbname (got "
+            f"{url or 'nothing'!r})."
+        )
+    return url
+
+
+def conninfo(url: str, dbname: str | None = None) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or "") or None,
+        "dbname": dbname or unquote(parts.path.lstrip("/")),
+    }
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = conninfo(url)["dbname"]
+    with psycopg.connect(**conninfo(url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}")
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "workflow_app.settings"
+    # DEBUG at import gives the test client's host and plain static storage; it is switched
+    # off again so that Django does not log every query of the timed runs.
+    os.environ["DEBUG"] = "true"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.DEBUG = False
+
+
+@dataclass
+class World:
+    reviewer: Any
+    users: list[int]
+    roles: list[int]
+    definitions: list[int]
+
+
+def prepare() -> World:
+    """Migrate; users, roles, the reviewer and the workflows, once (later runs reuse them)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from approvals.models import DefinitionStatus, WorkflowDefinition
+    from approvals.services.definitions import definition_import
+
+    call_command("migrate", verbosity=0)
+    User = get_user_model()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO auth_group (name)
+               SELECT 'bench-role-' || n FROM generate_series(0, %s - 1) n
+               ON CONFLICT (name) DO NOTHING""",
+            [ROLES],
+        )
+        cur.execute(
+            """INSERT INTO accounts_user
+                   (password, is_superuser, username, first_name, last_name, email, is_staff,
+                    is_active, date_joined, slack_user_id)
+               SELECT '!', false, 'bench-user-' || n, 'User', 'No. ' || n, '', false, true,
+                      now(), ''
+               FROM generate_series(1, %s - 1) n
+               ON CONFLICT (username) DO NOTHING""",
+            [USERS],
+        )
+    reviewer, _ = User.objects.get_or_create(
+        username=REVIEWER, defaults={"first_name": "Bench", "last_name": "Reviewer"}
+    )
+    by_name = dict(Group.objects.filter(name__startswith="bench-role-").values_list("name", "pk"))
+    roles = [by_name[f"bench-role-{n}"] for n in range(ROLES)]
+    users = [reviewer.pk] + list(
+        User.objects.filter(username__startswith="bench-user-")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    with transaction.atomic(), connection.cursor() as cur:
+        # Every user holds two roles; the reviewer holds the first REVIEWER_ROLES.
+        cur.execute(
+            """INSERT INTO accounts_user_groups (user_id, group_id)
+               SELECT u.id, r.id
+               FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(id, n)
+               JOIN unnest(%s::int[]) WITH ORDINALITY AS r(id, k)
+                 ON r.k - 1 IN ((u.n * 7) %% %s, (u.n * 13 + 5) %% %s)
+               WHERE u.n > 1
+               ON CONFLICT DO NOTHING""",
+            [users, roles, ROLES, ROLES],
+        )
+        cur.execute(
+            """INSERT INTO accounts_user_groups (user_id, group_id)
+               SELECT %s, r FROM unnest(%s::int[]) r ON CONFLICT DO NOTHING""",
+            [reviewer.pk, roles[:REVIEWER_ROLES]],
+        )
+    now = timezone.now()
+    for n in range(WORKFLOWS):
+        definition_import(config=flow(n), actor=None, publish=True, now=now)
+    definitions = list(
+        WorkflowDefinition.objects.filter(
+            key__startswith="bench-inbox-", status=DefinitionStatus.PUBLISHED
+        )
+        .order_by("key")
+        .values_list("pk", flat=True)
+    )
+    return World(reviewer, users, roles, definitions)
+
+
+# ----- seeding
+
+
+def task_count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM approvals_task t JOIN approvals_workflowinstance i "
+            "ON i.id = t.instance_id JOIN approvals_workflowdefinition d ON d.id = i.definition_id "
+            "WHERE d.key LIKE %s",
+            ["bench-inbox-%"],
+        )
+        return int(cur.fetchone()[0])
+
+
+SEED = """
+CREATE TEMP TABLE seed ON COMMIT DROP AS
+SELECT n,
+       %(i0)s + n AS iid,
+       %(t0)s + 2 * n - 1 AS review_id,
+       %(t0)s + 2 * n AS approve_id,
+       (%(defs)s::bigint[])[1 + floor(random() * %(ndefs)s)::int] AS definition_id,
+       (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] AS requester_id,
+       -- the reviewer decides 2 %% of reviews and holds 5 %% of claimed approvals
+       CASE WHEN random() < 0.02 THEN %(reviewer)s
+            ELSE (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] END AS reviewer_id,
+       CASE WHEN random() < 0.05 THEN %(reviewer)s
+            ELSE (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] END AS approver_id,
+       (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] AS delegator_id,
+       (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS review_role,
+       (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS approve_role,
+       (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS extra_role,
+       random() AS r_status,
+       random() AS r_extra,
+       (%(words)s::text[])[1 + floor(random() * %(nwords)s)::int] AS word,
+       now() - random() * interval '730 days' AS closed_start,
+       now() - random() * interval '20 days' AS live_start,
+       random() * interval '10 days' AS sla
+FROM generate_series(1, %(count)s) n
+"""
+
+INSERTS = [
+    # requests: live ones recent, closed ones over two years
+    f"""
+    INSERT INTO approvals_workflowinstance
+        (id, definition_id, requester_id, title, business_key, context, state, status, version,
+         audit_seq, audit_head, created_at, updated_at, completed_at)
+    SELECT s.iid, s.definition_id, s.requester_id,
+           initcap(s.word) || ' request ' || s.iid, 'BK-' || s.iid, '{{}}'::jsonb,
+           CASE WHEN st.status IN ('open', 'claimed') THEN 'approve'
+                WHEN st.status = 'done' THEN 'approved' ELSE 'rejected' END,
+           CASE WHEN st.status IN ('open', 'claimed') THEN 'active'
+                WHEN st.status = 'done' THEN 'completed'
+                WHEN st.status = 'cancelled' THEN 'cancelled' ELSE 'rejected' END,
+           4, 4, '', st.start, st.start + interval '2 days',
+           CASE WHEN st.status IN ('open', 'claimed') THEN NULL
+                ELSE st.start + interval '2 days' END
+    FROM seed s, LATERAL (SELECT {APPROVAL_STATUS} AS status) st0,
+         LATERAL (SELECT st0.status,
+                  CASE WHEN st0.status IN ('open', 'claimed') THEN s.live_start
+                       ELSE s.closed_start END AS start) st
+    """,
+    # the review task, always decided
+    """
+    INSERT INTO approvals_task
+        (id, instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
+         assignee_id, escalation_level, created_at, claimed_at, closed_at, due_at)
+    SELECT s.review_id, s.iid, 'review', 2, 'Manager review', 'done', false, true, 'any',
+           s.reviewer_id, 0, i.created_at, i.created_at + interval '1 hour',
+           i.created_at + interval '1 day', i.created_at + interval '3 days'
+    FROM seed s JOIN approvals_workflowinstance i ON i.id = s.iid
+    """,
+    # the approval task, in any status
+    f"""
+    INSERT INTO approvals_task
+        (id, instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
+         assignee_id, delegated_by_id, escalation_level, created_at, claimed_at, closed_at,
+         due_at)
+    SELECT s.approve_id, s.iid, 'approve', 4, 'Approval', st.status, false, true, 'any',
+           CASE WHEN st.status <> 'open' THEN s.approver_id END,
+           -- a quarter of the claimed ones were delegated to their assignee
+           CASE WHEN st.status = 'claimed' AND s.r_extra < 0.25 THEN s.delegator_id END,
+           CASE WHEN st.status = 'escalated' THEN 1 ELSE 0 END,
+           i.created_at + interval '1 day',
+           CASE WHEN st.status <> 'open' THEN i.created_at + interval '1 day 1 hour' END,
+           CASE WHEN st.status NOT IN ('open', 'claimed') THEN i.created_at + interval '2 days'
+           END,
+           -- live: due between 10 days ago and 10 days ahead; closed: 3 days after opening
+           CASE WHEN st.status IN ('open', 'claimed')
+                THEN now() - interval '10 days' + 2 * s.sla
+                ELSE i.created_at + interval '4 days' END
+    FROM seed s JOIN approvals_workflowinstance i ON i.id = s.iid,
+         LATERAL (SELECT {APPROVAL_STATUS} AS status) st
+    """,
+    # candidate roles: one per task, a second one on a tenth of the approvals
+    """
+    INSERT INTO approvals_task_candidate_groups (task_id, group_id)
+    SELECT s.review_id, s.review_role FROM seed s
+    UNION ALL
+    SELECT s.approve_id, s.approve_role FROM seed s
+    UNION ALL
+    SELECT s.approve_id, s.extra_role FROM seed s
+    WHERE s.r_extra >= 0.9 AND s.extra_role <> s.approve_role
+    """,
+    # a decision for every done task
+    """
+    INSERT INTO approvals_decision (task_id, actor_id, event, comment, data, decided_at)
+    SELECT t.id, t.assignee_id, 'APPROVE', '', '{}'::jsonb, t.closed_at
+    FROM approvals_task t
+    WHERE t.id BETWEEN (SELECT min(review_id) FROM seed) AND (SELECT max(approve_id) FROM seed)
+      AND t.status = 'done'
+    """,
+]
+
+
+def grow(world: World, target: int) -> float:
+    """Add requests until the bench workflows hold `target` tasks; seconds spent."""
+    from django.db import connection, transaction
+
+    have = task_count()
+    missing = (target - have) // TASKS_PER_INSTANCE
+    if missing <= 0:
+        return 0.0
+    started = time.perf_counter()
+    done = 0
+    while done < missing:
+        count = min(BATCH, missing - done)
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT coalesce(max(id), 0) FROM approvals_workflowinstance")
+            i0 = cur.fetchone()[0]
+            cur.execute("SELECT coalesce(max(id), 0) FROM approvals_task")
+            t0 = cur.fetchone()[0]
+            cur.execute("SELECT setseed(%s)", [((have + done) % 1000) / 1000])
+            cur.execute(
+                SEED,
+                {
+                    "i0": i0,
+                    "t0": t0,
+                    "count": count,
+                    "defs": world.definitions,
+                    "ndefs": len(world.definitions),
+                    "users": world.users,
+                    "nusers": len(world.users),
+                    "reviewer": world.reviewer.pk,
+                    "roles": world.roles,
+                    "nroles": len(world.roles),
+                    "words": WORDS,
+                    "nwords": len(WORDS),
+                },
+            )
+            for sql in INSERTS:
+                cur.execute(sql)
+            for table in ("approvals_workflowinstance", "approvals_task", "approvals_decision"):
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                    f"(SELECT max(id) FROM {table}))"
+                )
+        done += count
+        print(f"  seeded {(have + done * TASKS_PER_INSTANCE):,} tasks", flush=True)
+    with connection.cursor() as cur:
+        for table in (
+            "approvals_workflowinstance",
+            "approvals_task",
+            "approvals_task_candidate_groups",
+            "approvals_decision",
+            "accounts_user",
+            "accounts_user_groups",
+        ):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return time.perf_counter() - started
+
+
+# ----- measuring
+
+
+@dataclass(frozen=True)
+class Case:
+    tab: str
+    label: str
+    params: tuple[tuple[str, str], ...]
+
+
+def cases() -> list[Case]:
+    found = []
+    for tab in TABS:
+        found.append(Case(tab, "first page", ()))
+        found.append(Case(tab, "workflow", (("workflow", "bench-inbox-2"),)))
+        found.append(Case(tab, f"q={QUERY_WORD}", (("q", QUERY_WORD),)))
+    return found
+
+
+def via_client(world: World) -> Callable[[Case], int]:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.reviewer)
+
+    def run(case: Case) -> int:
+        response = client.get("/inbox/?" + urlencode({"tab": case.tab, **dict(case.params)}))
+        if response.status_code != 200:
+            sys.exit(f"GET /inbox/ answered {response.status_code} for {case}")
+        return response.content.count(b'class="inbox-row"')
+
+    return run
+
+
+def via_selectors(world: World) -> Callable[[Case], int]:
+    from django.utils import timezone
+
+    from approvals import selectors
+    from approvals.permissions import role_ids
+
+    def run(case: Case) -> int:
+        # A fresh user object per request, as the view gets (its role cache is per request).
+        user = type(world.reviewer).objects.get(pk=world.reviewer.pk)
+        filters = selectors.InboxFilters(**dict(case.params))
+        now = timezone.now()
+        role_ids(user)
+        rows = list(selectors.inbox_tasks(user, case.tab, filters, now)[:PAGE])
+        selectors.inbox_counts(user, filters, now)
+        return min(len(rows), PAGE - 1)
+
+    return run
+
+
+def measure(run: Callable[[Case], int], repeat: int) -> dict[Case, tuple[list[float], int]]:
+    results = {}
+    clock = time.perf_counter
+    for case in cases():
+        for _ in range(3):
+            rows = run(case)
+        latencies = []
+        for _ in range(repeat):
+            t0 = clock()
+            run(case)
+            latencies.append(clock() - t0)
+        results[case] = (latencies, rows)
+    return results
+
+
+def counts(world: World) -> dict[str, int]:
+    from django.utils import timezone
+
+    from approvals import selectors
+
+    user = type(world.reviewer).objects.get(pk=world.reviewer.pk)
+    return selectors.inbox_counts(user, selectors.InboxFilters(), timezone.now())
+
+
+def pct(latencies: list[float], q: int) -> float:
+    return statistics.quantiles(latencies, n=100, method="inclusive")[q - 1] * 1000
+
+
+def mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per case")
+    parser.add_argument("--via", choices=["client", "selectors"], default="client")
+    args = parser.parse_args()
+    url = database_url()
+    ensure_database(url)
+    setup_django()
+    world = prepare()
+    sizes = sorted(args.sizes)
+    have = task_count()
+    if have > sizes[0]:
+        sys.exit(
+            f"the database already holds {have:,} bench tasks, more than {sizes[0]:,}: "
+            "drop it (dropdb signoff_bench) to measure the smaller size"
+        )
+
+    run = (via_client if args.via == "client" else via_selectors)(world)
+    by_size: dict[int, dict[Case, tuple[list[float], int]]] = {}
+    for size in sizes:
+        spent = grow(world, size)
+        n = task_count()
+        print(f"{n:,} tasks ({spent:.0f} s to seed); tab counts {counts(world)}", flush=True)
+        by_size[size] = measure(run, args.repeat)
+
+    small, large = sizes[0], sizes[-1]
+    print()
+    print(
+        f"inbox of a reviewer with {REVIEWER_ROLES} of {ROLES} roles, {USERS:,} users, "
+        f"{args.repeat} requests per case, via {args.via}"
+    )
+    head = "".join(f" {f'p50@{s:,}':>12} {f'p95@{s:,}':>12}" for s in sizes)
+    print(f"{'tab':<10} {'case':<14} {'rows':>4}{head} {'ratio':>6}  p95<{TARGET_P95_MS:.0f}ms")
+    worst_p95, worst_ratio = 0.0, 0.0
+    for case in cases():
+        line = f"{case.tab:<10} {case.label:<14} {by_size[large][case][1]:>4}"
+        for size in sizes:
+            latencies = by_size[size][case][0]
+            line += f" {pct(latencies, 50):>12.1f} {pct(latencies, 95):>12.1f}"
+        p95_large = pct(by_size[large][case][0], 95)
+        ratio = p95_large / pct(by_size[small][case][0], 95)
+        worst_p95, worst_ratio = max(worst_p95, p95_large), max(worst_ratio, ratio)
+        print(f"{line} {ratio:>6.2f}  {mark(p95_large < TARGET_P95_MS)}")
+    print(
+        f"worst p95 at {large:,} tasks: {worst_p95:.1f} ms (target < {TARGET_P95_MS:.0f})  "
+        f"{mark(worst_p95 < TARGET_P95_MS)}"
+    )
+    print(
+        f"worst ratio p95 {large:,} / {small:,}: {worst_ratio:.2f} (target <= {TARGET_RATIO})  "
+        f"{mark(worst_ratio <= TARGET_RATIO)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
