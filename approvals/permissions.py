@@ -73,6 +73,14 @@ def can_view_instance(user: Any, instance: WorkflowInstance) -> bool:
     return WorkflowInstance.objects.filter(visible_instances_q(user), pk=instance.pk).exists()
 
 
+def can_view_task(user: Any, task: Task) -> bool:
+    """Viewers of the request, and whoever the task was offered to, even after it closed: a
+    reviewer whose colleague decided first is told who did instead of getting a 404."""
+    if can_view_instance(user, task.instance):
+        return True
+    return task.candidate_groups.filter(pk__in=role_ids(user)).exists()
+
+
 def covering_for(user: Any, task: Task, instance: WorkflowInstance, day: date) -> int | None:
     """The absent user on whose behalf `user` may act on this task, when only cover allows it."""
     covered = covered_user_ids(user, day)

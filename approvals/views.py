@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals import selectors
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
 from approvals.models import DefinitionStatus, Task, WorkflowDefinition, WorkflowInstance
-from approvals.permissions import can_view_instance
+from approvals.permissions import can_view_instance, can_view_task
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start, instance_withdraw
@@ -65,7 +65,7 @@ def _visible_task(request: HttpRequest, task_id: int) -> Task:
         ),
         pk=task_id,
     )
-    if not can_view_instance(request.user, task.instance):
+    if not can_view_task(request.user, task):
         raise Http404("No such task.")
     return task
 
@@ -139,7 +139,7 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
         task = Task.objects.filter(pk=task_id).select_related("instance").first()
         title = task.instance.title if task else f"task {task_id}"
         try:
-            if task is None or not can_view_instance(request.user, task.instance):
+            if task is None or not can_view_task(request.user, task):
                 raise NotAllowed("no such task")
             task_decide(
                 task_id=task_id,

@@ -39,8 +39,8 @@ def test_login_takes_the_user_home(client: Client, requester: User) -> None:
     response = client.post(
         "/accounts/login/", {"username": "rita", "password": TEST_PASSWORD}, follow=True
     )
-    assert response.redirect_chain == [("/", 302)]
-    assert "Signed in as <strong>Rita Requester</strong>" in response.content.decode()
+    assert response.redirect_chain == [("/inbox/", 302)]
+    assert "Rita Requester" in response.content.decode()
 
 
 def test_login_with_a_wrong_password_says_so(client: Client, requester: User) -> None:
@@ -61,7 +61,7 @@ def test_login_returns_to_the_page_asked_for(client: Client, requester: User) ->
 def test_logout_is_a_post(client: Client, requester: User) -> None:
     client.force_login(requester)
     assert client.get("/accounts/logout/").status_code == 405
-    assert client.get("/").status_code == 200
+    assert client.get("/inbox/").status_code == 200
 
     response = client.post("/accounts/logout/")
     assert response.headers["Location"] == "/accounts/login/"
@@ -74,9 +74,14 @@ def test_home_requires_login(client: Client, db: None) -> None:
     assert response.headers["Location"] == "/accounts/login/?next=/"
 
 
-def test_home_shows_the_user_and_roles(client: Client, reviewer: User) -> None:
+def test_home_is_the_inbox(client: Client, reviewer: User) -> None:
     client.force_login(reviewer)
-    html = client.get("/").content.decode()
+    assert client.get("/").headers["Location"] == "/inbox/"
+
+
+def test_profile_shows_the_user_and_roles(client: Client, reviewer: User) -> None:
+    client.force_login(reviewer)
+    html = client.get("/accounts/profile/").content.decode()
     assert "Signed in as <strong>Rob Reviewer</strong>" in html
     assert '<span class="badge">manager</span>' in html
     assert "The manager role." in html
@@ -84,15 +89,15 @@ def test_home_shows_the_user_and_roles(client: Client, reviewer: User) -> None:
     assert 'href="/admin/"' not in html
 
 
-def test_home_without_roles(client: Client, outsider: User) -> None:
+def test_profile_without_roles(client: Client, outsider: User) -> None:
     client.force_login(outsider)
-    html = client.get("/").content.decode()
+    html = client.get("/accounts/profile/").content.decode()
     assert "No roles" in html
 
 
 def test_staff_see_the_admin_link(client: Client, admin_user: User) -> None:
     client.force_login(admin_user)
-    assert 'href="/admin/"' in client.get("/").content.decode()
+    assert 'href="/admin/"' in client.get("/inbox/").content.decode()
 
 
 def test_password_change(client: Client, requester: User) -> None:
@@ -113,7 +118,7 @@ def test_password_change(client: Client, requester: User) -> None:
     assert response.redirect_chain == [("/accounts/password_change/done/", 302)]
     assert "Password changed" in response.content.decode()
     # The session survives the change (Django rotates its hash), and the new password works.
-    assert client.get("/").status_code == 200
+    assert client.get("/inbox/").status_code == 200
     requester.refresh_from_db()
     assert requester.check_password(new_password)
 

@@ -27,7 +27,7 @@ def review_flow(**task: Any) -> dict[str, Any]:
             "properties": {
                 "title": {"type": "string", "maxLength": 200},
                 "amount": {"type": "number", "minimum": 0},
-                "revisions": {"type": "integer", "default": 0},
+                "revisions": {"type": "integer", "default": 0, "readOnly": True},
             },
         },
         "states": {
