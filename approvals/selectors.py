@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.lookups import Exact
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
@@ -53,7 +54,12 @@ class InboxFilters:
 
 
 def _tab_q(user: Any, tab: str, now: datetime) -> Q:
-    """Which live tasks a tab holds, as a filter on Task."""
+    """Which live tasks a tab holds, as a filter on Task.
+
+    Shaped for PostgreSQL at a million tasks (bench/inbox.py, docs/benchmarks.md): every tab
+    walks a small partial index of live tasks in due-date order and stops at the page or the
+    count cap, so its cost follows the page, not the table.
+    """
     covered = covered_user_ids(user, local_day(now))
     mine = Q(assignee=user, delegated_by__isnull=True)
     delegated = Q(assignee=user, delegated_by__isnull=False) | Q(assignee__in=covered)
@@ -63,18 +69,22 @@ def _tab_q(user: Any, tab: str, now: datetime) -> Q:
         offered = through.filter(Q(group_id__in=roles) | Q(group__user__in=covered))
     else:
         offered = through.filter(group_id__in=roles)
-    queue = (
-        Q(status=TaskStatus.OPEN, for_requester=False)
-        & Q(Exists(offered))
-        & ~Q(forbid_requester=True, instance__requester=user)
-    )
+    # The requester's own requests by id (a handful, hashed once) rather than a join to every
+    # candidate task's request.
+    own = WorkflowInstance.objects.filter(requester=user).values("pk")
+    not_own = ~Q(forbid_requester=True, instance__in=own)
     if tab == "mine":
         return mine
     if tab == "delegated":
         return delegated
     if tab == "queue":
-        return queue
+        return Q(status=TaskStatus.OPEN, for_requester=False) & Q(Exists(offered)) & not_own
     if tab == "overdue":
+        # Under an OR PostgreSQL would hash every task id of the user's roles (200,000 rows at
+        # a million tasks) before the first row; the outer column inside the subquery keeps it
+        # a probe of the candidate-role index per overdue task, stopping at the page.
+        offered_open = offered.filter(Exact(OuterRef("status"), TaskStatus.OPEN))
+        queue = Q(for_requester=False) & Q(Exists(offered_open)) & not_own
         return Q(due_at__lt=now) & (mine | delegated | queue)
     raise ValueError(f"unknown tab {tab!r}")
 
@@ -98,6 +108,10 @@ def _filtered(tasks: QuerySet[Task], filters: InboxFilters) -> QuerySet[Task]:
 def _base(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet[Task]:
     if tab == "done":
         tasks = Task.objects.filter(decision__actor=user)
+    elif tab == "queue":
+        # Open tasks only, which are live: a second test of the status would make PostgreSQL
+        # count the same condition twice, guess a tiny queue and sort all of it.
+        tasks = Task.objects.filter(_tab_q(user, tab, now))
     else:
         tasks = Task.objects.filter(_tab_q(user, tab, now), status__in=LIVE_TASK_STATUSES)
     return _filtered(tasks, filters)
@@ -198,14 +212,15 @@ def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
         return chart.state(path).label if path in chart.states else path
 
     entries = []
-    events = instance.audit_events.order_by("seq")
+    events = instance.audit_events.select_related("actor").order_by("seq")
     for event in events:
         text, kind = _describe(event, label)
         entries.append(
             TimelineEntry(
                 seq=event.seq,
                 at=event.at,
-                actor=event.actor_name or "Signoff",
+                # The name as people know it now; the chain keeps the username it was made with.
+                actor=str(event.actor) if event.actor else event.actor_name or "Signoff",
                 channel=event.channel,
                 text=text,
                 comment=str(event.data.get("comment") or event.data.get("reason") or ""),

@@ -151,7 +151,7 @@ def test_participants_keep_access_through_their_object_permission(
     reviewer.groups.clear()  # no longer a manager: access stays through taking part
     client.force_login(reviewer)
     html = client.get(f"/requests/{instance.pk}/").content.decode()
-    assert "delegated the task to mia" in html and "decided: approve" in html
+    assert "delegated the task to mia" in html and "Mia Manager</strong> decided: approve" in html
 
 
 def test_withdraw(client: Client, review, requester, reviewer, outsider):
