@@ -1,9 +1,14 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.absences import absence_problems, local_day
+from accounts.models import OutOfOffice, Role, User
 
 
 @admin.register(User)
@@ -37,3 +42,36 @@ class RoleGroupAdmin(BaseGroupAdmin):
     @admin.display(description="members")
     def member_count(self, group: Group) -> int:
         return group.user_set.count()
+
+
+class OutOfOfficeForm(forms.ModelForm):
+    class Meta:
+        model = OutOfOffice
+        fields = ("user", "substitute", "starts_on", "ends_on", "note")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("user") is None:
+            return data
+        # The same checks as the profile page: no loops, no overlaps, no periods in the past.
+        problems = absence_problems(
+            user_id=data["user"].pk,
+            substitute_id=data["substitute"].pk if data.get("substitute") else None,
+            starts_on=data.get("starts_on"),
+            ends_on=data.get("ends_on"),
+            today=local_day(timezone.now()),
+            exclude_id=self.instance.pk,
+        )
+        for field, messages in problems.items():
+            self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(OutOfOffice)
+class OutOfOfficeAdmin(admin.ModelAdmin):
+    form = OutOfOfficeForm
+    list_display = ("user", "substitute", "starts_on", "ends_on", "note")
+    list_filter = ("starts_on",)
+    search_fields = ("user__username", "substitute__username")
+    list_select_related = ("user", "substitute")
+    autocomplete_fields = ("user", "substitute")

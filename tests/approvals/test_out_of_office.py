@@ -194,3 +194,19 @@ def test_the_requesters_substitute_may_not_decide_the_request(requester, reviewe
     task = start(requester).tasks.get()
     with pytest.raises(NotAllowed):
         task_decide(task_id=task.pk, event="APPROVE", actor=cover, now=timezone.now())
+
+
+def test_the_admin_refuses_a_loop(client: Client, admin_user, reviewer, outsider):
+    away(reviewer, outsider)
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/accounts/outofoffice/add/",
+        {"user": outsider.pk, "substitute": reviewer.pk, "starts_on": TODAY, "ends_on": TODAY},
+    )
+    assert response.status_code == 200 and "That would make a loop" in response.content.decode()
+    assert OutOfOffice.objects.count() == 1
+    client.post(
+        "/admin/accounts/outofoffice/add/",
+        {"user": outsider.pk, "substitute": admin_user.pk, "starts_on": TODAY, "ends_on": TODAY},
+    )
+    assert OutOfOffice.objects.count() == 2

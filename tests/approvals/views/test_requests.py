@@ -171,3 +171,20 @@ def test_withdraw(client: Client, review, requester, reviewer, outsider):
     assert instance.status == InstanceStatus.CANCELLED
     response = client.post(url, follow=True)
     assert "The request is already cancelled." in response.content.decode()
+
+
+def test_my_requests_costs_the_same_queries_for_3_or_30(client: Client, review, requester):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(3):
+        start(requester, title=f"R{n}")
+    client.force_login(requester)
+    client.get("/requests/")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/requests/")
+    for n in range(3, 30):
+        start(requester, title=f"R{n}")
+    with CaptureQueriesContext(connection) as many:
+        html = client.get("/requests/").content.decode()
+    assert len(many) == len(few) and html.count("anyone in manager") == 30
