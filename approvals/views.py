@@ -34,7 +34,13 @@ from approvals.permissions import can_view_instance, can_view_task
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start, instance_withdraw
-from approvals.services.tasks import task_claim, task_decide, task_delegate, task_unclaim
+from approvals.services.tasks import (
+    describe_closed,
+    task_claim,
+    task_decide,
+    task_delegate,
+    task_unclaim,
+)
 
 PAGE_SIZE = 25
 
@@ -195,7 +201,7 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "may_act": may_act,
         "choices": selectors.decision_choices(task) if may_act else [],
         "decided": None if task.is_live else selectors.decision_of(task),
-        "closed_reason": "" if task.is_live else _closed_reason(task),
+        "closed_reason": "" if task.is_live else describe_closed(task),
         "can_claim": may_act and task.assignee_id is None,
         "can_unclaim": task.is_live
         and task.assignee_id == request.user.pk
@@ -219,12 +225,6 @@ def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> l
         (t, selectors.waiting_on(t), selectors.may_act(request.user, t, now))
         for t in selectors.live_tasks(instance)
     ]
-
-
-def _closed_reason(task: Task) -> str:
-    from approvals.services.tasks import describe_closed
-
-    return describe_closed(task)
 
 
 def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
