@@ -20,19 +20,20 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
-# around it are ordinary synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture
+def browser(monkeypatch) -> Iterator[object]:
+    """A Chromium for one test. Playwright's sync API keeps an event loop running in the test's
+    thread while it is started, which Django takes for async code; the ORM calls the test makes
+    meanwhile are ordinary synchronous code, so the guard is lifted for this test only (other
+    tests, and the processes they start, keep it)."""
     if not CHROMIUM.exists():
         pytest.fail("browser tests need Debian's chromium: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
