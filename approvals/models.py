@@ -346,6 +346,19 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["assignee", "status"], name="task_assignee_status"),
             models.Index(fields=["instance", "state", "visit"], name="task_visit"),
+            # Inbox (approvals/selectors.py, bench/inbox.py): a user's live tasks in due order
+            # (tabs mine, delegated, overdue), and the open queue in due order, so that a page
+            # or a capped count stops early instead of reading every live task.
+            models.Index(
+                fields=["assignee", "due_at"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_live_assignee_due",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="open", for_requester=False),
+                name="task_queue_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -398,6 +411,12 @@ class Decision(models.Model):
     comment = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     decided_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Inbox tab "Done by me", newest first (approvals/selectors.py, bench/inbox.py).
+            models.Index(fields=["actor", "-decided_at", "-task"], name="decision_actor_decided"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} by {self.actor}"

@@ -136,8 +136,19 @@ def inbox_tasks(user: Any, tab: str, filters: InboxFilters, now: datetime) -> Qu
 
 
 def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, int]:
-    """Rows per tab under the same filters, each capped at COUNT_CAP + 1."""
-    return {tab: _base(user, tab, filters, now).order_by()[: COUNT_CAP + 1].count() for tab in TABS}
+    """Rows per tab under the same filters, each capped at COUNT_CAP + 1.
+
+    Each count stops after COUNT_CAP + 1 rows (SELECT COUNT(*) over a LIMIT). Unfiltered, "done"
+    counts the user's decisions alone, one per task, from the decision_actor_decided index.
+    """
+    counts = {}
+    for tab in TABS:
+        if tab == "done" and not filters.active:
+            rows: QuerySet[Any] = Decision.objects.filter(actor=user)
+        else:
+            rows = _base(user, tab, filters, now)
+        counts[tab] = rows.order_by()[: COUNT_CAP + 1].count()
+    return counts
 
 
 def due_badge(task: Task, now: datetime) -> str:
