@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    path("", include("approvals.notification_urls")),
     path("", home, name="home"),
 ]
