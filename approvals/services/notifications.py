@@ -342,7 +342,7 @@ def describe(draft: _Draft, facts: Facts) -> str:
         return f"{actor} {verb} your request {title}"
     outcome = OUTCOME_WORDS.get(draft.data.get("outcome", ""), "is finished")
     if decision:
-        return f"{actor} {verb} your request {title}; it {outcome.split(' ', 1)[1]}"
+        return f"{actor} {verb} your request {title}; it {outcome}"
     return f"Your request {title} {outcome}"
 
 
