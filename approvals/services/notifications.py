@@ -245,6 +245,8 @@ def plan(messages: list[OutboxMessage], facts: Facts) -> list[_Draft]:
         elif PRIORITY.index(draft.kind) < PRIORITY.index(current.kind):
             # The stronger one wins but keeps the link to a new task the weaker one announced.
             draft.data = {**current.data, **draft.data}
+            if draft.task_id is None:
+                draft.task_id = current.task_id
             if current.kind == NotificationKind.TASK_NEW:
                 draft.data["next_task"] = current.task_id
             drafts[key] = draft

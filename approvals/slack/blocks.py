@@ -47,7 +47,7 @@ def message_blocks(message: SlackMessage) -> tuple[str, list[dict[str, Any]]]:
     task = message.task
     url = absolute(task_path(task.pk)) if task else None
     heading = HEADINGS.get(message.kind, "Signoff")
-    text = f"{heading}: {message.text}"
+    text = message.text
     link = f"<{url}|{_escape(message.text)}>" if url else _escape(message.text)
     fields = [
         {"type": "mrkdwn", "text": f"*Workflow*\n{_escape(instance.definition.title)}"},

@@ -79,6 +79,8 @@ def _block_actions(payload: dict[str, Any]) -> HttpResponse:
         return _bad("the button's value is not a decision")
     task_id, event = decision
     slack_user = str(payload["user"].get("id", ""))
+    if not slack_user or not action.get("action_ts"):
+        return _bad("the action has no user or action_ts")
     container = payload.get("container") or {}
     metadata = {
         "response_url": payload.get("response_url", ""),

@@ -68,6 +68,7 @@ def test_a_final_decision_is_one_notification_to_the_requester(instance, reviewe
     ]
     note = Notification.objects.get(recipient=requester)
     assert note.actor == reviewer and note.data["decision"] == "APPROVE"
+    assert note.task_id == instance.tasks.get().pk, "links to the decided task"
     assert note.data["outcome"] == "completed"
 
 
