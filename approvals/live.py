@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -222,7 +223,9 @@ class _Cursor:
 class PollRelay:
     """One per ASGI process (event loop) in "poll" mode, running while it has consumers."""
 
-    _instances: dict[int, PollRelay] = {}
+    _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollRelay] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def __init__(self) -> None:
         self.users = 0
@@ -232,9 +235,9 @@ class PollRelay:
     @classmethod
     def for_loop(cls) -> PollRelay:
         loop = asyncio.get_running_loop()
-        relay = cls._instances.get(id(loop))
+        relay = cls._instances.get(loop)
         if relay is None:
-            relay = cls._instances[id(loop)] = cls()
+            relay = cls._instances[loop] = cls()
         return relay
 
     async def acquire(self) -> None:
