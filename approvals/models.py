@@ -612,6 +612,9 @@ class SlackMessage(models.Model):
     ts = models.CharField(max_length=32, blank=True, help_text="Slack's id of the message.")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    closed_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the message was updated to say the task closed."
+    )
 
     class Meta:
         ordering = ["-id"]

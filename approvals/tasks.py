@@ -47,3 +47,13 @@ def slack_respond(self, interaction_id: int, blocks: list | None = None) -> None
 
     if not slack_interaction_answer(interaction_id=interaction_id, blocks=blocks):
         raise self.retry(countdown=2 ** (self.request.retries + 1))
+
+
+@shared_task(name="approvals.tasks.slack_refresh", bind=True, max_retries=5)
+def slack_refresh(self, instance_id: int) -> None:
+    """A request's tasks closed: their Slack messages lose the buttons that no longer apply."""
+    from approvals.services.slack import slack_messages_refresh
+
+    delay = slack_messages_refresh(instance_id=instance_id, now=timezone.now())
+    if delay is not None:
+        raise self.retry(countdown=delay)

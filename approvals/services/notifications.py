@@ -383,6 +383,36 @@ def notify(messages: list[OutboxMessage]) -> None:
         from approvals.tasks import slack_send_many
 
         transaction.on_commit(functools.partial(slack_send_many.delay, slack_ids), robust=True)
+    if settings.SLACK_BOT_TOKEN:
+        _refresh_closed_slack_messages(messages)
+
+
+# Topics after which a task's Slack messages may offer buttons that no longer apply.
+CLOSING_TOPICS = frozenset(
+    {
+        "task.decided",
+        "task.cancelled",
+        "task.delegated",
+        "task.reassigned",
+        "task.escalated",
+        "instance.completed",
+    }
+)
+
+
+def _refresh_closed_slack_messages(messages: list[OutboxMessage]) -> None:
+    """Slack messages of tasks that just closed lose their buttons and say why, after commit."""
+    instance_ids = {m.instance_id for m in messages if m.topic in CLOSING_TOPICS and m.instance_id}
+    if not instance_ids:
+        return
+    sent = SlackMessage.objects.filter(
+        instance_id__in=instance_ids, closed_shown_at__isnull=True, ts__gt=""
+    )
+    if sent.exists():
+        from approvals.tasks import slack_refresh
+
+        for instance_id in instance_ids:
+            transaction.on_commit(functools.partial(slack_refresh.delay, instance_id), robust=True)
 
 
 def _slack_messages(created: list[Notification], facts: Facts) -> list[int]:

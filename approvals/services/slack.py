@@ -274,3 +274,31 @@ def slack_message_retry(*, ids: list[int], now: datetime) -> int:
     for message_id in changed:
         transaction.on_commit(lambda m=message_id: slack_send.delay(m), robust=True)
     return len(changed)
+
+
+def slack_messages_refresh(*, instance_id: int, now: datetime) -> float | None:
+    """Update the sent messages of a request's closed tasks: content without buttons, and who
+    decided (or why the task closed). Returns seconds to wait after a 429, else None."""
+    from approvals.services.tasks import describe_closed
+
+    pending = SlackMessage.objects.filter(
+        instance_id=instance_id, closed_shown_at__isnull=True, ts__gt=""
+    ).select_related("task__instance__definition", "instance__definition", "instance__requester")
+    client = web_client()
+    for message in pending:
+        if message.task is None or message.task.is_live:
+            continue
+        note = describe_closed(message.task)
+        text, blocks = message_blocks(message)
+        blocks = outcome_blocks(blocks, text=note[:1].upper() + note[1:], ok=True)
+        try:
+            client.chat_update(channel=message.channel_id, ts=message.ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                return retry_after(exc)
+            logger.warning("chat.update of %s failed: %s", message.pk, exc.response.get("error"))
+        except (SlackClientError, URLError, OSError) as exc:
+            logger.warning("chat.update of %s failed: %s", message.pk, exc)
+            return backoff(1)
+        SlackMessage.objects.filter(pk=message.pk).update(closed_shown_at=now)
+    return None

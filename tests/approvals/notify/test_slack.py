@@ -395,3 +395,61 @@ def test_bad_payloads_are_400_and_get_is_refused(slack, people, instance, client
 def test_without_a_signing_secret_the_endpoint_is_off(settings, client):
     settings.SLACK_SIGNING_SECRET = ""
     assert client.post(URL, {"payload": "{}"}).status_code == 404
+
+
+def test_deciding_on_the_web_removes_the_buttons_from_everyone_s_message(
+    slack, people, instance, django_capture_on_commit_callbacks
+):
+    from approvals.services.slack import slack_messages_refresh
+
+    send_all()
+    with django_capture_on_commit_callbacks() as callbacks:
+        task_decide(task_id=instance.tasks.get().pk, event="APPROVE", actor=people["rob"], now=NOW)
+    assert callbacks, "the refresh is scheduled after commit"
+    assert slack_messages_refresh(instance_id=instance.pk, now=NOW) is None
+    updates = slack.called("chat.update")
+    assert sorted(u["channel"] for u in updates) == ["UMIA", "UROB"]
+    for update in updates:
+        assert all(b["type"] != "actions" for b in update["blocks"])
+        note = update["blocks"][-1]["elements"][0]["text"]
+        assert note.startswith("✅ Already decided by Rob Reviewer") and "(APPROVE)" in note
+    # Once only.
+    assert slack_messages_refresh(instance_id=instance.pk, now=NOW) is None
+    assert len(slack.called("chat.update")) == 2
+
+
+def test_an_admin_sends_failed_messages_again(
+    slack, people, instance, admin_user, client, django_capture_on_commit_callbacks
+):
+    message = SlackMessage.objects.get(recipient=people["rob"])
+    slack.queue("chat.postMessage", 200, {"ok": False, "error": "not_in_channel"})
+    slack_message_send(message_id=message.pk, now=NOW)
+    client.login(username=admin_user.username, password=TEST_PASSWORD)
+    with django_capture_on_commit_callbacks() as callbacks:
+        answer = client.post(
+            reverse("admin:approvals_slackmessage_changelist"),
+            {"action": "retry_now", "_selected_action": [message.pk]},
+        )
+    assert answer.status_code == 302 and len(callbacks) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("pending", 0)
+    assert slack_message_send(message_id=message.pk, now=message.next_attempt_at) is None
+    message.refresh_from_db()
+    assert message.status == "sent"
+
+
+def test_a_non_superuser_cannot_resend(slack, people, instance, client):
+    from django.contrib.auth.models import Permission
+
+    staff = people["otto"]
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(Permission.objects.get(codename="view_slackmessage"))
+    message = SlackMessage.objects.get(recipient=people["rob"])
+    SlackMessage.objects.filter(pk=message.pk).update(status="failed")
+    client.login(username=staff.username, password=TEST_PASSWORD)
+    page = reverse("admin:approvals_slackmessage_changelist")
+    assert client.get(page).status_code == 200
+    client.post(page, {"action": "retry_now", "_selected_action": [message.pk]})
+    message.refresh_from_db()
+    assert message.status == "failed"
