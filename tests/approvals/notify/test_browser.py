@@ -3,6 +3,7 @@ bell, toast and `signoff:notification` DOM event follow without a reload."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,8 @@ def test_an_open_page_shows_a_new_task_live(server):
             assert page.locator("[data-unread-label]").inner_text() == "(1 unread)"
             row = page.locator(f"[data-notification-id='{note['id']}']")
             assert row.inner_text().startswith("New task: Review for “Standing desk”")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            if os.environ.get("SIGNOFF_SCREENSHOTS"):  # refresh docs/screenshots on demand
+                page.screenshot(path=str(SCREENSHOT))
 
             # Mark all read on the page: the bell follows after the reload.
             page.reload()
