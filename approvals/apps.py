@@ -7,4 +7,5 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         # Outbox subscribers register themselves when imported.
+        from approvals import live  # noqa: F401  (closes signed-out sessions' sockets)
         from approvals.services import notifications  # noqa: F401

@@ -120,6 +120,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "event", "event": event})
 
+    async def notify_signed_out(self, message: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def notify_unread(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "unread", "unread": message["unread"]})
 
@@ -143,6 +146,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def _join_groups(self) -> None:
         groups = {live.user_group(self.user.pk)}
+        session = self.scope.get("session")
+        session_group = live.session_group(getattr(session, "session_key", None) or "")
+        if session_group:
+            groups.add(session_group)
         groups |= {live.role_group(g) for g in await database_sync_to_async(_role_ids)(self.user)}
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)

@@ -31,7 +31,9 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
 from django.db.models import Count, Q
+from django.dispatch import receiver
 
 from approvals.models import Notification, OutboxMessage
 
@@ -50,6 +52,27 @@ def role_group(group_id: int) -> str:
 
 def instance_group(instance_id: int) -> str:
     return f"instance.{instance_id}"
+
+
+def session_group(session_key: str) -> str | None:
+    """The tabs of one signed-in session (closed when it signs out)."""
+    if session_key and session_key.isalnum() and len(session_key) < 90:
+        return f"session.{session_key}"
+    return None
+
+
+@receiver(user_logged_out)
+def _signed_out(sender: Any, request: Any, user: Any, **_: Any) -> None:
+    """Signing out closes the session's open connections (4401): they stop receiving."""
+    session = getattr(request, "session", None)
+    group = session_group(getattr(session, "session_key", None) or "")
+    layer = get_channel_layer()
+    if group is None or layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "notify.signed_out"})
+    except Exception:
+        logger.exception("could not close the signed-out session's connections")
 
 
 def notification_path(n: Notification) -> str:

@@ -246,3 +246,52 @@ def test_marking_read_updates_every_tab(settings, flow, requester, reviewer):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_poll_cursor_looks_again_at_ids_that_commit_out_of_order(monkeypatch):
+    """With concurrent writers id 6 can commit after id 7: the relay must not skip it."""
+    clock = [100.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])
+    cursor = live._Cursor(4)
+    cursor.saw([5, 7])
+    assert (cursor.last, set(cursor.gaps)) == (7, {6})
+    assert "6" in str(cursor.query())
+    cursor.saw([6])
+    assert cursor.gaps == {}
+    cursor.saw([10])
+    assert set(cursor.gaps) == {8, 9}
+    clock[0] += live._Cursor.GAP_SECONDS + 1  # a rolled-back transaction's id is given up
+    cursor.query()
+    assert cursor.gaps == {}
+
+
+def test_signing_out_closes_that_session_s_connections_only(client, reviewer):
+    from django.test import Client
+
+    from tests.factories import TEST_PASSWORD
+
+    other_tab_elsewhere = Client()
+    for browser in (client, other_tab_elsewhere):
+        assert browser.login(username=reviewer.username, password=TEST_PASSWORD)
+
+    def socket(browser):
+        cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+        return WebsocketCommunicator(
+            application,
+            "/ws/notifications/",
+            headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
+        )
+
+    async def scenario():
+        here, elsewhere = socket(client), socket(other_tab_elsewhere)
+        for communicator in (here, elsewhere):
+            assert (await communicator.connect())[0]
+            await receive_until(communicator, "ready")
+        await database_sync_to_async(client.logout)()
+        closed = await here.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+        await elsewhere.send_json_to({"type": "ping"})
+        assert await elsewhere.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await elsewhere.disconnect()
+
+    async_to_sync(scenario)()
