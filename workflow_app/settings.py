@@ -171,7 +171,7 @@ SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN", "")
 SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "")
 # Slack's Web API; tests point it at a local server that speaks the calls Signoff makes.
 SLACK_API_URL = env_site_url("SLACK_API_URL", "https://slack.com/api/") + "/"
-SLACK_MAX_ATTEMPTS = env_int("SLACK_MAX_ATTEMPTS", 6, minimum=1)
+SLACK_MAX_ATTEMPTS = env_int("SLACK_MAX_ATTEMPTS", 10, minimum=1)
 
 # Channels: channels-redis in production. redis-py 8 defaults the socket timeout to 5 s, which
 # would drop idle group subscriptions; the layer must block indefinitely on its reads.
