@@ -27,6 +27,11 @@ class Role(models.Model):
 
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="role")
     description = models.TextField(blank=True)
+    slack_channel = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Slack channel id (C…) that gets this role's new tasks instead of each member.",
+    )
 
     def __str__(self) -> str:
         return self.group.name

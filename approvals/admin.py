@@ -508,3 +508,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "topic", "instance", "status", "attempts", "created_at", "last_error")
     list_filter = ("status", "topic")
+
+
+# Notifications and Slack deliveries (issue 5) live in their own module.
+from approvals import notification_admin  # noqa: E402, F401

@@ -6,5 +6,6 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
-        # Subscribers to the engine's outbox register themselves on import.
-        from approvals.services import access  # noqa: F401
+        # Outbox subscribers register themselves when imported (services/subscribers.py).
+        from approvals import live  # noqa: F401  (closes signed-out sessions' sockets)
+        from approvals.services import access, notifications  # noqa: F401

@@ -550,3 +550,159 @@ class InstanceUserPermission(UserObjectPermissionBase):
 
     class Meta(UserObjectPermissionBase.Meta):
         abstract = False
+
+
+# ----- Notifications and Slack (issue 5)
+
+
+class NotificationKind(models.TextChoices):
+    TASK_NEW = "task_new", "New task"
+    TASK_CLAIMED = "task_claimed", "Task claimed by someone else"
+    TASK_DELEGATED = "task_delegated", "Task delegated to you"
+    DECISION = "decision", "Decision on your request"
+    REMINDER = "reminder", "Reminder"
+    ESCALATION = "escalation", "Escalation"
+    COMPLETED = "completed", "Request finished"
+
+
+class Notification(models.Model):
+    """What a user was told, written in the transaction of the change that caused it. The source
+    of truth for the bell, the notifications page and a reconnecting browser's catch-up (by id).
+    """
+
+    recipient = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    topic = models.CharField(max_length=50, help_text="The outbox topic that caused it.")
+    message = models.ForeignKey(
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="notifications"
+    )
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    text = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The list, the catch-up (id > last seen) and the unread count, per recipient.
+            models.Index(fields=["recipient", "-id"], name="notification_recipient"),
+            models.Index(
+                fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"
+            ),
+        ]
+        constraints = [
+            # A message tells a person one thing once, even if a subscriber ran twice.
+            models.UniqueConstraint(
+                fields=["message", "recipient"], name="notification_once_per_message"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"to {self.recipient_id}: {self.text}"
+
+
+class SlackMessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SlackMessage(models.Model):
+    """One Block Kit message to a person (direct message) or a role's channel, written with the
+    notification and posted by Celery after commit, with retries; failures stay visible here."""
+
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    notification = models.OneToOneField(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="slack"
+    )
+    recipient = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    role = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.CharField(max_length=300)
+    status = models.CharField(
+        max_length=10, choices=SlackMessageStatus.choices, default=SlackMessageStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    channel_id = models.CharField(max_length=32, blank=True, help_text="Where it was posted.")
+    ts = models.CharField(max_length=32, blank=True, help_text="Slack's id of the message.")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    closed_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the message was updated to say the task closed."
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="slack_due",
+            ),
+            models.Index(fields=["task"], name="slack_task"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(recipient__isnull=False) | Q(role__isnull=False),
+                name="slack_message_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"role {self.role_id}" if self.role_id else f"user {self.recipient_id}"
+        return f"{self.get_kind_display()} to {target} ({self.status})"
+
+
+class SlackInteraction(models.Model):
+    """A button press or modal submission received from Slack, once: its key is unique, so a
+    retried or replayed payload finds its row and does nothing again."""
+
+    key = models.CharField(max_length=200, unique=True)
+    slack_user_id = models.CharField(max_length=32)
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    event = models.CharField(max_length=100, blank=True)
+    outcome = models.CharField(max_length=20, blank=True, help_text="done, refused or error.")
+    detail = models.TextField(blank=True)
+    response_url = models.URLField(max_length=500, blank=True)
+    received_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.slack_user_id} {self.event or '?'} on {self.task_id}: {self.outcome}"

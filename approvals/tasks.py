@@ -11,3 +11,49 @@ from approvals.services.heartbeat import heartbeat_record
 @shared_task(name="approvals.tasks.record_heartbeat")
 def record_heartbeat(source: str = "beat") -> None:
     heartbeat_record(source=source, now=timezone.now())
+
+
+# ----- Slack (issue 5): delivery with retries, answers to button presses
+
+
+@shared_task(name="approvals.tasks.slack_send", bind=True, max_retries=None)
+def slack_send(self, message_id: int) -> None:
+    from approvals.services.slack import slack_message_send
+
+    delay = slack_message_send(message_id=message_id, now=timezone.now())
+    if delay is not None:
+        # Slack's Retry-After, or the backoff; the sweep below catches it if this is lost.
+        raise self.retry(countdown=delay)
+
+
+@shared_task(name="approvals.tasks.slack_send_many")
+def slack_send_many(message_ids: list[int]) -> None:
+    for message_id in message_ids:
+        slack_send.delay(message_id)
+
+
+@shared_task(name="approvals.tasks.slack_sweep")
+def slack_sweep() -> None:
+    """Messages whose task was lost (broker restart, a worker killed mid-send) go again."""
+    from approvals.services.slack import slack_due
+
+    for message_id in slack_due(now=timezone.now()):
+        slack_send.delay(message_id)
+
+
+@shared_task(name="approvals.tasks.slack_respond", bind=True, max_retries=5)
+def slack_respond(self, interaction_id: int, blocks: list | None = None) -> None:
+    from approvals.services.slack import slack_interaction_answer
+
+    if not slack_interaction_answer(interaction_id=interaction_id, blocks=blocks):
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+
+
+@shared_task(name="approvals.tasks.slack_refresh", bind=True, max_retries=5)
+def slack_refresh(self, instance_id: int) -> None:
+    """A request's tasks closed: their Slack messages lose the buttons that no longer apply."""
+    from approvals.services.slack import slack_messages_refresh
+
+    delay = slack_messages_refresh(instance_id=instance_id, now=timezone.now())
+    if delay is not None:
+        raise self.retry(countdown=delay)

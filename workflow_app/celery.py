@@ -22,4 +22,5 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.record_heartbeat",
             "schedule": float(settings.HEARTBEAT_SECONDS),
         },
+        "slack-sweep": {"task": "approvals.tasks.slack_sweep", "schedule": 60.0},
     }

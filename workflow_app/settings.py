@@ -162,6 +162,17 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 30, minimum=1)
 
+# Notifications and Slack (docs/notifications.md). Browser push crosses processes through the
+# channel layer when it is shared (channels-redis); the in-memory layer of the embedded default
+# reaches one process only, so there each ASGI process polls new rows by id instead.
+NOTIFY_PUSH = "layer" if REDIS_URL else "poll"
+NOTIFY_POLL_MS = env_int("NOTIFY_POLL_MS", 500, minimum=50)
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN", "")
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "")
+# Slack's Web API; tests point it at a local server that speaks the calls Signoff makes.
+SLACK_API_URL = env_site_url("SLACK_API_URL", "https://slack.com/api/") + "/"
+SLACK_MAX_ATTEMPTS = env_int("SLACK_MAX_ATTEMPTS", 10, minimum=1)
+
 # Channels: channels-redis in production. redis-py 8 defaults the socket timeout to 5 s, which
 # would drop idle group subscriptions; the layer must block indefinitely on its reads.
 if REDIS_URL:

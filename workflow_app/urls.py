@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("approvals.urls")),
+    path("", include("approvals.notification_urls")),
     path("", home, name="home"),
 ]

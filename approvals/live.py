@@ -1,0 +1,323 @@
+"""Browser push: notifications and "this changed" events to open pages, across processes.
+
+Groups (Channels): `user.<id>` holds every tab of a user; `role.<group id>` every tab of a
+member of that role; `instance.<id>` the tabs that asked to watch that request (after a
+permission check). Notifications go to `user.<recipient>` only.
+
+Two ways across processes (settings.NOTIFY_PUSH):
+
+- "layer" (production, channels-redis): the process that committed the change (a web
+  process, the Celery worker, a script) sends to the groups after commit.
+- "poll" (the embedded default, whose in-memory layer reaches only its own process): each
+  ASGI process runs one `PollRelay` while it has connections; it reads new Notification and
+  OutboxMessage rows by id every NOTIFY_POLL_MS and sends them to its local groups. What the
+  web process itself commits is also sent at once; consumers drop what they already sent.
+
+Either way the rows are the source of truth: a browser that reconnects asks for what came
+after the last id it saw (consumers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
+from django.db.models import Count, Q
+from django.dispatch import receiver
+
+from approvals.models import Notification, OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[list[str], dict[str, Any]]
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def role_group(group_id: int) -> str:
+    return f"role.{group_id}"
+
+
+def instance_group(instance_id: int) -> str:
+    return f"instance.{instance_id}"
+
+
+def session_group(session_key: str) -> str | None:
+    """The tabs of one signed-in session (closed when it signs out)."""
+    if session_key and session_key.isalnum() and len(session_key) < 90:
+        return f"session.{session_key}"
+    return None
+
+
+@receiver(user_logged_out)
+def _signed_out(sender: Any, request: Any, user: Any, **_: Any) -> None:
+    """Signing out closes the session's open connections (4401): they stop receiving."""
+    session = getattr(request, "session", None)
+    group = session_group(getattr(session, "session_key", None) or "")
+    layer = get_channel_layer()
+    if group is None or layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "notify.signed_out"})
+    except Exception:
+        logger.exception("could not close the signed-out session's connections")
+
+
+def notification_path(n: Notification) -> str:
+    from approvals.services.notifications import task_path
+
+    return task_path(n.task_id) if n.task_id else "/notifications/"
+
+
+def serialize(n: Notification, names: dict[int, str] | None = None) -> dict[str, Any]:
+    """What the browser gets for one notification (docs/notifications.md)."""
+    names = names or {}
+    actor = names.get(n.actor_id) if n.actor_id else None
+    if actor is None and n.actor_id and "actor" in n._state.fields_cache:
+        actor = str(n.actor)
+    return {
+        "id": n.pk,
+        "recipient": n.recipient_id,
+        "kind": n.kind,
+        "topic": n.topic,
+        "text": n.text,
+        "url": notification_path(n),
+        "instance": n.instance_id,
+        "task": n.task_id,
+        "state": n.data.get("state"),
+        "task_state": n.data.get("task_state"),
+        "decision": n.data.get("decision"),
+        "outcome": n.data.get("outcome"),
+        "level": n.data.get("level"),
+        "actor": actor or "",
+        "actor_id": n.actor_id,
+        "created_at": n.created_at.isoformat(),
+        "read": n.read_at is not None,
+    }
+
+
+def events_for(messages: Iterable[OutboxMessage], facts: Any) -> list[Event]:
+    """Non-personal "this task/request changed" events for live pages, with the groups that
+    may receive them: the request's watchers, the task's roles, its assignee and requester."""
+    events: list[Event] = []
+    for m in messages:
+        payload = m.payload
+        task_id = payload.get("task") if isinstance(payload.get("task"), int) else None
+        task = facts.tasks.get(task_id) if task_id else None
+        instance_id = task["instance_id"] if task else m.instance_id
+        instance = facts.instances.get(instance_id)
+        if instance is None:
+            continue
+        actor_id = facts.actor_of(m)
+        groups = {instance_group(instance_id), user_group(instance["requester_id"])}
+        role_ids: list[int] = []
+        if task is not None:
+            role_ids = facts.task_groups.get(task_id, [])
+            if task["assignee_id"]:
+                groups.add(user_group(task["assignee_id"]))
+        elif m.topic == "task.cancelled":
+            role_ids = facts.cancelled_groups.get((instance_id, payload.get("state", "")), [])
+        groups |= {role_group(g) for g in role_ids}
+        for key in ("to", "by", "previous_assignee"):
+            if isinstance(payload.get(key), int):
+                groups.add(user_group(payload[key]))
+        event = {
+            "id": m.pk,
+            "topic": m.topic,
+            "instance": instance_id,
+            "instance_state": instance["state"],
+            "instance_status": instance["status"],
+            "task": task_id,
+            "state": task["state"] if task else payload.get("state"),
+            "task_status": task["status"] if task else None,
+            "assignee_id": task["assignee_id"] if task else None,
+            "assignee": facts.name(task["assignee_id"]) if task else "",
+            "roles": [facts.group_names[g] for g in role_ids if g in facts.group_names],
+            "actor_id": actor_id,
+            "actor": facts.name(actor_id),
+            "at": m.created_at.isoformat(),
+        }
+        for key in ("decision", "outcome", "from", "to", "level", "count", "error"):
+            if key in payload and not isinstance(payload[key], dict | list):
+                event[key] = payload[key]
+        if m.topic in ("task.delegated", "task.reassigned") and isinstance(payload.get("to"), int):
+            event["to_name"] = facts.name(payload["to"])
+        events.append((sorted(groups), event))
+    return events
+
+
+def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    ids = set(user_ids)
+    counts = dict.fromkeys(ids, 0)
+    rows = (
+        Notification.objects.filter(recipient_id__in=ids, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(n=Count("id"))
+        .values_list("recipient_id", "n")
+    )
+    counts.update(rows)
+    return counts
+
+
+async def send(notifications: list[dict[str, Any]], events: list[Event], counts: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for item in notifications:
+        await layer.group_send(
+            user_group(item["recipient"]),
+            {"type": "notify.push", "notification": item, "unread": counts.get(item["recipient"])},
+        )
+    for groups, event in events:
+        for group in groups:
+            await layer.group_send(group, {"type": "notify.event", "event": event})
+
+
+def publish(notifications: list[dict[str, Any]], events: list[Event]) -> None:
+    """After commit: push to the groups. A failure here is logged, never raised: the change is
+    committed and the rows let every browser catch up on its next (re)connection."""
+    try:
+        counts = unread_counts(n["recipient"] for n in notifications) if notifications else {}
+        async_to_sync(send)(notifications, events, counts)
+    except Exception:
+        logger.exception("live push failed; browsers will catch up from the database")
+
+
+def publish_unread(user_id: int) -> None:
+    """Another tab marked notifications read: every tab's bell follows."""
+    try:
+        count = unread_counts([user_id])[user_id]
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(
+                user_group(user_id), {"type": "notify.unread", "unread": count}
+            )
+    except Exception:
+        logger.exception("unread count push failed")
+
+
+# ----- the poll relay of the embedded default
+
+
+class _Cursor:
+    """The highest id seen, plus the ids below it not yet seen: with concurrent writers a lower
+    id can commit after a higher one, so gaps are looked at again for a while."""
+
+    GAP_SECONDS = 10.0
+    MAX_GAPS = 1000
+
+    def __init__(self, start: int) -> None:
+        self.last = start
+        self.gaps: dict[int, float] = {}
+
+    def query(self) -> Q:
+        now = time.monotonic()
+        self.gaps = {i: t for i, t in self.gaps.items() if now - t < self.GAP_SECONDS}
+        q = Q(pk__gt=self.last)
+        if self.gaps:
+            q |= Q(pk__in=list(self.gaps))
+        return q
+
+    def saw(self, ids: list[int]) -> None:
+        seen = set(ids)
+        for i in seen:
+            self.gaps.pop(i, None)
+        top = max(seen, default=self.last)
+        if top > self.last:
+            now = time.monotonic()
+            for missing in range(self.last + 1, top):
+                if missing not in seen and len(self.gaps) < self.MAX_GAPS:
+                    self.gaps[missing] = now
+            self.last = top
+
+
+class PollRelay:
+    """One per ASGI process (event loop) in "poll" mode, running while it has consumers."""
+
+    _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollRelay] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    @classmethod
+    def for_loop(cls) -> PollRelay:
+        loop = asyncio.get_running_loop()
+        relay = cls._instances.get(loop)
+        if relay is None:
+            relay = cls._instances[loop] = cls()
+        return relay
+
+    async def acquire(self) -> None:
+        self.users += 1
+        if self.task is None or self.task.done():
+            self.ready = asyncio.Event()
+            self.task = asyncio.create_task(self._run())
+        await self.ready.wait()
+
+    async def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+            self.task = None
+
+    async def _run(self) -> None:
+        try:
+            notes, outbox = await database_sync_to_async(_heads)()
+        except Exception:
+            logger.exception("poll relay could not start")
+            notes, outbox = 0, 0
+        cursors = (_Cursor(notes), _Cursor(outbox))
+        self.ready.set()
+        interval = settings.NOTIFY_POLL_MS / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                notifications, events, counts = await database_sync_to_async(_poll)(*cursors)
+                await send(notifications, events, counts)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("poll relay failed; trying again")
+                await asyncio.sleep(min(5.0, interval * 4))
+
+
+def _heads() -> tuple[int, int]:
+    last_note = Notification.objects.order_by("-pk").values_list("pk", flat=True).first()
+    last_message = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return last_note or 0, last_message or 0
+
+
+def _poll(
+    notes: _Cursor, outbox: _Cursor
+) -> tuple[list[dict[str, Any]], list[Event], dict[int, int]]:
+    from approvals.services.notifications import TOPICS, gather
+
+    rows = list(
+        Notification.objects.filter(notes.query()).select_related("actor").order_by("pk")[:500]
+    )
+    notes.saw([n.pk for n in rows])
+    messages = list(OutboxMessage.objects.filter(outbox.query()).order_by("pk")[:500])
+    outbox.saw([m.pk for m in messages])
+    messages = [m for m in messages if m.topic in TOPICS]
+    events = events_for(messages, gather(messages, with_members=False)) if messages else []
+    pushed = [serialize(n) for n in rows]
+    counts = unread_counts(n["recipient"] for n in pushed) if pushed else {}
+    return pushed, events, counts

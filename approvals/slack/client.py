@@ -1,0 +1,79 @@
+"""The Slack Web API client and the identity mapping between Slack members and our users."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+logger = logging.getLogger(__name__)
+
+# A lookup that found nobody is not asked again for a while (Slack rate-limits lookups).
+MISS_SECONDS = 3600
+
+
+def web_client(*, timeout: int = 10) -> WebClient:
+    return WebClient(
+        token=settings.SLACK_BOT_TOKEN or None, base_url=settings.SLACK_API_URL, timeout=timeout
+    )
+
+
+def enabled() -> bool:
+    return bool(settings.SLACK_BOT_TOKEN)
+
+
+def slack_id_for(user: Any, client: WebClient) -> str | None:
+    """The member id to message: the profile's, else found by e-mail (users.lookupByEmail) and
+    kept on the user. None when Slack knows no such person. SlackApiError for other failures."""
+    if user.slack_user_id:
+        return user.slack_user_id
+    if not user.email:
+        return None
+    miss_key = f"slack:miss:{user.email.lower()}"
+    if cache.get(miss_key):
+        return None
+    try:
+        response = client.users_lookupByEmail(email=user.email)
+    except SlackApiError as exc:
+        if exc.response.get("error") == "users_not_found":
+            cache.set(miss_key, True, MISS_SECONDS)
+            return None
+        raise
+    slack_id = (response.get("user") or {}).get("id")
+    if slack_id:
+        type(user).objects.filter(pk=user.pk, slack_user_id="").update(slack_user_id=slack_id)
+        user.slack_user_id = slack_id
+    return slack_id
+
+
+def user_for_slack_id(slack_id: str, client: WebClient | None = None) -> Any:
+    """Our active user for a Slack member: by the stored id, else by the e-mail Slack holds for
+    them (users.info), when exactly one active user has it. None otherwise."""
+    User = get_user_model()
+    if not slack_id:
+        return None
+    found = list(User.objects.filter(slack_user_id=slack_id)[:2])
+    if len(found) == 1:
+        return found[0] if found[0].is_active else None
+    if found or client is None or not enabled():
+        return None
+    try:
+        info = client.users_info(user=slack_id)
+    except SlackApiError as exc:
+        logger.warning("users.info %s failed: %s", slack_id, exc.response.get("error"))
+        return None
+    email = ((info.get("user") or {}).get("profile") or {}).get("email") or ""
+    if not email:
+        return None
+    matches = list(User.objects.filter(email__iexact=email, is_active=True)[:2])
+    if len(matches) != 1 or matches[0].slack_user_id:
+        return None
+    user = matches[0]
+    User.objects.filter(pk=user.pk, slack_user_id="").update(slack_user_id=slack_id)
+    user.slack_user_id = slack_id
+    return user
