@@ -65,6 +65,49 @@
     }
   });
 
-  // After htmx swaps the table (filters), start again from the top.
+  // After htmx swaps the table (filters), start again from the top; after a live refresh,
+  // stay on the same task where it is still listed.
   document.addEventListener("htmx:afterSwap", () => { current = -1; });
+  document.addEventListener("signoff:inbox-refreshed", () => {
+    current = rows().findIndex((row) => row.classList.contains("is-current"));
+  });
+})();
+
+// Live: any change that concerns me (events and notifications from static/js/live.js) refreshes
+// the table in place, keeping the filters, the selected rows and the current row.
+(function () {
+  "use strict";
+  let timer = null;
+
+  async function refresh() {
+    const table = document.getElementById("inbox-table");
+    if (!table) return;
+    const checked = new Set(
+      Array.from(table.querySelectorAll("input[name=tasks]:checked"), (box) => box.value)
+    );
+    const current = table.querySelector("tr.is-current");
+    const response = await fetch(window.location.href, { headers: { "HX-Request": "true" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser()
+      .parseFromString(await response.text(), "text/html")
+      .getElementById("inbox-table");
+    if (!fresh) return;
+    fresh.querySelectorAll("input[name=tasks]").forEach((box) => {
+      box.checked = checked.has(box.value);
+    });
+    if (current) {
+      const row = fresh.querySelector(`tr[data-task="${current.dataset.task}"]`);
+      if (row) row.classList.add("is-current");
+    }
+    table.replaceWith(fresh);
+    document.dispatchEvent(new CustomEvent("signoff:inbox-refreshed"));
+  }
+
+  function soon() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 250);
+  }
+
+  document.addEventListener("signoff:event", soon);
+  document.addEventListener("signoff:notification", soon);
 })();
