@@ -22,4 +22,11 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.record_heartbeat",
             "schedule": float(settings.HEARTBEAT_SECONDS),
         },
+        # Deadlines are rows with due_at, found by this sweep (never countdowns). A sweep
+        # still queued when the next is due is dropped: the next one catches up anyway.
+        "sla-sweep": {
+            "task": "approvals.tasks.sla_sweep",
+            "schedule": float(settings.SLA_SWEEP_SECONDS),
+            "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
+        },
     }
