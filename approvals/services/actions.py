@@ -125,7 +125,10 @@ def action_execute(*, message_id: int, now: datetime | None = None) -> str:
 
     Returns what happened: "not due" (done already, leased by another worker, or waiting for
     its retry), "done", "retry", "failed"."""
-    now = now or timezone.now()
+    # Outcomes are recorded at the time they happen (an action may take a while), unless the
+    # caller fixes the clock.
+    clock = (lambda: now) if now is not None else timezone.now
+    now = clock()
     claimed = OutboxMessage.objects.filter(
         pk=message_id,
         topic__in=ACTION_TOPICS,
@@ -142,7 +145,7 @@ def action_execute(*, message_id: int, now: datetime | None = None) -> str:
     assert instance is not None
     payload = message.payload
     if message.topic == INVOKE and not _step_is_current(instance, payload):
-        return _finish(message_id, output=None, error=None)
+        return _finish(message_id, output=None, error=None, now=clock())
     chart = statechart_for(instance.definition)
     name = payload.get("src") or payload.get("action")
     call = ActionCall(
@@ -159,8 +162,9 @@ def action_execute(*, message_id: int, now: datetime | None = None) -> str:
         output = _json_output(output)
     except Exception as exc:  # an action's failure is data: retried, then reviewed
         logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
-        return _finish(message_id, output=None, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
-    return _finish(message_id, output=output, error=None)
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        return _finish(message_id, output=None, error=error, now=clock())
+    return _finish(message_id, output=output, error=None, now=clock())
 
 
 def _json_output(output: Any) -> dict[str, Any]:
@@ -195,8 +199,9 @@ def _step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> 
     return entered is None or entered <= int(payload.get("visit") or 0)
 
 
-def _finish(message_id: int, *, output: dict[str, Any] | None, error: str | None) -> str:
-    now = timezone.now()
+def _finish(
+    message_id: int, *, output: dict[str, Any] | None, error: str | None, now: datetime
+) -> str:
     with transaction.atomic():
         instance_id = OutboxMessage.objects.values_list("instance_id", flat=True).get(pk=message_id)
         instance = lock_instance(instance_id=instance_id)
