@@ -165,6 +165,9 @@ SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 # role whose members get the manual-review task of a step that failed its last attempt.
 ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300, minimum=1)
 ACTION_REVIEW_ROLE = env_str("ACTION_REVIEW_ROLE", "operator")
+# The Celery queue this installation's worker and beat share (several installations, or test
+# runs, may then share one Redis database).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 30, minimum=1)
 
 # Channels: channels-redis in production. redis-py 8 defaults the socket timeout to 5 s, which
