@@ -325,3 +325,61 @@ def test_entry_actions_run_and_are_audited(requester):
     run.refresh_from_db()
     assert run.status == OutboxStatus.DELIVERED
     assert AuditEvent.objects.filter(instance=instance, event="action.completed").count() == 2
+
+
+def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester, outsider):
+    from django.test import Client
+    from django.urls import reverse
+
+    review = _fail_to_review(requester)
+    failure = review.failed_action
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:approvals_failedaction_changelist") + "?open=yes")
+    assert listing.status_code == 200 and b"test_flaky" in listing.content
+    page = client.get(reverse("admin:approvals_failedaction_change", args=[failure.pk]))
+    assert b"RuntimeError: down" in page.content and b"Retry the step" in page.content
+    assert b'value="GIVE_UP"' in page.content
+
+    # An outsider is sent to the admin login; nothing changes.
+    other = Client()
+    other.force_login(outsider)
+    refused = other.post(reverse("admin:approvals_failedaction_retry", args=[failure.pk]))
+    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
+    assert Task.objects.get(pk=review.pk).is_live
+
+    # A skip to an event the state does not have is refused with a message.
+    bad = client.post(
+        reverse("admin:approvals_failedaction_skip", args=[failure.pk]),
+        {"event": "NOPE"},
+        follow=True,
+    )
+    assert [str(m) for m in bad.context["messages"]] == ["choose how to continue"]
+    assert Task.objects.get(pk=review.pk).is_live
+
+    client.post(
+        reverse("admin:approvals_failedaction_skip", args=[failure.pk]), {"event": "GIVE_UP"}
+    )
+    failure.refresh_from_db()
+    assert failure.resolution == "skipped" and failure.resolved_by == admin_user
+    assert failure.instance.status == "cancelled"
+    again = client.post(
+        reverse("admin:approvals_failedaction_retry", args=[failure.pk]), follow=True
+    )
+    assert "already handled" in str(list(again.context["messages"])[0])
+    assert (
+        client.post(reverse("admin:approvals_failedaction_cancel", args=[4242])).status_code == 404
+    )
+
+
+def test_admin_breached_filter_lists_overdue_tasks(client, admin_user, requester):
+    from django.urls import reverse
+
+    from tests.approvals.flows import review_flow
+
+    publish(review_flow(sla="PT1H"))
+    instance_start(
+        definition_key="review", context={"title": "late", "amount": 1}, actor=requester, now=NOW
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:approvals_task_changelist") + "?deadline=breached")
+    assert page.status_code == 200 and page.context["cl"].result_count == 1
