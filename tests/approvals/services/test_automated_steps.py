@@ -365,7 +365,7 @@ def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester
     again = client.post(
         reverse("admin:approvals_failedaction_retry", args=[failure.pk]), follow=True
     )
-    assert "already handled" in str(list(again.context["messages"])[0])
+    assert any("already handled" in str(m) for m in again.context["messages"])
     assert (
         client.post(reverse("admin:approvals_failedaction_cancel", args=[4242])).status_code == 404
     )
