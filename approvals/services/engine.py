@@ -571,7 +571,11 @@ class Run:
         if role_ids is None:
             successor.candidate_groups.set(task.candidate_groups.all())
         elif role_ids:
-            successor.candidate_groups.set(role_ids)
+            # A new row has no links yet: one INSERT, without set()'s read of the current ones.
+            through = Task.candidate_groups.through
+            through.objects.bulk_create(
+                [through(task_id=successor.pk, group_id=role_id) for role_id in role_ids]
+            )
         return successor
 
     def siblings_pending(self, task: Task) -> bool:

@@ -38,7 +38,7 @@ def try_lock_instance(
     assert transaction.get_connection().in_atomic_block, "try_lock_instance needs atomic()"
     queryset = WorkflowInstance.objects.select_for_update(
         of=("self",), skip_locked=True
-    ).select_related("definition", "requester")
+    ).select_related("definition")
     if task_id is not None:
         return queryset.filter(tasks__id=task_id).first()
     return queryset.filter(pk=instance_id).first()

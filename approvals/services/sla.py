@@ -32,6 +32,7 @@ from approvals.models import (
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run, role_ids_by_name
 from approvals.services.locking import try_lock_instance
+from approvals.statechart import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,14 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
 # ----- one item each, in its own transaction
 
 
-def _role_names(task: Task) -> list[str]:
+def _role_names(task: Task, spec: TaskSpec | None = None) -> list[str]:
+    """The roles a task is offered to. Known from the definition where the level says it
+    (successors keep their predecessor's roles), read otherwise."""
+    if spec is not None and not task.for_requester:
+        if task.escalation_level and task.escalation_level <= len(spec.escalate_to):
+            return [spec.escalate_to[task.escalation_level - 1]]
+        if task.escalation_level == 0 and task.rule != "all":
+            return sorted(spec.roles)
     return sorted(task.candidate_groups.values_list("name", flat=True))
 
 
@@ -152,7 +160,7 @@ def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     )
     spec = run.chart.state(task.state).task
     levels = spec.escalate_to if spec is not None else ()
-    previous_roles = _role_names(task)
+    previous_roles = _role_names(task, spec)
     previous_assignee = task.assignee_id
     common = {
         "state": task.state,
@@ -265,7 +273,7 @@ def task_remind(*, task_id: int, now: datetime) -> str:
     task.reminders_sent = max(task.reminders_sent + 1, len(times) - len(ahead))
     task.next_remind_at = ahead[0] if ahead else None
     task.save(update_fields=["reminders_sent", "next_remind_at"])
-    roles = _role_names(task)
+    roles = _role_names(task, spec)
     run.record(
         "task.reminded",
         task=task,
