@@ -99,8 +99,11 @@ def dispatch_actions(message_ids: Iterable[int], *, countdown: float | None = No
 def redispatch_due_actions(*, now: datetime, limit: int | None = None) -> int:
     """Queue the pending action messages that are due: retries whose backoff ran out, steps
     whose worker died (lease expired), and messages queued while the broker was down."""
+    # A message that became due less than a sweep ago is normally being sent right now (after
+    # its commit, or by its retry countdown); only later is it taken for lost.
+    overdue = now - timedelta(seconds=settings.SLA_SWEEP_SECONDS)
     queryset = OutboxMessage.objects.filter(
-        status=OutboxStatus.PENDING, available_at__lte=now, topic__in=ACTION_TOPICS
+        status=OutboxStatus.PENDING, available_at__lte=overdue, topic__in=ACTION_TOPICS
     ).order_by("available_at", "pk")
     ids = list(queryset.values_list("pk", flat=True)[: limit or None])
     return dispatch_actions(ids) if ids else 0
@@ -258,7 +261,23 @@ def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
         context = dict(run.instance.context)
         context[state.name] = output
         run.set_context(context)
-        run.take_first(state.invoke_done, {"output": output})
+        if not state.invoke_done:
+            return  # the state has other ways out (on, after...)
+        try:
+            moved = run.take_first(state.invoke_done, {"output": output})
+        except Conflict as exc:
+            problem = f"the step succeeded but its onDone failed: {exc.message}"
+        else:
+            if moved is not None:
+                return
+            problem = "the step succeeded but none of its onDone guards holds"
+        # Neither moving on nor failing silently: an operator decides.
+        review = _open_review(run, message, state, problem)
+        run.emit(
+            "action.failed",
+            {**summary, "error": problem, "task": review.pk},
+            key=f"action-failed:{message.pk}",
+        )
 
 
 def _fail(run: Run, message: OutboxMessage, error: str) -> None:
@@ -269,7 +288,12 @@ def _fail(run: Run, message: OutboxMessage, error: str) -> None:
     review: Task | None = None
     if message.topic == INVOKE:
         state = run.chart.state(payload["state"])
-        if run.take_first(state.invoke_error, {"error": error}) is None:
+        try:
+            moved = run.take_first(state.invoke_error, {"error": error})
+        except Conflict as exc:
+            error = f"{error}; its onError failed too: {exc.message}"
+            moved = None
+        if moved is None:
             review = _open_review(run, message, state, error)
     run.emit(
         "action.failed",

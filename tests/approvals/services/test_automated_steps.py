@@ -51,6 +51,16 @@ def flaky(call: ActionCall) -> Mapping[str, Any]:
     return {"reference": f"REF-{call.instance_id}", "input": dict(call.input)}
 
 
+@register_action("test_empty")
+def empty(call: ActionCall) -> Mapping[str, Any]:
+    return {"reference": ""}
+
+
+@register_action("test_bad_output")
+def bad_output(call: ActionCall) -> Any:
+    return ["not", "a", "mapping"]
+
+
 @pytest.fixture(autouse=True)
 def _reset_actions():
     FAILURES.clear()
@@ -307,9 +317,12 @@ def test_a_worker_that_died_mid_step_is_replaced_by_the_sweep(requester, setting
     OutboxMessage.objects.filter(pk=message.pk).update(
         attempts=1, available_at=NOW + timedelta(seconds=60)
     )
+    settings.SLA_SWEEP_SECONDS = 30
     assert sla_sweep(now=NOW + timedelta(seconds=30)).actions_dispatched == 0
-    assert sla_sweep(now=NOW + timedelta(seconds=61)).actions_dispatched == 1
-    assert action_execute(message_id=message.pk, now=NOW + timedelta(seconds=61)) == "done"
+    # Due at +60, taken for lost a sweep interval later.
+    assert sla_sweep(now=NOW + timedelta(seconds=61)).actions_dispatched == 0
+    assert sla_sweep(now=NOW + timedelta(seconds=91)).actions_dispatched == 1
+    assert action_execute(message_id=message.pk, now=NOW + timedelta(seconds=91)) == "done"
     instance.refresh_from_db()
     assert instance.state == "done" and message_of(instance).attempts == 2
     assert instance.audit_events.filter(event="transition", to_state="done").count() == 1
@@ -383,3 +396,25 @@ def test_admin_breached_filter_lists_overdue_tasks(client, admin_user, requester
     client.force_login(admin_user)
     page = client.get(reverse("admin:approvals_task_changelist") + "?deadline=breached")
     assert page.status_code == 200 and page.context["cl"].result_count == 1
+
+
+def test_on_done_guards_that_do_not_hold_go_to_manual_review(requester):
+    """Success, but `event.output.reference != ''` is false: nobody is left waiting silently."""
+    config = step_flow()
+    config["states"]["post"]["invoke"]["src"] = "test_empty"
+    instance = start(requester, config)
+    assert attempt(instance) == "done"
+    instance.refresh_from_db()
+    assert instance.state == "post" and instance.context["post"] == {"reference": ""}
+    review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
+    assert "none of its onDone guards holds" in review.failed_action.error
+
+
+def test_an_action_returning_something_else_than_a_mapping_fails(requester):
+    config = step_flow()
+    config["states"]["post"]["invoke"]["src"] = "test_bad_output"
+    config["states"]["post"]["invoke"]["retry"] = {"max_attempts": 1}
+    instance = start(requester, config)
+    assert attempt(instance) == "failed"
+    review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
+    assert review.failed_action.error == "TypeError: the action returned list, not a mapping"
