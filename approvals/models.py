@@ -535,7 +535,6 @@ class FailedActionResolution(models.TextChoices):
     RETRIED = "retried", "Retried"
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Request cancelled"
-    MOVED_ON = "moved_on", "The request moved on"
 
 
 class FailedAction(models.Model):
