@@ -275,6 +275,11 @@ class TaskRule(models.TextChoices):
     QUORUM = "quorum", "Quorum"
 
 
+class TaskKind(models.TextChoices):
+    DECISION = "decision", "Decision"
+    ACTION_REVIEW = "action_review", "Failed automated step"
+
+
 class Task(ConcurrentTransitionMixin, models.Model):
     """A unit of human work in one state visit. Rules all/quorum create one task per approval
     needed; the state's APPROVE fires when every sibling task of the visit approved."""
@@ -329,6 +334,13 @@ class Task(ConcurrentTransitionMixin, models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     next_remind_at = models.DateTimeField(null=True, blank=True)
+    # SLA bookkeeping (issue 6): reminders count from sla_started_at (the task's creation, or
+    # its escalation); breached_at marks a task past its last escalation level, which stays
+    # where it is, flagged, and leaves the sweep's queue.
+    kind = models.CharField(max_length=20, choices=TaskKind.choices, default=TaskKind.DECISION)
+    sla_started_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    breached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -343,6 +355,12 @@ class Task(ConcurrentTransitionMixin, models.Model):
                 fields=["next_remind_at"],
                 condition=Q(status__in=["open", "claimed"]),
                 name="task_live_remind",
+            ),
+            # The sweep's breach queue: live tasks past due that are not flagged yet.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status__in=["open", "claimed"], breached_at__isnull=True),
+                name="task_sla_due",
             ),
             models.Index(fields=["assignee", "status"], name="task_assignee_status"),
             models.Index(fields=["instance", "state", "visit"], name="task_visit"),
@@ -706,3 +724,46 @@ class SlackInteraction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slack_user_id} {self.event or '?'} on {self.task_id}: {self.outcome}"
+
+
+# ----- SLA timers and automated steps (issue 6)
+
+
+class FailedActionResolution(models.TextChoices):
+    RETRIED = "retried", "Retried"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Request cancelled"
+
+
+class FailedAction(models.Model):
+    """An automated step (`invoke`) that failed its last attempt and waits for an operator:
+    what failed, how often and why. Its task is the operator's manual-review task."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="failed_actions"
+    )
+    task = models.OneToOneField(Task, on_delete=models.PROTECT, related_name="failed_action")
+    message = models.ForeignKey(
+        OutboxMessage, on_delete=models.PROTECT, related_name="+", help_text="The action.invoke."
+    )
+    state = models.CharField(max_length=200)
+    visit = models.PositiveIntegerField()
+    src = models.CharField(max_length=100)
+    attempts = models.PositiveSmallIntegerField()
+    error = models.TextField()
+    failed_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=20, choices=FailedActionResolution.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.src} failed in {self.state} of {self.instance_id}"

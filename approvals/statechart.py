@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from approvals.machine.calendar import BusinessCalendar, parse_calendar
 from approvals.machine.durations import parse_duration
 from approvals.machine.expressions import (
     Expression,
@@ -116,6 +117,7 @@ class Statechart:
         self.title: str = config["title"]
         self.form: Mapping[str, Any] = config.get("form") or {"type": "object"}
         self.settings: Mapping[str, Any] = config.get("settings") or {}
+        self.calendar: BusinessCalendar | None = parse_calendar(self.settings.get("calendar"))
         self.states: dict[str, State] = {}
         for name, node in config["states"].items():
             self._add_state(name, node, parent=None)
@@ -195,6 +197,13 @@ class Statechart:
         return result
 
     # Queries the engine asks.
+
+    def deadline(self, start: datetime, duration: timedelta) -> datetime:
+        """`start` plus a task duration (sla, remind): working time under the definition's
+        business calendar, plain time without one."""
+        if self.calendar is None:
+            return start + duration
+        return self.calendar.add(start, duration)
 
     def state(self, path: str) -> State:
         return self.states[path]

@@ -23,4 +23,11 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.HEARTBEAT_SECONDS),
         },
         "slack-sweep": {"task": "approvals.tasks.slack_sweep", "schedule": 60.0},
+        # Deadlines are rows with due_at, found by this sweep (never countdowns). A sweep
+        # still queued when the next is due is dropped: the next one catches up anyway.
+        "sla-sweep": {
+            "task": "approvals.tasks.sla_sweep",
+            "schedule": float(settings.SLA_SWEEP_SECONDS),
+            "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
+        },
     }

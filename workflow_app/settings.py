@@ -160,6 +160,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Signs what the `webhook` action posts (X-Signoff-Signature); receivers verify with it.
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
+# Automated steps: how long one attempt may run before the sweep assumes its worker died and
+# sends it again (keep it above the slowest action, e.g. the webhook's 10 s timeout), and the
+# role whose members get the manual-review task of a step that failed its last attempt.
+ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300, minimum=1)
+ACTION_REVIEW_ROLE = env_str("ACTION_REVIEW_ROLE", "operator")
+# The Celery queue this installation's worker and beat share (several installations, or test
+# runs, may then share one Redis database).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 30, minimum=1)
 
 # Notifications and Slack (docs/notifications.md). Browser push crosses processes through the

@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from approvals.machine.calendar import calendar_problems
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, compile_expression
 from approvals.machine.loader import DefinitionError
@@ -302,6 +303,9 @@ class _Validator:
             for key in config["settings"]:
                 if not isinstance(key, str):
                     self.error("settings", f"keys must be text, got {key!r}")
+            if "calendar" in config["settings"]:
+                for key, message in calendar_problems(config["settings"]["calendar"]):
+                    self.error(f"settings.calendar{'.' + key if key else ''}", message)
 
         states = config.get("states")
         top_names: set[str] = set()

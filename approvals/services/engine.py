@@ -226,6 +226,20 @@ class Run:
         self._take(chosen, data, task=task)
         return chosen
 
+    def take_first(
+        self,
+        candidates: list[Transition],
+        data: Mapping[str, Any] | None,
+        *,
+        task: Task | None = None,
+    ) -> Transition | None:
+        """Take the first enabled one of these transitions (`after`, `invoke.onDone`/`onError`),
+        or none when no guard holds."""
+        chosen = self._select(candidates, data)
+        if chosen is not None:
+            self._take(chosen, data, task=task)
+        return chosen
+
     def end(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
         """Stop where it is (withdraw, cancel): close tasks and timers, set the status."""
         top = self.instance.state
@@ -409,14 +423,18 @@ class Run:
                     "max_attempts": state.invoke.max_attempts,
                     "backoff": state.invoke.backoff,
                     "delay_seconds": state.invoke.delay.total_seconds(),
+                    # One idempotency key per step visit, kept across retries.
+                    "step": f"{self.instance.pk}:{visit}:{state.path}:{state.invoke.src}",
                 },
                 key=f"invoke:{state.path}",
             )
 
     def _deactivate(self, state: State, *, branch: Branch | None) -> None:
-        if state.task is not None and state.path not in self.settled_states:
+        if (
+            state.task is not None or state.invoke is not None
+        ) and state.path not in self.settled_states:
             # The tasks of a state being left are cancelled together, in one UPDATE of the
-            # same transaction as the move.
+            # same transaction as the move (an invoke state may hold a manual-review task).
             cancelled = Task.objects.filter(
                 instance=self.instance, state=state.path, status__in=LIVE_TASK_STATUSES
             ).update(status=TaskStatus.CANCELLED, closed_at=self.now)
@@ -447,8 +465,8 @@ class Run:
     def _create_tasks(self, state: State, *, branch: Branch | None, visit: int) -> None:
         spec = state.task
         assert spec is not None
-        due_at = self.now + spec.sla if spec.sla else None
-        next_remind = self.now + min(spec.remind) if spec.remind else None
+        due_at = self.chart.deadline(self.now, spec.sla) if spec.sla else None
+        next_remind = self.chart.deadline(self.now, min(spec.remind)) if spec.remind else None
         common = dict(
             instance=self.instance,
             branch=branch,
@@ -458,6 +476,7 @@ class Run:
             created_at=self.now,
             due_at=due_at,
             next_remind_at=next_remind,
+            sla_started_at=self.now if due_at or next_remind else None,
         )
         if spec.requester:
             tasks = [
@@ -525,9 +544,10 @@ class Run:
             ]
         )
 
-    def copy_task(self, task: Task, **changes: Any) -> Task:
-        """A successor of a live task (delegation, reassignment, escalation)."""
-        successor = Task.objects.create(
+    def copy_task(self, task: Task, *, role_ids: list[int] | None = None, **changes: Any) -> Task:
+        """A successor of a live task (delegation, reassignment, escalation): the same step,
+        deadline and roles unless `changes` / `role_ids` say otherwise."""
+        fields: dict[str, Any] = dict(
             instance=self.instance,
             branch_id=task.branch_id,
             state=task.state,
@@ -541,9 +561,21 @@ class Run:
             created_at=self.now,
             due_at=task.due_at,
             next_remind_at=task.next_remind_at,
-            **changes,
+            kind=task.kind,
+            sla_started_at=task.sla_started_at,
+            reminders_sent=task.reminders_sent,
+            breached_at=task.breached_at,
         )
-        successor.candidate_groups.set(task.candidate_groups.all())
+        fields.update(changes)
+        successor = Task.objects.create(**fields)
+        if role_ids is None:
+            successor.candidate_groups.set(task.candidate_groups.all())
+        elif role_ids:
+            # A new row has no links yet: one INSERT, without set()'s read of the current ones.
+            through = Task.candidate_groups.through
+            through.objects.bulk_create(
+                [through(task_id=successor.pk, group_id=role_id) for role_id in role_ids]
+            )
         return successor
 
     def siblings_pending(self, task: Task) -> bool:

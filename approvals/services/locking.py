@@ -27,3 +27,18 @@ def lock_instance(
     except WorkflowInstance.DoesNotExist:
         # The same answer for "missing" and "not yours": existence must not leak.
         raise NotAllowed("no such task" if task_id is not None else "no such request") from None
+
+
+def try_lock_instance(
+    *, instance_id: int | None = None, task_id: int | None = None
+) -> WorkflowInstance | None:
+    """Like lock_instance, for background sweeps: None when another transaction holds the row
+    (SELECT ... FOR UPDATE SKIP LOCKED), so two sweepers never wait on, or redo, each other's
+    item; the next sweep finds it again if it is still due. None also when the row is gone."""
+    assert transaction.get_connection().in_atomic_block, "try_lock_instance needs atomic()"
+    queryset = WorkflowInstance.objects.select_for_update(
+        of=("self",), skip_locked=True
+    ).select_related("definition")
+    if task_id is not None:
+        return queryset.filter(tasks__id=task_id).first()
+    return queryset.filter(pk=instance_id).first()

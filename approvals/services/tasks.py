@@ -17,6 +17,7 @@ from approvals.models import (
     Channel,
     Decision,
     Task,
+    TaskKind,
     TaskRule,
     TaskStatus,
     WorkflowInstance,
@@ -192,6 +193,11 @@ def task_decide(
     instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
     _require_live(task)
     _require_allowed(actor, task, instance, now)
+    if task.kind != TaskKind.DECISION:
+        raise Conflict(
+            "this task is a failed automated step: retry it, skip it or cancel the request",
+            current_state=task.state,
+        )
     state = run.chart.state(task.state)
     if event not in state.on:
         raise InvalidInput(

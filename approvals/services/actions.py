@@ -1,0 +1,465 @@
+"""Automated steps: running the actions a definition names, retrying them, and the operator's
+manual review when they keep failing.
+
+The engine writes an `action.invoke` (a state's `invoke`) or `action.run` (`entry`/`exit`)
+outbox message in the transaction of the move. After commit a Celery task (`run_action`, with
+acks_late and reject_on_worker_lost) calls `action_execute` with the message id:
+
+1. *claim* the message with one conditional UPDATE (pending, due, not leased): the attempt is
+   counted and the row leased for ACTION_LEASE_SECONDS, so a duplicate delivery of the Celery
+   message does nothing while the first runs;
+2. run the action outside any transaction (it may call slow outside services), with one
+   idempotency key per step visit, the same for every attempt;
+3. record the outcome in a transaction on the locked instance, re-checking that the message is
+   still pending and the step still current: `onDone` with the output stored in the context, or
+   a retry later (exponential backoff with jitter), or, after the last attempt, `onError`, or by
+   default a manual-review task for the operator role.
+
+A worker killed mid-step leaves the message pending with an expired lease; the SLA sweep sends
+it again (`redispatch_due_actions`), so the step runs again and the transition still happens
+once, because step 3 only moves a request whose message is still pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from approvals.actions import ActionCall, get_action
+from approvals.models import (
+    AuditEvent,
+    Channel,
+    FailedAction,
+    FailedActionResolution,
+    InstanceStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Task,
+    TaskKind,
+    TaskStatus,
+    WorkflowInstance,
+)
+from approvals.permissions import can_operate, task_refusal
+from approvals.services.definitions import statechart_for
+from approvals.services.engine import Run
+from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
+from approvals.services.locking import lock_instance
+from approvals.services.subscribers import subscribe
+from approvals.statechart import State
+
+logger = logging.getLogger(__name__)
+
+INVOKE = "action.invoke"
+RUN = "action.run"
+ACTION_TOPICS = (INVOKE, RUN)
+# entry/exit actions have no retry policy of their own in the format.
+DEFAULT_ATTEMPTS = 3
+DEFAULT_DELAY_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 3600.0
+# The skip choice that continues as if the step had succeeded (its invoke.onDone).
+SKIP_AS_DONE = "onDone"
+MAX_ERROR = 2000
+
+
+# ----- dispatching to Celery
+
+
+@subscribe(*ACTION_TOPICS)
+def _dispatch_after_commit(messages: list[OutboxMessage]) -> None:
+    ids = [message.pk for message in messages]
+    transaction.on_commit(lambda: dispatch_actions(ids))
+
+
+def dispatch_actions(message_ids: Iterable[int], *, countdown: float | None = None) -> int:
+    """Send the Celery tasks that run these messages. A broker that is down loses nothing: the
+    message rows stay pending and the next sweep sends them again."""
+    from approvals.tasks import run_action
+
+    sent = 0
+    for message_id in message_ids:
+        try:
+            run_action.apply_async((message_id,), countdown=countdown)
+        except Exception:  # the broker, not our data: the sweep re-sends
+            logger.warning("could not queue action message %s; the sweep will", message_id)
+        else:
+            sent += 1
+    return sent
+
+
+def redispatch_due_actions(*, now: datetime, limit: int | None = None) -> int:
+    """Queue the pending action messages that are due: retries whose backoff ran out, steps
+    whose worker died (lease expired), and messages queued while the broker was down."""
+    # A message that became due less than a sweep ago is normally being sent right now (after
+    # its commit, or by its retry countdown); only later is it taken for lost.
+    overdue = now - timedelta(seconds=settings.SLA_SWEEP_SECONDS)
+    queryset = OutboxMessage.objects.filter(
+        status=OutboxStatus.PENDING, available_at__lte=overdue, topic__in=ACTION_TOPICS
+    ).order_by("available_at", "pk")
+    ids = list(queryset.values_list("pk", flat=True)[: limit or None])
+    return dispatch_actions(ids) if ids else 0
+
+
+# ----- running a step
+
+
+def backoff_seconds(payload: Mapping[str, Any], attempt: int) -> float:
+    """Delay before the attempt after `attempt`: fixed, or doubling from the definition's
+    `retry.delay`; with "equal jitter" (half fixed, half random) so that steps failing together
+    do not retry together; capped at an hour."""
+    base = float(payload.get("delay_seconds") or DEFAULT_DELAY_SECONDS)
+    if payload.get("backoff", "exponential") == "exponential":
+        base *= 2 ** max(attempt - 1, 0)
+    base = min(base, MAX_BACKOFF_SECONDS)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def action_execute(*, message_id: int, now: datetime | None = None) -> str:
+    """One attempt of the step behind an action message (what the Celery task calls).
+
+    Returns what happened: "not due" (done already, leased by another worker, or waiting for
+    its retry), "done", "retry", "failed"."""
+    # Outcomes are recorded at the time they happen (an action may take a while), unless the
+    # caller fixes the clock.
+    clock = (lambda: now) if now is not None else timezone.now
+    now = clock()
+    claimed = OutboxMessage.objects.filter(
+        pk=message_id,
+        topic__in=ACTION_TOPICS,
+        status=OutboxStatus.PENDING,
+        available_at__lte=now,
+    ).update(
+        attempts=F("attempts") + 1,
+        available_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
+    )
+    if not claimed:
+        return "not due"
+    message = OutboxMessage.objects.select_related("instance__definition").get(pk=message_id)
+    instance = message.instance
+    assert instance is not None
+    payload = message.payload
+    if message.topic == INVOKE and not _step_is_current(instance, payload):
+        return _finish(message_id, output=None, error=None, now=clock())
+    chart = statechart_for(instance.definition)
+    name = payload.get("src") or payload.get("action")
+    call = ActionCall(
+        instance_id=instance.pk,
+        definition_key=instance.definition.key,
+        state=payload["state"],
+        context=instance.context,
+        input=payload.get("input") or {},
+        settings=chart.settings,
+        idempotency_key=payload.get("step") or message.idempotency_key,
+    )
+    try:
+        output = get_action(name)(call)
+        output = _json_output(output)
+    except Exception as exc:  # an action's failure is data: retried, then reviewed
+        logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        return _finish(message_id, output=None, error=error, now=clock())
+    return _finish(message_id, output=output, error=None, now=clock())
+
+
+def _json_output(output: Any) -> dict[str, Any]:
+    if output is None:
+        return {}
+    if not isinstance(output, Mapping):
+        raise TypeError(f"the action returned {type(output).__name__}, not a mapping")
+    return json.loads(json.dumps(dict(output)))  # TypeError/ValueError if not JSON
+
+
+def _step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> bool:
+    """The request is still in the step's state, in the same visit of it: nothing entered that
+    state (or, for a state in a region, the parallel state around it) after the visit began."""
+    if instance.status != InstanceStatus.ACTIVE:
+        return False
+    state = payload["state"]
+    if (
+        instance.state != state
+        and not instance.branches.filter(closed_at__isnull=True, state=state).exists()
+    ):
+        return False
+    entered = (
+        AuditEvent.objects.filter(
+            instance=instance,
+            to_state__in={state, instance.state},
+            event__in=("transition", "instance.started"),
+        )
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return entered is None or entered <= int(payload.get("visit") or 0)
+
+
+def _finish(
+    message_id: int, *, output: dict[str, Any] | None, error: str | None, now: datetime
+) -> str:
+    with transaction.atomic():
+        instance_id = OutboxMessage.objects.values_list("instance_id", flat=True).get(pk=message_id)
+        instance = lock_instance(instance_id=instance_id)
+        message = OutboxMessage.objects.get(pk=message_id)
+        if message.status != OutboxStatus.PENDING:
+            return "not due"  # someone else finished it while this attempt ran
+        run = Run(
+            instance,
+            statechart_for(instance.definition),
+            actor=None,
+            channel=Channel.SYSTEM,
+            now=now,
+        )
+        payload = message.payload
+        current = message.topic == RUN or _step_is_current(instance, payload)
+        if error is None:
+            _deliver(message, now)
+            if current:
+                _complete(run, message, output or {})
+                run.commit()
+            return "done"
+        max_attempts = int(payload.get("max_attempts") or DEFAULT_ATTEMPTS)
+        if current and message.attempts < max_attempts:
+            delay = backoff_seconds(payload, message.attempts)
+            message.available_at = now + timedelta(seconds=delay)
+            message.last_error = error
+            message.save(update_fields=["available_at", "last_error"])
+            transaction.on_commit(lambda: dispatch_actions([message_id], countdown=delay))
+            return "retry"
+        message.status = OutboxStatus.FAILED
+        message.last_error = error
+        message.save(update_fields=["status", "last_error"])
+        if current:
+            _fail(run, message, error)
+            run.commit()
+        return "failed"
+
+
+def _deliver(message: OutboxMessage, now: datetime) -> None:
+    message.status = OutboxStatus.DELIVERED
+    message.delivered_at = now
+    message.last_error = ""
+    message.save(update_fields=["status", "delivered_at", "last_error"])
+
+
+def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
+    payload = message.payload
+    name = payload.get("src") or payload.get("action")
+    summary = {"state": payload["state"], "src": name, "attempts": message.attempts}
+    run.record("action.completed", to_state=payload["state"], data={**summary, "output": output})
+    run.emit("action.completed", summary, key=f"action-done:{message.pk}")
+    if message.topic == INVOKE:
+        state = run.chart.state(payload["state"])
+        context = dict(run.instance.context)
+        context[state.name] = output
+        run.set_context(context)
+        if not state.invoke_done:
+            return  # the state has other ways out (on, after...)
+        try:
+            moved = run.take_first(state.invoke_done, {"output": output})
+        except Conflict as exc:
+            problem = f"the step succeeded but its onDone failed: {exc.message}"
+        else:
+            if moved is not None:
+                return
+            problem = "the step succeeded but none of its onDone guards holds"
+        # Neither moving on nor failing silently: an operator decides.
+        review = _open_review(run, message, state, problem)
+        run.emit(
+            "action.failed",
+            {**summary, "error": problem, "task": review.pk},
+            key=f"action-failed:{message.pk}",
+        )
+
+
+def _fail(run: Run, message: OutboxMessage, error: str) -> None:
+    payload = message.payload
+    name = payload.get("src") or payload.get("action")
+    summary = {"state": payload["state"], "src": name, "attempts": message.attempts}
+    run.record("action.failed", to_state=payload["state"], data={**summary, "error": error})
+    review: Task | None = None
+    if message.topic == INVOKE:
+        state = run.chart.state(payload["state"])
+        try:
+            moved = run.take_first(state.invoke_error, {"error": error})
+        except Conflict as exc:
+            error = f"{error}; its onError failed too: {exc.message}"
+            moved = None
+        if moved is None:
+            review = _open_review(run, message, state, error)
+    run.emit(
+        "action.failed",
+        {**summary, "error": error, "task": review.pk if review else None},
+        key=f"action-failed:{message.pk}",
+    )
+
+
+def _open_review(run: Run, message: OutboxMessage, state: State, error: str) -> Task:
+    """The operator's manual-review task, in the step's state (leaving the state cancels it)."""
+    role, _ = Group.objects.get_or_create(name=settings.ACTION_REVIEW_ROLE)
+    payload = message.payload
+    branch = run.branches.get(state.parent) if state.parent else None
+    task = Task.objects.create(
+        instance=run.instance,
+        branch=branch,
+        state=state.path,
+        visit=int(payload.get("visit") or 0),
+        label=f"Automated step '{payload['src']}' failed",
+        kind=TaskKind.ACTION_REVIEW,
+        forbid_requester=True,
+        created_at=run.now,
+    )
+    task.candidate_groups.set([role])
+    FailedAction.objects.create(
+        instance=run.instance,
+        task=task,
+        message=message,
+        state=state.path,
+        visit=task.visit,
+        src=payload["src"],
+        attempts=message.attempts,
+        error=error,
+        failed_at=run.now,
+    )
+    run.record(
+        "task.created",
+        to_state=state.path,
+        task=task,
+        data={"roles": [role.name], "assignee": None, "due_at": None, "review_of": payload["src"]},
+    )
+    run.emit(
+        "task.created",
+        {"task": task.pk, "state": state.path, "roles": [role.name], "assignee": None},
+        key=f"task:{task.pk}",
+    )
+    return task
+
+
+# ----- the operator's manual review: retry, skip, cancel
+
+
+def _locked_review(
+    task_id: int, *, actor: Any, channel: str, now: datetime
+) -> tuple[WorkflowInstance, Task, FailedAction, Run]:
+    instance = lock_instance(task_id=task_id)
+    task = Task.objects.select_related("assignee").get(pk=task_id)
+    failure = FailedAction.objects.filter(task=task).select_related("message").first()
+    if failure is None or task.kind != TaskKind.ACTION_REVIEW:
+        raise InvalidInput("this task is not a failed automated step", {"task": ["Not a review."]})
+    if not task.is_live:
+        resolved = failure.get_resolution_display().lower() if failure.resolution else "closed"
+        raise AlreadyDecided(
+            f"this failed step was already handled ({resolved})", current_state=task.state
+        )
+    refusal = task_refusal(actor, task, instance)
+    if refusal and not can_operate(actor, "send_event"):
+        raise NotAllowed(refusal)
+    run = Run(instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now)
+    return instance, task, failure, run
+
+
+def _resolve(
+    run: Run, task: Task, failure: FailedAction, resolution: str, actor: Any, data: dict[str, Any]
+) -> None:
+    task.close(TaskStatus.DONE)
+    task.assignee = task.assignee or actor
+    task.closed_at = run.now
+    task.save(update_fields=["status", "assignee", "closed_at"])
+    failure.resolution = resolution
+    failure.resolved_at = run.now
+    failure.resolved_by = actor
+    failure.save(update_fields=["resolution", "resolved_at", "resolved_by"])
+    # The state's other live tasks stay; this one is settled, so leaving needs no UPDATE for it.
+    run.record(
+        f"action.{resolution}", task=task, to_state=task.state, data={"src": failure.src, **data}
+    )
+    run.emit(
+        "task.decided",
+        {"task": task.pk, "decision": resolution, "actor": actor.pk},
+        key=f"decided:{task.pk}",
+    )
+
+
+def skip_choices(failure: FailedAction) -> list[str]:
+    """What an operator may continue with instead of the failed step: its onDone (as if it had
+    succeeded, with no output) when it has one, then the events its state accepts."""
+    chart = statechart_for(failure.instance.definition)
+    state = chart.state(failure.state)
+    return ([SKIP_AS_DONE] if state.invoke_done else []) + list(state.on)
+
+
+@transaction.atomic
+def failed_action_retry(
+    *, task_id: int, actor: Any, now: datetime, comment: str = "", channel: str = Channel.WEB
+) -> OutboxMessage:
+    """Run the failed step again with a fresh set of attempts (same idempotency key).
+    Returns the new action.invoke message, which is queued after commit."""
+    _, task, failure, run = _locked_review(task_id, actor=actor, channel=channel, now=now)
+    _resolve(run, task, failure, FailedActionResolution.RETRIED, actor, {"comment": comment})
+    payload = dict(failure.message.payload)
+    run.emit(INVOKE, payload, key=f"retry:{failure.pk}")
+    message = run.outbox[-1]
+    run.commit()
+    return message
+
+
+@transaction.atomic
+def failed_action_skip(
+    *,
+    task_id: int,
+    event: str,
+    actor: Any,
+    now: datetime,
+    comment: str = "",
+    channel: str = Channel.WEB,
+) -> WorkflowInstance:
+    """Leave the failed step without running it: `onDone` (as if it had succeeded) or one of
+    the events of its state (see `skip_choices`)."""
+    _, task, failure, run = _locked_review(task_id, actor=actor, channel=channel, now=now)
+    choices = skip_choices(failure)
+    if event not in choices:
+        raise InvalidInput(
+            f"'{event}' is not a way on from {failure.state}",
+            {"event": [f"Choose one of: {', '.join(choices) or '(none)'}."]},
+        )
+    state = run.chart.state(failure.state)
+    _resolve(
+        run,
+        task,
+        failure,
+        FailedActionResolution.SKIPPED,
+        actor,
+        {"event": event, "comment": comment},
+    )
+    if event == SKIP_AS_DONE:
+        moved = run.take_first(state.invoke_done, {"output": {}, "skipped": True}, task=task)
+    else:
+        moved = run.take_first(state.on[event], {"skipped": True}, task=task)
+    if moved is None:
+        raise Conflict(
+            f"no transition of '{event}' is allowed now (its guards do not hold)",
+            current_state=run.instance.state,
+            accepted_events=choices,
+        )
+    return run.commit()
+
+
+@transaction.atomic
+def failed_action_cancel(
+    *, task_id: int, actor: Any, reason: str, now: datetime, channel: str = Channel.WEB
+) -> WorkflowInstance:
+    """End the request where it is because its step cannot be done."""
+    if not (reason or "").strip():
+        raise InvalidInput("a reason is required", {"reason": ["Say why it is cancelled."]})
+    _, task, failure, run = _locked_review(task_id, actor=actor, channel=channel, now=now)
+    _resolve(run, task, failure, FailedActionResolution.CANCELLED, actor, {"reason": reason})
+    run.end(InstanceStatus.CANCELLED, event="instance.cancelled", data={"reason": reason})
+    return run.commit()

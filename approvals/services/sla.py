@@ -1,0 +1,326 @@
+"""Time working for the user: reminders, escalations and `after` timers that fell due.
+
+`sla_sweep` is what Celery beat runs every SLA_SWEEP_SECONDS (and `manage.py sla_sweep` runs
+once). Deadlines live in the database as `due_at` columns found by indexed queries, never as
+Celery countdowns (invariant 6), so a sweep after beat was down catches up on everything that
+fell due meanwhile.
+
+Each item is applied in its own transaction through the engine, on an instance row claimed with
+`SELECT ... FOR UPDATE SKIP LOCKED`: two sweepers running at once never wait for each other or
+handle the same item, and an item a person is deciding right now is left for the next sweep.
+After the claim each item is read again and re-checked (still live, still due), which makes a
+sweep idempotent: running it twice, or concurrently, escalates each task once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from approvals.models import (
+    LIVE_TASK_STATUSES,
+    Channel,
+    Task,
+    TaskStatus,
+    Timer,
+)
+from approvals.services.definitions import statechart_for
+from approvals.services.engine import Run, role_ids_by_name
+from approvals.services.locking import try_lock_instance
+from approvals.statechart import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+# Outcomes of one item.
+ESCALATED = "escalated"
+FLAGGED = "flagged"
+REMINDED = "reminded"
+FIRED = "fired"
+BUSY = "busy"  # another transaction holds the request; the next sweep tries again
+STALE = "stale"  # already handled (by another sweeper, or a person acted first)
+
+ESCALATION_REASON = "escalated by SLA"
+
+
+@dataclass
+class SweepResult:
+    escalated: int = 0
+    flagged: int = 0
+    reminded: int = 0
+    timers_fired: int = 0
+    actions_dispatched: int = 0
+    busy: int = 0
+    stale: int = 0
+
+    def add(self, outcome: str) -> None:
+        name = {ESCALATED: "escalated", FLAGGED: "flagged", REMINDED: "reminded"}.get(
+            outcome, {FIRED: "timers_fired", BUSY: "busy", STALE: "stale"}.get(outcome)
+        )
+        if name:
+            setattr(self, name, getattr(self, name) + 1)
+
+    @property
+    def total(self) -> int:
+        return self.escalated + self.flagged + self.reminded + self.timers_fired
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __str__(self) -> str:
+        return (
+            f"escalated {self.escalated}, flagged {self.flagged}, reminded {self.reminded}, "
+            f"timers fired {self.timers_fired}, actions dispatched {self.actions_dispatched}, "
+            f"busy {self.busy}, already handled {self.stale}"
+        )
+
+
+# ----- selectors: what is due (each an indexed range scan)
+
+
+def overdue_task_ids(*, now: datetime, limit: int | None = None) -> list[int]:
+    """Live, unflagged tasks past their deadline (partial index task_sla_due)."""
+    queryset = Task.objects.filter(
+        status__in=LIVE_TASK_STATUSES, breached_at__isnull=True, due_at__lte=now
+    )
+    return _ids(queryset, "due_at", limit)
+
+
+def reminder_task_ids(*, now: datetime, limit: int | None = None) -> list[int]:
+    """Live tasks whose next reminder fell due (partial index task_live_remind)."""
+    queryset = Task.objects.filter(status__in=LIVE_TASK_STATUSES, next_remind_at__lte=now)
+    return _ids(queryset, "next_remind_at", limit)
+
+
+def due_timer_ids(*, now: datetime, limit: int | None = None) -> list[int]:
+    """Pending `after` timers that fell due (partial index timer_pending_due)."""
+    queryset = Timer.objects.filter(
+        fired_at__isnull=True, cancelled_at__isnull=True, due_at__lte=now
+    )
+    return _ids(queryset, "due_at", limit)
+
+
+def _ids(queryset: QuerySet[Any], order: str, limit: int | None) -> list[int]:
+    queryset = queryset.order_by(order, "pk").values_list("pk", flat=True)
+    return list(queryset[:limit] if limit else queryset)
+
+
+# ----- the sweep
+
+
+def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
+    """Apply everything due at `now`: escalations first (a task escalated now needs no
+    reminder), then reminders, then timers; finally re-send automated steps whose retry fell
+    due or whose worker died (see services/actions.py). `limit` caps each kind per sweep."""
+    from approvals.services.actions import redispatch_due_actions
+
+    result = SweepResult()
+    for task_id in overdue_task_ids(now=now, limit=limit):
+        result.add(task_escalate_overdue(task_id=task_id, now=now))
+    for task_id in reminder_task_ids(now=now, limit=limit):
+        result.add(task_remind(task_id=task_id, now=now))
+    for timer_id in due_timer_ids(now=now, limit=limit):
+        result.add(timer_fire(timer_id=timer_id, now=now))
+    result.actions_dispatched = redispatch_due_actions(now=now, limit=limit)
+    if result.total or result.busy or result.actions_dispatched:
+        logger.info("SLA sweep at %s: %s", now.isoformat(), result)
+    return result
+
+
+# ----- one item each, in its own transaction
+
+
+def _role_names(task: Task, spec: TaskSpec | None = None) -> list[str]:
+    """The roles a task is offered to. Known from the definition where the level says it
+    (successors keep their predecessor's roles), read otherwise."""
+    if spec is not None and not task.for_requester:
+        if task.escalation_level and task.escalation_level <= len(spec.escalate_to):
+            return [spec.escalate_to[task.escalation_level - 1]]
+        if task.escalation_level == 0 and task.rule != "all":
+            return sorted(spec.roles)
+    return sorted(task.candidate_groups.values_list("name", flat=True))
+
+
+@transaction.atomic
+def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
+    """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
+    deadline; past the last level it stays where it is and is flagged (`breached_at`)."""
+    instance = try_lock_instance(task_id=task_id)
+    if instance is None:
+        return BUSY
+    task = Task.objects.select_related("assignee").get(pk=task_id)
+    if not task.is_live or task.breached_at is not None or not task.due_at or task.due_at > now:
+        return STALE
+    run = Run(
+        instance, statechart_for(instance.definition), actor=None, channel=Channel.SLA, now=now
+    )
+    spec = run.chart.state(task.state).task
+    levels = spec.escalate_to if spec is not None else ()
+    previous_roles = _role_names(task, spec)
+    previous_assignee = task.assignee_id
+    common = {
+        "state": task.state,
+        "previous": task.pk,
+        "previous_assignee": previous_assignee,
+        "requester": instance.requester_id,
+    }
+    next_role = levels[task.escalation_level] if task.escalation_level < len(levels) else None
+    role_id = role_ids_by_name({next_role}).get(next_role) if next_role else None
+    if next_role is not None and role_id is None:
+        # Flag rather than fail: a deleted role must not make the sweep retry for ever.
+        logger.warning("escalation role %r of %s no longer exists", next_role, task.state)
+    if role_id is None:
+        task.breached_at = now
+        task.save(update_fields=["breached_at"])
+        reason = (
+            f"escalation role '{next_role}' no longer exists; flagged"
+            if next_role
+            else "deadline passed at the last escalation level; flagged"
+        )
+        run.record(
+            "task.sla_breached",
+            task=task,
+            to_state=task.state,
+            data={"reason": reason, "level": task.escalation_level, "due_at": _iso(task.due_at)},
+        )
+        run.emit(
+            "task.escalated",
+            {
+                **common,
+                "task": task.pk,
+                "level": task.escalation_level,
+                "roles": previous_roles,
+                "flagged": True,
+            },
+            key=f"breach:{task.pk}",
+        )
+        run.commit()
+        return FLAGGED
+
+    assert spec is not None and spec.sla is not None
+    level = task.escalation_level + 1
+    task.close(TaskStatus.ESCALATED)
+    task.closed_at = now
+    task.save(update_fields=["status", "closed_at"])
+    successor = run.copy_task(
+        task,
+        role_ids=[role_id],
+        escalation_level=level,
+        assignee=None,
+        delegated_by=None,
+        for_requester=False,
+        status=TaskStatus.OPEN,
+        claimed_at=None,
+        due_at=run.chart.deadline(now, spec.sla),
+        next_remind_at=run.chart.deadline(now, min(spec.remind)) if spec.remind else None,
+        sla_started_at=now,
+        reminders_sent=0,
+        breached_at=None,
+    )
+    run.record(
+        "task.escalated",
+        task=successor,
+        to_state=task.state,
+        data={
+            "reason": ESCALATION_REASON,
+            "from_task": task.pk,
+            "level": level,
+            "roles": [next_role],
+            "previous_roles": previous_roles,
+            "previous_assignee": task.assignee.username if task.assignee else None,
+            "due_at": _iso(successor.due_at),
+        },
+    )
+    run.emit(
+        "task.escalated",
+        {
+            **common,
+            "task": successor.pk,
+            "level": level,
+            "roles": [next_role],
+            "previous_roles": previous_roles,
+            "due_at": _iso(successor.due_at),
+            "flagged": False,
+        },
+        key=f"escalate:{successor.pk}",
+    )
+    run.commit()
+    return ESCALATED
+
+
+@transaction.atomic
+def task_remind(*, task_id: int, now: datetime) -> str:
+    """One reminder for a task whose next `remind` offset passed. When several passed while
+    the sweep was not running, one reminder is sent and the schedule moves to the next offset
+    still ahead."""
+    instance = try_lock_instance(task_id=task_id)
+    if instance is None:
+        return BUSY
+    task = Task.objects.get(pk=task_id)
+    if not task.is_live or task.next_remind_at is None or task.next_remind_at > now:
+        return STALE
+    run = Run(
+        instance, statechart_for(instance.definition), actor=None, channel=Channel.SLA, now=now
+    )
+    spec = run.chart.state(task.state).task
+    anchor = task.sla_started_at or task.created_at
+    times = sorted(run.chart.deadline(anchor, offset) for offset in (spec.remind if spec else ()))
+    ahead = [at for at in times if at > now]
+    task.reminders_sent = max(task.reminders_sent + 1, len(times) - len(ahead))
+    task.next_remind_at = ahead[0] if ahead else None
+    task.save(update_fields=["reminders_sent", "next_remind_at"])
+    roles = _role_names(task, spec)
+    run.record(
+        "task.reminded",
+        task=task,
+        to_state=task.state,
+        data={"reminder": task.reminders_sent, "due_at": _iso(task.due_at)},
+    )
+    run.emit(
+        "task.reminded",
+        {
+            "task": task.pk,
+            "state": task.state,
+            "assignee": task.assignee_id,
+            "roles": roles,
+            "reminder": task.reminders_sent,
+            "due_at": _iso(task.due_at),
+        },
+        key=f"remind:{task.pk}:{task.reminders_sent}",
+    )
+    run.commit()
+    return REMINDED
+
+
+def timer_fire(*, timer_id: int, now: datetime) -> str:
+    """An `after` transition that fell due moves the request, if it is still in that state."""
+    instance_id = Timer.objects.filter(pk=timer_id).values_list("instance_id", flat=True).first()
+    if instance_id is None:
+        return STALE
+    with transaction.atomic():
+        instance = try_lock_instance(instance_id=instance_id)
+        if instance is None:
+            return BUSY
+        timer = Timer.objects.get(pk=timer_id)
+        if timer.fired_at or timer.cancelled_at or timer.due_at > now:
+            return STALE
+        run = Run(
+            instance, statechart_for(instance.definition), actor=None, channel=Channel.SLA, now=now
+        )
+        if not instance.is_active or timer.state not in run.active_paths():
+            # Left without the engine cancelling it (an older version's timers): retire it.
+            Timer.objects.filter(pk=timer.pk).update(cancelled_at=now)
+            return STALE
+        # Marked first: leaving the state cancels its still-pending timers, this one excluded.
+        Timer.objects.filter(pk=timer.pk).update(fired_at=now)
+        run.take_first(run.chart.state(timer.state).after.get(timer.delay, []), None)
+        run.commit()
+    return FIRED
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
