@@ -29,8 +29,20 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
-from approvals.models import DefinitionStatus, Task, WorkflowDefinition, WorkflowInstance
+from approvals.models import (
+    DefinitionStatus,
+    Task,
+    TaskKind,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
 from approvals.permissions import can_view_instance, can_view_task
+from approvals.services.actions import (
+    failed_action_cancel,
+    failed_action_retry,
+    failed_action_skip,
+    skip_choices,
+)
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start, instance_withdraw
@@ -189,6 +201,7 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
     now = timezone.now()
     may_act = selectors.may_act(request.user, task, now)
     chart = statechart_for(instance.definition)
+    review = task.failed_action if task.kind == TaskKind.ACTION_REVIEW else None
     context = {
         "task": task,
         "instance": instance,
@@ -199,7 +212,10 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "diagram": selectors.diagram(instance),
         "live_tasks": _live_tasks(request, instance, now),
         "may_act": may_act,
-        "choices": selectors.decision_choices(task) if may_act else [],
+        "choices": selectors.decision_choices(task) if may_act and review is None else [],
+        "review": review,
+        "skip_choices": skip_choices(review) if review is not None and may_act else [],
+        "review_errors": forms.get("review_errors") or {},
         "decided": None if task.is_live else selectors.decision_of(task),
         "closed_reason": "" if task.is_live else describe_closed(task),
         "can_claim": may_act and task.assignee_id is None,
@@ -342,6 +358,52 @@ def task_delegate_view(request: HttpRequest, task: Task) -> HttpResponse:
             messages.success(request, f"Delegated to {successor.assignee}{behalf}.")
             return redirect(reverse("inbox"))
     return _task_errors(request, task, delegate_form=form)
+
+
+@_task_action
+def task_retry_view(request: HttpRequest, task: Task) -> HttpResponse:
+    """Manual review of a failed automated step: run it again."""
+    failed_action_retry(
+        task_id=task.pk,
+        comment=request.POST.get("comment", "")[:500],
+        actor=request.user,
+        now=timezone.now(),
+    )
+    messages.success(request, "The step will run again.")
+    return redirect("request", instance_id=task.instance_id)
+
+
+@_task_action
+def task_skip_view(request: HttpRequest, task: Task) -> HttpResponse:
+    """Manual review: leave the failed step by one of its ways on."""
+    try:
+        failed_action_skip(
+            task_id=task.pk,
+            event=request.POST.get("event", ""),
+            comment=request.POST.get("comment", "")[:500],
+            actor=request.user,
+            now=timezone.now(),
+        )
+    except InvalidInput as exc:
+        return _task_errors(request, task, review_errors=exc.field_errors)
+    messages.success(request, "The step was skipped; the request moved on.")
+    return redirect("request", instance_id=task.instance_id)
+
+
+@_task_action
+def task_cancel_view(request: HttpRequest, task: Task) -> HttpResponse:
+    """Manual review: the step cannot be done, so the request ends here."""
+    try:
+        failed_action_cancel(
+            task_id=task.pk,
+            reason=request.POST.get("reason", "")[:500],
+            actor=request.user,
+            now=timezone.now(),
+        )
+    except InvalidInput as exc:
+        return _task_errors(request, task, review_errors=exc.field_errors)
+    messages.success(request, "The request was cancelled.")
+    return redirect("request", instance_id=task.instance_id)
 
 
 @login_required
