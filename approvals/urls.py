@@ -4,6 +4,7 @@ from approvals import views
 
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
+    path("inbox/counts/", views.inbox_counts, name="inbox_counts"),
     path("inbox/bulk/", views.inbox_bulk, name="inbox_bulk"),
     path("tasks/<int:task_id>/", views.task_detail, name="task"),
     path("tasks/<int:task_id>/claim/", views.task_claim_view, name="task_claim"),

@@ -93,6 +93,11 @@ def env_database(name: str, sqlite_path: Path) -> dict[str, Any]:
         raise ImproperlyConfigured(f"{name}={value!r} is not a valid database URL: {exc}") from None
     if scheme != "sqlite" and not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={value!r} names no database (add /dbname)")
+    if scheme != "sqlite":
+        # Our queries are short and indexed; PostgreSQL's JIT compiles plans it wrongly thinks
+        # large (a filtered inbox count) and adds ~100 ms to each (bench/inbox.py).
+        options = config.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
     return config
 
 

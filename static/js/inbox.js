@@ -100,6 +100,7 @@
       if (row) row.classList.add("is-current");
     }
     table.replaceWith(fresh);
+    if (window.htmx) window.htmx.process(fresh); // its tab bar loads its counts
     document.dispatchEvent(new CustomEvent("signoff:inbox-refreshed"));
   }
 

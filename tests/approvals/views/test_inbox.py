@@ -25,13 +25,30 @@ def rows(client: Client, query: str = "") -> list[str]:
 
 
 def count(client: Client, tab: str, query: str = "") -> str:
-    html = client.get(f"/inbox/?{query}").content.decode()
+    """A tab's count, as the tab bar loaded after the rows shows it."""
+    html = client.get(f"/inbox/counts/?{query}").content.decode()
     return html.split(f'data-count="{tab}">', 1)[1].split("<", 1)[0]
 
 
 def test_the_inbox_needs_a_login(client: Client, db):
-    response = client.get("/inbox/")
-    assert response.status_code == 302 and "/accounts/login/" in response.headers["Location"]
+    for url in ("/inbox/", "/inbox/counts/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response.headers["Location"]
+
+
+def test_counts_load_after_the_rows_and_stop_at_the_cap(
+    client: Client, review, requester, reviewer, monkeypatch
+):
+    from approvals import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    for n in range(3):
+        start(requester, title=f"R{n}")
+    client.force_login(reviewer)
+    page = client.get("/inbox/?tab=queue&q=R").content.decode()
+    assert 'hx-get="/inbox/counts/?tab=queue&amp;q=R"' in page and 'data-count="queue">…' in page
+    assert count(client, "queue", "tab=queue&q=R") == "2+"
+    assert count(client, "queue", "q=R1") == "1"
 
 
 def test_each_tab_holds_its_tasks(client: Client, review, requester, reviewer, reviewer2):
