@@ -12,8 +12,9 @@ the past and the future), a decision for every done task and a candidate role fo
 A reviewer holding 20 of the 100 roles then opens the inbox through the Django test client,
 `GET /inbox/?tab=...` (the first page of each tab, unfiltered, by workflow and by free text)
 and `GET /inbox/counts/?...` (the tab bar with the five capped counts, which the page loads
-after its rows; the pseudo-tab "counts"), each case `--repeat` times after a warm-up. The growth is additive: the rows of the first size
-stay and more are added, so the second size is measured on the same reviewer and roles.
+after its rows; the pseudo-tab "counts"), each case `--repeat` times after a warm-up. The
+growth is additive: the rows of the first size stay and more are added, so the second size is
+measured on the same reviewer and roles.
 Printed: p50/p95 per case and size, the ratio of p95 at the largest size to p95 at the
 smallest, and PASS/MISS against the targets; nothing is asserted. `--via selectors` times
 what the views run (a page's rows, or the five tab counts) without rendering;
