@@ -508,3 +508,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "topic", "instance", "status", "attempts", "created_at", "last_error")
     list_filter = ("status", "topic")
+
+
+# API tokens, webhook subscriptions and deliveries (issue 7).
+import approvals.api.admin  # noqa: E402, F401

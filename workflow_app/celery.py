@@ -22,4 +22,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.record_heartbeat",
             "schedule": float(settings.HEARTBEAT_SECONDS),
         },
+        "sweep-webhooks": {
+            "task": "approvals.tasks.sweep_webhooks",
+            "schedule": float(settings.WEBHOOK_SWEEP_SECONDS),
+        },
+        "purge-idempotency-keys": {
+            "task": "approvals.tasks.purge_idempotency_keys",
+            "schedule": 3600.0,
+        },
     }
