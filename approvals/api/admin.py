@@ -111,6 +111,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="http(s) URL that receives a signed POST."
+    )
     event_types = forms.MultipleChoiceField(
         choices=[(t, t) for t in WEBHOOK_EVENT_TYPES], widget=forms.CheckboxSelectMultiple
     )

@@ -120,10 +120,17 @@ def tasks_for(user: Any, scope: str, now: datetime) -> QuerySet[Task]:
 
 
 def visible_task(user: Any, task_id: int) -> Task | None:
-    """A task the caller may see: one of an instance they may see."""
+    """A task the caller may see: one of an instance they may see, or one offered to them (so
+    a reviewer who comes second to a decided task is told who decided, not 404)."""
+    offered = Task.candidate_groups.through.objects.filter(
+        task_id=OuterRef("pk"), group_id__in=role_ids(user)
+    )
     return (
-        Task.objects.filter(
-            pk=task_id, instance__in=WorkflowInstance.objects.filter(visible_instances_q(user))
+        Task.objects.filter(pk=task_id)
+        .filter(
+            Q(instance__in=WorkflowInstance.objects.filter(visible_instances_q(user)))
+            | Q(assignee=user)
+            | Q(Exists(offered))
         )
         .select_related("instance__definition", "instance__requester", "assignee", "delegated_by")
         .prefetch_related("candidate_groups")

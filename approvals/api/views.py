@@ -38,6 +38,7 @@ from approvals.api.throttling import ReadThrottle, WriteThrottle
 from approvals.models import Channel, InstanceStatus, WorkflowInstance
 from approvals.permissions import can_operate
 from approvals.services.audit import verify_chain
+from approvals.services.errors import InvalidInput
 from approvals.services.instances import instance_send_event, instance_start
 from approvals.services.tasks import task_claim, task_decide, task_delegate, task_unclaim
 
@@ -119,18 +120,35 @@ class InstanceStart(APIView):
 
         def start() -> Response:
             data = _valid(InstanceStartInput, request)
-            instance = instance_start(
-                definition_key=key,
-                context=data["context"],
-                title=data["title"],
-                business_key=data["business_key"],
-                actor=request.user,
-                now=now,
-                channel=Channel.API,
-            )
+            try:
+                instance = instance_start(
+                    definition_key=key,
+                    context=data["context"],
+                    title=data["title"],
+                    business_key=data["business_key"],
+                    actor=request.user,
+                    now=now,
+                    channel=Channel.API,
+                )
+            except InvalidInput as exc:
+                raise _under_context(exc) from None
             return Response(_instance_data(request, instance), status=status.HTTP_201_CREATED)
 
         return idempotent(request, now, start)
+
+
+def _under_context(exc: InvalidInput) -> InvalidInput:
+    """The form's field errors named as the API sends them: `context.amount`."""
+    top_level = {"title", "business_key", "workflow"}
+    return InvalidInput(
+        exc.message,
+        {
+            (
+                name if name in top_level else "context" if name == "__all__" else f"context.{name}"
+            ): messages
+            for name, messages in exc.field_errors.items()
+        },
+    )
 
 
 def _valid(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
