@@ -22,8 +22,8 @@ from approvals.models import (
     WebhookSubscription,
     WorkflowDefinition,
 )
-from approvals.services.api_tokens import token_create, token_revoke
-from approvals.services.errors import InvalidInput, NotAllowed
+from approvals.services.api_tokens import token_check, token_create, token_revoke
+from approvals.services.errors import InvalidInput
 from approvals.services.webhooks import webhook_redeliver
 
 # ----- API tokens
@@ -33,6 +33,23 @@ class ApiTokenAddForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["user", "name", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["name"] = token_check(
+                user=data["user"],
+                name=data["name"],
+                expires_at=data.get("expires_at"),
+                now=timezone.now(),
+            )
+        except InvalidInput as exc:
+            for field, errors in exc.field_errors.items():
+                for error in errors:
+                    self.add_error(field if field in self.fields else None, error)
+        return data
 
 
 @admin.register(ApiToken)
@@ -64,40 +81,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
         # Viewable, not editable: a token's identity is its hash; revoke and make a new one.
         return obj is None and super().has_change_permission(request, obj)
 
-    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
-        if request.method != "POST":
-            return super().add_view(request, form_url, extra_context)
-        form = ApiTokenAddForm(request.POST)
-        if form.is_valid():
-            try:
-                token, plaintext = token_create(
-                    user=form.cleaned_data["user"],
-                    name=form.cleaned_data["name"],
-                    expires_at=form.cleaned_data["expires_at"],
-                    actor=request.user,
-                    now=timezone.now(),
-                )
-            except (InvalidInput, NotAllowed) as exc:
-                for field, errors in getattr(
-                    exc, "field_errors", {"__all__": [exc.message]}
-                ).items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
-            else:
-                response = TemplateResponse(
-                    request,
-                    "admin/approvals/apitoken/created.html",
-                    {
-                        **self.admin_site.each_context(request),
-                        "opts": self.model._meta,
-                        "token": token,
-                        "plaintext": plaintext,
-                        "title": "API token created",
-                    },
-                )
-                response["Cache-Control"] = "no-store"
-                return response
-        return super().add_view(request, form_url, extra_context)
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        # Made by the service (hash only); the plaintext waits on the request for response_add.
+        token, plaintext = token_create(
+            user=obj.user,
+            name=obj.name,
+            expires_at=obj.expires_at,
+            actor=request.user,
+            now=timezone.now(),
+        )
+        request._signoff_new_token = (token, plaintext)  # type: ignore[attr-defined]
+        obj.pk, obj.prefix = token.pk, token.prefix
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url: Any = None) -> Any:
+        response = TemplateResponse(
+            request,
+            "admin/approvals/apitoken/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "token": request._signoff_new_token[0],  # type: ignore[attr-defined]
+                "plaintext": request._signoff_new_token[1],  # type: ignore[attr-defined]
+                "title": "API token created",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -27,6 +27,33 @@ def looks_like_token(text: str) -> bool:
     return text.startswith(TOKEN_PREFIX) and 20 <= len(text) <= 100
 
 
+def token_check(
+    *, user: Any, name: str, now: datetime, expires_at: datetime | None, lock: bool = False
+) -> str:
+    """The cleaned name, or InvalidInput saying what is wrong (also used by the admin form)."""
+    if not user.is_active:
+        raise InvalidInput("inactive user", {"user": ["This user is inactive."]})
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("a name is required", {"name": ["Name the token (what uses it)."]})
+    if len(name) > MAX_NAME:
+        raise InvalidInput("the name is too long", {"name": [f"At most {MAX_NAME} characters."]})
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("expiry in the past", {"expires_at": ["Choose a future date."]})
+    live = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+    if lock:
+        live = live.select_for_update()
+    names = set(live.values_list("name", flat=True))
+    if name in names:
+        raise InvalidInput("name in use", {"name": ["You already have a token with this name."]})
+    if len(names) >= MAX_TOKENS_PER_USER:
+        raise InvalidInput(
+            "too many tokens",
+            {"name": [f"At most {MAX_TOKENS_PER_USER} tokens; revoke one you no longer use."]},
+        )
+    return name
+
+
 @transaction.atomic
 def token_create(
     *, user: Any, name: str, actor: Any, now: datetime, expires_at: datetime | None = None
@@ -37,24 +64,7 @@ def token_create(
         raise NotAllowed("sign in to make API tokens")
     if actor.pk != user.pk and not actor.has_perm("approvals.add_apitoken"):
         raise NotAllowed("you may not make tokens for someone else")
-    if not user.is_active:
-        raise InvalidInput("inactive user", {"user": ["This user is inactive."]})
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("a name is required", {"name": ["Name the token (what uses it)."]})
-    if len(name) > MAX_NAME:
-        raise InvalidInput("the name is too long", {"name": [f"At most {MAX_NAME} characters."]})
-    if expires_at is not None and expires_at <= now:
-        raise InvalidInput("expiry in the past", {"expires_at": ["Choose a future date."]})
-    live = ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True)
-    names = set(live.values_list("name", flat=True))
-    if name in names:
-        raise InvalidInput("name in use", {"name": ["You already have a token with this name."]})
-    if len(names) >= MAX_TOKENS_PER_USER:
-        raise InvalidInput(
-            "too many tokens",
-            {"name": [f"At most {MAX_TOKENS_PER_USER} tokens; revoke one you no longer use."]},
-        )
+    name = token_check(user=user, name=name, now=now, expires_at=expires_at, lock=True)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
