@@ -11,8 +11,19 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import generics, serializers, status
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    permission_classes,
+)
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,11 +68,13 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 READ_ERRORS = _errors(401, 404, 429)
+# Lists: 400 for a bad filter, 404 for a page past the end.
+LIST_ERRORS = _errors(400, 401, 404, 429)
 WRITE_ERRORS = _errors(400, 401, 403, 404, 409, 429)
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    str,
+    {"type": "string", "pattern": "^[!-~]{1,255}$", "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
     required=False,
     description="Makes retries safe: the same key and body replay the first answer "
@@ -98,7 +111,7 @@ class WorkflowList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet:
         return selectors.startable_definitions(self.request.user)
 
-    @extend_schema(responses={200: WorkflowSerializer(many=True), **_errors(401, 429)})
+    @extend_schema(responses={200: WorkflowSerializer(many=True), **LIST_ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -111,7 +124,16 @@ class InstanceStart(APIView):
         summary="Start a request on the workflow's published version",
         request=InstanceStartInput,
         responses={201: InstanceSerializer, **WRITE_ERRORS},
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            OpenApiParameter(
+                "key",
+                str,
+                OpenApiParameter.PATH,
+                description="Workflow key (GET /api/v1/workflows/).",
+                examples=[OpenApiExample("purchase order", value="purchase-order")],
+            ),
+        ],
     )
     def post(self, request: Request, key: str) -> Response:
         now = timezone.now()
@@ -185,7 +207,10 @@ class InstanceList(generics.ListAPIView):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
 
-    @extend_schema(parameters=[InstanceFilter], responses={200: InstanceSerializer(many=True)})
+    @extend_schema(
+        parameters=[InstanceFilter],
+        responses={200: InstanceSerializer(many=True), **LIST_ERRORS},
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -245,7 +270,7 @@ class InstanceHistory(generics.ListAPIView):
     def get_queryset(self) -> QuerySet:
         return selectors.history(_visible_instance(self.request, self.kwargs["pk"]))
 
-    @extend_schema(responses={200: AuditEventSerializer(many=True), **READ_ERRORS})
+    @extend_schema(responses={200: AuditEventSerializer(many=True), **LIST_ERRORS})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -302,7 +327,9 @@ class TaskList(generics.ListAPIView):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
 
-    @extend_schema(parameters=[TaskFilter], responses={200: TaskSerializer(many=True)})
+    @extend_schema(
+        parameters=[TaskFilter], responses={200: TaskSerializer(many=True), **LIST_ERRORS}
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -421,3 +448,12 @@ class TaskDelegate(_TaskAction):
             .get(pk=successor.pk)
         )
         return Response(TaskSerializer(successor, context=_context(request)).data)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+@authentication_classes([])
+def not_found(request: Request, *args: Any, **kwargs: Any) -> Response:
+    """Anything else under /api/: a JSON 404 rather than Django's HTML page."""
+    raise NotFound()

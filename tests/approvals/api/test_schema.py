@@ -51,3 +51,10 @@ def test_docs_pages_use_only_local_assets(client, page, settings, tmp_path):
         assert served.status_code == 200, asset
         b"".join(served.streaming_content)
         served.close()
+
+
+def test_unknown_api_paths_are_json_404(api, requester):
+    for path in ["/api/v1/instances/abc/", "/api/v1/tasks/-3/claim/", "/api/v2/"]:
+        response = api(requester).get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"code": "not_found", "detail": "Not found."}

@@ -170,3 +170,19 @@ def test_only_staff_with_permission_make_tokens_for_others(requester, outsider):
     with pytest.raises(NotAllowed):
         token_create(user=requester, name="x", actor=outsider, now=timezone.now())
     assert not ApiToken.objects.exists()
+
+
+def test_create_api_token_command_prints_a_working_token(requester):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("create_api_token", "rita", "CI", stdout=out)
+    plaintext = out.getvalue().strip()
+    assert bearer(plaintext).get("/api/v1/tasks/").status_code == 200
+    with pytest.raises(CommandError, match="already have a token with this name"):
+        call_command("create_api_token", "rita", "CI", stdout=StringIO())
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("create_api_token", "nobody", "CI", stdout=StringIO())
+    assert ApiToken.objects.count() == 1
