@@ -212,10 +212,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    # The documentation pages load Swagger UI and Redoc from our own static files, not a CDN.
+    # /api/docs/ loads Swagger UI from our own static files (drf-spectacular-sidecar), no CDN.
+    # (No Redoc page: its bundle fetches fonts and a logo from the internet.)
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 # API throttling counts in a cache every process shares: Redis in production.
 CACHES = {
