@@ -137,10 +137,10 @@ class InstanceStart(APIView):
     )
     def post(self, request: Request, key: str) -> Response:
         now = timezone.now()
-        if not selectors.startable_definitions(request.user).filter(key=key).exists():
-            raise NotFound(f"No published workflow '{key}'.")
 
         def start() -> Response:
+            if not selectors.startable_definitions(request.user).filter(key=key).exists():
+                raise NotFound(f"No published workflow '{key}'.")
             data = _valid(InstanceStartInput, request)
             try:
                 instance = instance_start(

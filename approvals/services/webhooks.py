@@ -163,6 +163,16 @@ def webhook_attempt(*, delivery_id: int, attempt: int, now: datetime) -> Webhook
         return None
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
     subscription = delivery.subscription
+    if not subscription.is_active:
+        # Switched off after the event: nothing is sent; redeliver once it is on again.
+        return _record(
+            delivery_id,
+            attempt,
+            http.Answer(None, "", "not sent: the subscription is switched off"),
+            now=now,
+            duration_ms=0,
+            give_up=True,
+        )
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
     started = time.monotonic()
     answer = http.send_signed(
@@ -184,7 +194,13 @@ def webhook_attempt(*, delivery_id: int, attempt: int, now: datetime) -> Webhook
 
 @transaction.atomic
 def _record(
-    delivery_id: int, attempt: int, answer: http.Answer, *, now: datetime, duration_ms: int
+    delivery_id: int,
+    attempt: int,
+    answer: http.Answer,
+    *,
+    now: datetime,
+    duration_ms: int,
+    give_up: bool = False,
 ) -> WebhookAttempt:
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
     logged = WebhookAttempt.objects.create(
@@ -208,7 +224,7 @@ def _record(
         delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
         delivery.next_attempt_at = None
-    elif attempt >= delivery.max_attempts:
+    elif give_up or attempt >= delivery.max_attempts:
         delivery.status = DeliveryStatus.FAILED
         delivery.next_attempt_at = None
     else:

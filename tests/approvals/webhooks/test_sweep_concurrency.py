@@ -9,9 +9,8 @@ import pytest
 from django.db import connection, connections
 
 from approvals.models import WebhookDelivery, WebhookSubscription
-from approvals.services.instances import instance_start
 from approvals.services.webhooks import webhook_due
-from tests.approvals.flows import NOW, publish, review_flow
+from tests.approvals.flows import NOW
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
@@ -24,19 +23,22 @@ def _postgres_only() -> None:
         pytest.skip("SKIP LOCKED is real only on PostgreSQL")
 
 
-def test_concurrent_sweeps_share_out_the_due_rows(requester):
-    publish(review_flow())
-    WebhookSubscription.objects.create(
+def test_concurrent_sweeps_share_out_the_due_rows():
+    subscription = WebhookSubscription.objects.create(
         name="ERP", url="http://127.0.0.1:9/", secret="x" * 20, event_types=["instance.started"]
     )
-    for n in range(40):
-        instance_start(
-            definition_key="review",
-            context={"title": f"{n}", "amount": n},
-            actor=requester,
-            now=NOW,
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription=subscription,
+            event_id=f"evt-{n}",
+            event_type="instance.started",
+            payload={"n": n},
+            max_attempts=8,
+            next_attempt_at=NOW,
+            created_at=NOW,
         )
-    assert WebhookDelivery.objects.count() == 40
+        for n in range(40)
+    )
     barrier = threading.Barrier(SWEEPS)
     handed_out: list[list[tuple[int, int]]] = []
 

@@ -279,3 +279,17 @@ def test_the_existing_signing_helpers_still_work():
         )
     assert status == 200 and hook.received[0].signature_ok
     assert hook.received[0].headers["Idempotency-Key"] == "k"
+
+
+def test_a_subscription_switched_off_after_the_event_sends_nothing(flow, requester):
+    with receiver(SECRET) as hook:
+        subscription = subscribe(hook.url, ["instance.started"])
+        start(requester)
+        subscription.is_active = False
+        subscription.save()
+        delivery = WebhookDelivery.objects.get()
+        logged = webhook_attempt(delivery_id=delivery.pk, attempt=1, now=NOW)
+    assert hook.received == []
+    assert "switched off" in logged.error
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
