@@ -414,6 +414,7 @@ class TaskDecide(_TaskAction):
             channel=Channel.API,
         )
         context = _context(request)
+        result.task.instance = result.instance  # loaded with its definition: no second read
         return Response(
             {
                 "task": TaskSerializer(result.task, context=context).data,
