@@ -95,7 +95,8 @@ def _visible_instance(request: Request, instance_id: int) -> WorkflowInstance:
 
 
 def _instance_data(request: Request, instance: WorkflowInstance) -> dict[str, Any]:
-    fresh = selectors.visible_instance(request.user, instance.pk) or instance
+    """The instance a service just changed, as the caller's answer (they acted on it)."""
+    fresh = selectors.instance_by_id(instance.pk) or instance
     return InstanceSerializer(fresh, context=_context(request)).data
 
 
