@@ -241,7 +241,7 @@ class InstanceEvents(APIView):
     def post(self, request: Request, pk: int) -> Response:
         now = timezone.now()
         # Operators may send events to any request; others must at least see it, else 404.
-        if (
+        if not WorkflowInstance.objects.filter(pk=pk).exists() or (
             not can_operate(request.user, "send_event")
             and selectors.visible_instance(request.user, pk) is None
         ):

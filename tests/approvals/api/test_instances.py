@@ -252,6 +252,8 @@ def test_an_operator_who_cannot_read_requests_may_still_send_events(
     assert response.status_code == 200
     assert response.json()["state"] == "paid"
     assert api(operator).get(f"/api/v1/instances/{awaiting_payment.pk}/").status_code == 404
+    missing = api(operator).post("/api/v1/instances/999999/events/", {"event": "X"}, format="json")
+    assert missing.status_code == 404
 
 
 def test_requester_who_sees_it_is_403_and_outsider_404(api, awaiting_payment, requester, outsider):
