@@ -201,3 +201,23 @@ def test_write_endpoints_are_throttled(api, review, reviewer, settings):
     assert task.status == TaskStatus.OPEN
     # Reads have their own budget.
     assert client.get("/api/v1/tasks/").status_code == 200
+
+
+def test_delegating_a_decided_task_is_409(api, review, reviewer, reviewer2):
+    task = only_task(review)
+    client = api(reviewer)
+    client.post(f"/api/v1/tasks/{task.pk}/decide/", {"decision": "APPROVE"}, format="json")
+    response = client.post(f"/api/v1/tasks/{task.pk}/delegate/", {"to": "mia"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_decided"
+
+
+def test_a_retried_delegation_hands_the_task_over_once(api, review, reviewer, reviewer2):
+    task = only_task(review)
+    client = api(reviewer)
+    url = f"/api/v1/tasks/{task.pk}/delegate/"
+    first = client.post(url, {"to": "mia"}, format="json", HTTP_IDEMPOTENCY_KEY="hand-over")
+    again = client.post(url, {"to": "mia"}, format="json", HTTP_IDEMPOTENCY_KEY="hand-over")
+    assert first.status_code == again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert Task.objects.filter(instance=review).count() == 2  # the original and one successor
