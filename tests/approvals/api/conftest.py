@@ -15,8 +15,14 @@ from tests.approvals.flows import NOW, publish, review_flow, routed_flow
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counts() -> None:
-    # Throttle counts live in a cache that outlives a test; user ids repeat on SQLite.
+def _fresh_throttle_counts(settings) -> None:
+    # Throttle counts live in a cache that outlives a test, and user ids repeat on SQLite. A
+    # private in-memory cache per test: clearing the Redis one would flush the whole Redis
+    # database that other tests (and the broker) share.
+    settings.CACHES = {
+        **settings.CACHES,
+        "api": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"},
+    }
     caches["api"].clear()
 
 
