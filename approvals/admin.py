@@ -655,4 +655,6 @@ class FailedActionAdmin(ReadOnlyAdmin):
 
 
 # Notifications and Slack deliveries (issue 5) live in their own module.
+# API tokens, webhook subscriptions and deliveries (issue 7).
+import approvals.api.admin  # noqa: E402, F401
 from approvals import notification_admin  # noqa: E402, F401

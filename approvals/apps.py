@@ -8,4 +8,4 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         # Outbox subscribers register themselves when imported (services/subscribers.py).
         from approvals import live  # noqa: F401  (closes signed-out sessions' sockets)
-        from approvals.services import access, actions, notifications  # noqa: F401
+        from approvals.services import access, actions, notifications, webhooks  # noqa: F401

@@ -767,3 +767,178 @@ class FailedAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.src} failed in {self.state} of {self.instance_id}"
+
+
+# ----- REST API and outgoing webhooks (issue 7)
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only a SHA-256 of the secret is stored: the plaintext is shown once,
+    when it is made, and a stolen database yields nothing that authenticates."""
+
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'ERP integration'.")
+    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="api_token_live_name",
+            ),
+        ]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful answer to a POST carrying an Idempotency-Key, replayed to retries.
+
+    The row is inserted in the transaction of the change it guards: a concurrent retry with the
+    same key waits on the unique index until the first commits (then replays its answer) or
+    rolls back (then runs itself), so one key never makes two changes.
+    """
+
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=255, help_text="Method and path.")
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical body.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "endpoint", "key"], name="idempotency_user_endpoint_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"
+
+
+WEBHOOK_EVENT_TYPES = (
+    "instance.started",
+    "instance.state_changed",
+    "task.created",
+    "task.decided",
+    "task.escalated",
+    "instance.completed",
+)
+
+
+class WebhookSubscription(models.Model):
+    """An outside URL told about changes, signed with its own secret."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500, help_text="http(s) URL that receives a signed POST.")
+    secret = models.CharField(
+        max_length=200, help_text="Shared with the receiver, which verifies X-Signoff-Signature."
+    )
+    event_types = models.JSONField(
+        default=list, help_text=f"Any of: {', '.join(WEBHOOK_EVENT_TYPES)}."
+    )
+    workflow_keys = models.JSONField(
+        default=list, blank=True, help_text="Only these workflows' requests; empty: all."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, topic: str, workflow_key: str) -> bool:
+        return topic in self.event_types and (
+            not self.workflow_keys or workflow_key in self.workflow_keys
+        )
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription; written in the transaction of the change (so it exists
+    iff the change committed) and POSTed after commit until it succeeds or attempts run out.
+    `next_attempt_at` is durable: the beat sweep finds due rows, never a Celery countdown."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.CharField(max_length=200, help_text="Stable across retries and redelivery.")
+    event_type = models.CharField(max_length=50)
+    instance = models.ForeignKey(
+        WorkflowInstance, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField()
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True, help_text="Excerpt of the last answer.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event_id"], name="webhook_delivery_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due",
+            ),
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.subscription} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """The log: one row per POST of a delivery, with what came back."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error[:40]}"

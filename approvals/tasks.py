@@ -82,3 +82,30 @@ def run_action(message_id: int) -> str:
     from approvals.services.actions import action_execute
 
     return action_execute(message_id=message_id)
+
+
+# ----- outgoing webhooks and API housekeeping (issue 7)
+
+
+@shared_task(name="approvals.tasks.deliver_webhook")
+def deliver_webhook(delivery_id: int, attempt: int) -> None:
+    from approvals.services.webhooks import webhook_attempt
+
+    webhook_attempt(delivery_id=delivery_id, attempt=attempt, now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.sweep_webhooks")
+def sweep_webhooks() -> int:
+    """Beat: hand out deliveries whose next attempt is due (retries, lost dispatches)."""
+    from approvals.services.webhooks import dispatch, webhook_due
+
+    due = webhook_due(now=timezone.now())
+    dispatch(due)
+    return len(due)
+
+
+@shared_task(name="approvals.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    from approvals.api.idempotency import purge_expired
+
+    return purge_expired(now=timezone.now())

@@ -1,4 +1,8 @@
-"""Signed outgoing HTTP POSTs (X-Signoff-Signature: HMAC-SHA256 over "timestamp.body")."""
+"""Signed outgoing HTTP POSTs (X-Signoff-Signature: HMAC-SHA256 over "timestamp.body").
+
+A receiver recomputes `v1=` + hex(HMAC-SHA256(secret, f"{timestamp}.{raw body}")) and compares
+it in constant time, refusing timestamps more than a few minutes old (docs/webhooks.md).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,45 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+EXCERPT_BYTES = 2000
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
+    """What a receiver does (used by our tests as the receiver)."""
+    try:
+        age = abs(time.time() - int(timestamp))
+    except ValueError:
+        return False
+    return age <= tolerance and hmac.compare_digest(signature(secret, timestamp, body), header)
+
+
+def _signed_request(
+    url: str, body: bytes, *, secret: str, headers: Mapping[str, str]
+) -> urllib.request.Request:
+    timestamp = str(int(time.time()))
+    return urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Signoff-Webhooks/1",
+            "X-Signoff-Timestamp": timestamp,
+            "X-Signoff-Signature": signature(secret, timestamp, body),
+            **headers,
+        },
+    )
 
 
 def post_signed(
@@ -26,17 +61,53 @@ def post_signed(
 ) -> int:
     """POST and return the status; raises on a network error or a non-2xx answer."""
     body = json.dumps(payload, sort_keys=True, default=str).encode()
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Signoff-Timestamp": timestamp,
-            "X-Signoff-Signature": signature(secret, timestamp, body),
-            "Idempotency-Key": idempotency_key,
-        },
+    request = _signed_request(
+        url, body, secret=secret, headers={"Idempotency-Key": idempotency_key}
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return int(response.status)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back from one POST: a status and the start of the body, or an error."""
+
+    status: int | None
+    excerpt: str
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect would turn the POST into a GET elsewhere; a receiver must answer at its URL.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def send_signed(
+    url: str, body: bytes, *, secret: str, headers: Mapping[str, str], timeout: float
+) -> Answer:
+    """POST a signed body; never raises for what the network or the receiver does."""
+    request = _signed_request(url, body, secret=secret, headers=headers)
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return Answer(int(response.status), _excerpt(response.read(EXCERPT_BYTES)), "")
+    except urllib.error.HTTPError as exc:
+        try:
+            excerpt = _excerpt(exc.read(EXCERPT_BYTES))
+        except OSError:
+            excerpt = ""
+        return Answer(exc.code, excerpt, f"HTTP {exc.code} {exc.reason}")
+    except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, bad URLs
+        reason = getattr(exc, "reason", None) or exc
+        return Answer(None, "", f"{type(exc).__name__}: {reason}"[:500])
+
+
+def _excerpt(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").replace("\x00", "")

@@ -30,4 +30,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.SLA_SWEEP_SECONDS),
             "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
         },
+        "sweep-webhooks": {
+            "task": "approvals.tasks.sweep_webhooks",
+            "schedule": float(settings.WEBHOOK_SWEEP_SECONDS),
+        },
+        "purge-idempotency-keys": {
+            "task": "approvals.tasks.purge_idempotency_keys",
+            "schedule": 3600.0,
+        },
     }

@@ -152,3 +152,20 @@ def secret_key(name: str, *, debug: bool, keep_file: Path) -> str:
     keep_file.write_text(key)
     keep_file.chmod(0o600)
     return key
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as "120/minute" (DRF's format: count / second|minute|hour|day)."""
+    value = _raw(name)
+    if value is None:
+        return default
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate such as 120/minute (periods: second, minute, "
+            "hour, day)"
+        )
+    return value
+
+
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}

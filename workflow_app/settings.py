@@ -13,6 +13,7 @@ from workflow_app.env import (
     env_database,
     env_int,
     env_list,
+    env_rate,
     env_redis_url,
     env_site_url,
     env_str,
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "accounts",
     "approvals",
@@ -180,6 +182,18 @@ SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "")
 # Slack's Web API; tests point it at a local server that speaks the calls Signoff makes.
 SLACK_API_URL = env_site_url("SLACK_API_URL", "https://slack.com/api/") + "/"
 SLACK_MAX_ATTEMPTS = env_int("SLACK_MAX_ATTEMPTS", 10, minimum=1)
+# REST API and outgoing webhooks (issue 7). Rates are DRF's "<count>/<second|minute|hour|day>".
+API_WRITE_RATE = env_rate("API_WRITE_RATE", "120/minute")
+API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+# How long an Idempotency-Key's answer is replayed (Stripe keeps them 24 hours too).
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 15, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# Delay before retry n is WEBHOOK_BACKOFF_SECONDS * 4**(n-1), capped at 6 hours:
+# 30 s, 2 min, 8 min, 32 min, 2 h 8 min, 6 h, 6 h with the defaults.
+WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
 
 # Channels: channels-redis in production. redis-py 8 defaults the socket timeout to 5 s, which
 # would drop idle group subscriptions; the layer must block indefinitely on its reads.
@@ -195,10 +209,40 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes an anonymous call a 401, not a 403.
+        "approvals.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "approvals.api.pagination.Pagination",
+    "DEFAULT_THROTTLE_RATES": {"api_write": API_WRITE_RATE, "api_read": API_READ_RATE},
+    "EXCEPTION_HANDLER": "approvals.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["approvals.api.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Signoff API",
+    "DESCRIPTION": "Start approval requests, send external events and act on tasks. "
+    "See docs/api.md.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ loads Swagger UI from our own static files (drf-spectacular-sidecar), no CDN.
+    # (No Redoc page: its bundle fetches fonts and a logo from the internet.)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+# API throttling counts in a cache every process shares: Redis in production.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+    ),
 }
 
 LOGGING = {

@@ -1,0 +1,283 @@
+"""What the API reads and writes. Input serializers check shape only; the services check
+meaning (the form schema, the decisions a state has, who may act)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals.api import selectors
+from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
+from approvals.services.instances import MAX_TITLE
+from approvals.services.tasks import MAX_COMMENT
+
+# ----- input
+
+
+MAX_DEPTH = 32
+
+
+def _storable(value: Any, depth: int = 0) -> str | None:
+    """Why a JSON value cannot be stored (PostgreSQL's jsonb refuses NUL characters and
+    non-finite numbers), or None."""
+    if depth > MAX_DEPTH:
+        return f"Nested deeper than {MAX_DEPTH} levels."
+    if isinstance(value, str):
+        return "Text may not contain NUL characters." if "\x00" in value else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "Numbers must be finite."
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _storable(key, depth + 1) or _storable(item, depth + 1)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = _storable(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+class StrictJSONObjectField(serializers.JSONField):
+    """A JSON object ({...}) that the database can store; arrays, strings and numbers are
+    refused."""
+
+    default_error_messages = {"not_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        problem = _storable(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class ObjectField(StrictJSONObjectField):
+    pass
+
+
+class InstanceStartInput(serializers.Serializer):
+    context = ObjectField(help_text="The request form's fields (the workflow's form_schema).")
+    title = serializers.CharField(
+        max_length=MAX_TITLE, required=False, allow_blank=True, default=""
+    )
+    business_key = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Your own reference (order number...).",
+    )
+
+
+EVENT_NAME = r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$"
+
+
+class EventInput(serializers.Serializer):
+    event = serializers.RegexField(
+        EVENT_NAME,
+        max_length=100,
+        error_messages={"invalid": "An event name such as PAYMENT_RECEIVED."},
+    )
+    data = ObjectField(required=False, default=dict, help_text="Sent with the event.")
+
+
+class DecideInput(serializers.Serializer):
+    decision = serializers.RegexField(
+        EVENT_NAME,
+        max_length=100,
+        error_messages={"invalid": "A decision such as APPROVE."},
+    )
+    comment = serializers.CharField(
+        max_length=MAX_COMMENT, required=False, allow_blank=True, default=""
+    )
+    data = ObjectField(required=False, default=dict)
+
+
+class DelegateInput(serializers.Serializer):
+    to = serializers.CharField(max_length=150, help_text="Username of the delegate.")
+    comment = serializers.CharField(
+        max_length=MAX_COMMENT, required=False, allow_blank=True, default=""
+    )
+
+
+class EmptyInput(serializers.Serializer):
+    pass
+
+
+# ----- output
+
+
+class WorkflowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    form_schema = serializers.JSONField(help_text="JSON Schema of `context` when starting.")
+    published_at = serializers.DateTimeField(allow_null=True)
+
+
+class WorkflowRefSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    instance = serializers.IntegerField(source="instance_id")
+    instance_title = serializers.CharField(source="instance.title")
+    workflow = serializers.CharField(source="instance.definition.key")
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    assignee = serializers.CharField(source="assignee.username", allow_null=True, default=None)
+    delegated_by = serializers.CharField(
+        source="delegated_by.username", allow_null=True, default=None
+    )
+    roles = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
+    decisions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "instance",
+            "instance_title",
+            "workflow",
+            "state",
+            "label",
+            "status",
+            "assignee",
+            "roles",
+            "for_requester",
+            "delegated_by",
+            "escalation_level",
+            "created_at",
+            "claimed_at",
+            "closed_at",
+            "due_at",
+            "overdue",
+            "decisions",
+        ]
+
+    def get_roles(self, task: Task) -> list[str]:
+        return sorted(group.name for group in task.candidate_groups.all())
+
+    def get_overdue(self, task: Task) -> bool:
+        now = self.context["now"]
+        return bool(task.is_live and task.due_at is not None and task.due_at < now)
+
+    def get_decisions(self, task: Task) -> list[str]:
+        """The events this task is decided with (empty once it is closed)."""
+        return selectors.task_decisions(task) if task.is_live else []
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    workflow = WorkflowRefSerializer(source="definition")
+    requester = serializers.CharField(source="requester.username")
+    status = serializers.ChoiceField(choices=InstanceStatus.choices)
+    states = serializers.SerializerMethodField(help_text="Leaf states (several when parallel).")
+    context = serializers.JSONField()
+    open_tasks = serializers.SerializerMethodField()
+    accepted_events = serializers.SerializerMethodField(
+        help_text="External events the caller may send now (POST .../events/)."
+    )
+
+    class Meta:
+        model = WorkflowInstance
+        fields = [
+            "id",
+            "workflow",
+            "title",
+            "business_key",
+            "requester",
+            "state",
+            "states",
+            "status",
+            "context",
+            "version",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "open_tasks",
+            "accepted_events",
+        ]
+
+    def get_states(self, instance: WorkflowInstance) -> list[str]:
+        return selectors.active_states(instance)
+
+    @extend_schema_field(TaskSerializer(many=True))
+    def get_open_tasks(self, instance: WorkflowInstance) -> list[dict[str, Any]]:
+        tasks = getattr(instance, "live_tasks", None)
+        if tasks is None:
+            tasks = list(
+                instance.tasks.filter(status__in=["open", "claimed"])
+                .select_related("assignee", "delegated_by")
+                .prefetch_related("candidate_groups")
+                .order_by("created_at", "id")
+            )
+        return TaskSerializer(tasks, many=True, context=self.context).data
+
+    def get_accepted_events(self, instance: WorkflowInstance) -> list[str]:
+        return selectors.sendable_events(self.context["request"].user, instance)
+
+
+class DecisionResultSerializer(serializers.Serializer):
+    task = TaskSerializer()
+    instance = InstanceSerializer()
+    moved = serializers.BooleanField(
+        help_text="False while an all/quorum rule still waits for other approvals."
+    )
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    task = serializers.IntegerField(source="task_id", allow_null=True)
+    data = serializers.JSONField()
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "at",
+            "actor",
+            "channel",
+            "event",
+            "from_state",
+            "to_state",
+            "task",
+            "data",
+            "prev_hash",
+            "hash",
+        ]
+
+    def get_actor(self, event: AuditEvent) -> str | None:
+        if event.actor is not None:
+            return event.actor.username
+        return event.actor_name or None
+
+
+class VerifySerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    events = serializers.IntegerField(help_text="Events in the chain.")
+    head = serializers.CharField(help_text="Hash of the last event.")
+    broken_seq = serializers.IntegerField(allow_null=True, help_text="First broken link.")
+    problem = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a code, a message, and where they apply field messages, the state."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    current_state = serializers.CharField(required=False)
+    accepted_events = serializers.ListField(child=serializers.CharField(), required=False)
