@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from transitions import ensure_database, setup_django  # noqa: E402
+from benchdb import ensure_database, setup_django  # noqa: E402
 
 FLOW: dict[str, Any] = {
     "id": "bench-api",

@@ -26,7 +26,6 @@ hold no more than the smallest size: drop it between runs (dropdb signoff_bench)
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -34,10 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdb import database_url, ensure_database, setup_django  # noqa: E402
 
 USERS = 10_000
 ROLES = 100
@@ -94,53 +96,6 @@ def flow(n: int) -> dict[str, Any]:
 
 
 # ----- setup (the same database handling as bench/transitions.py)
-
-
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in {"postgres", "postgresql"}:
-        sys.exit(
-            "bench/inbox.py measures PostgreSQL only: set "
-            "DATABASE_URL=postgres://user@host:port/dbname (got "
-            f"{url or 'nothing'!r})."
-        )
-    return url
-
-
-def conninfo(url: str, dbname: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(url)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or "") or None,
-        "dbname": dbname or unquote(parts.path.lstrip("/")),
-    }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = conninfo(url)["dbname"]
-    with psycopg.connect(**conninfo(url, "postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "workflow_app.settings"
-    # DEBUG at import gives the test client's host and plain static storage; it is switched
-    # off again so that Django does not log every query of the timed runs.
-    os.environ["DEBUG"] = "true"
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.DEBUG = False
 
 
 @dataclass
@@ -511,7 +466,7 @@ def main() -> None:
         "approvals.selectors.COUNT_CAP, 99 in the app)",
     )
     args = parser.parse_args()
-    url = database_url()
+    url = database_url("bench/inbox.py")
     ensure_database(url)
     setup_django()
     world = prepare()

@@ -24,17 +24,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdb import conninfo, database_url, ensure_database, setup_django  # noqa: E402
 
 FLOW_KEY = "bench-sla"
 FLOW: dict[str, Any] = {
@@ -51,54 +52,6 @@ FLOW: dict[str, Any] = {
 }
 TARGET_RATIO = 0.3
 TARGET_EMPTY_MS = 50.0
-
-
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in {"postgres", "postgresql"}:
-        sys.exit(
-            "bench/sla_sweep.py measures PostgreSQL only: set "
-            f"DATABASE_URL=postgres://user@host:port/dbname (got {url or 'nothing'!r})."
-        )
-    return url
-
-
-def conninfo(url: str, dbname: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(url)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or "") or None,
-        "dbname": dbname or unquote(parts.path.lstrip("/")),
-    }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = conninfo(url)["dbname"]
-    with psycopg.connect(**conninfo(url, "postgres"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def setup_django(server_side_binding: bool = False) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "workflow_app.settings"
-    os.environ["DEBUG"] = "true"
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.db import connections
-
-    settings.DEBUG = False  # no query log during the timed runs
-    if server_side_binding:
-        # psycopg then prepares statements it sees five times, as the raw loop's connection
-        # does; Django's default (client-side binding) has every statement parsed and planned.
-        connections["default"].settings_dict["OPTIONS"]["server_side_binding"] = True
 
 
 def prepare() -> tuple[int, int, int, int]:
@@ -312,9 +265,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.not_due < 0 or args.due < 1:
         sys.exit("--not-due must be ≥ 0 and --due ≥ 1")
-    url = database_url()
+    url = database_url("bench/sla_sweep.py")
     ensure_database(url)
-    setup_django(args.server_side_binding)
+    setup_django(server_side_binding=args.server_side_binding)
     import psycopg
 
     definition, requester, manager, director = prepare()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import statistics
 import sys
 import threading
@@ -25,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdb import conninfo, database_url, ensure_database, setup_django  # noqa: E402
 
 FLOW_KEY = "bench-two-step"
 FLOW: dict[str, Any] = {
@@ -51,53 +52,6 @@ CAPTURED = range(5, 8)
 
 
 # ----- setup
-
-
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in {"postgres", "postgresql"}:
-        sys.exit(
-            "bench/transitions.py measures PostgreSQL only: set "
-            "DATABASE_URL=postgres://user@host:port/dbname (got "
-            f"{url or 'nothing'!r})."
-        )
-    return url
-
-
-def conninfo(url: str, dbname: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(url)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or "") or None,
-        "dbname": dbname or unquote(parts.path.lstrip("/")),
-    }
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = conninfo(url)["dbname"]
-    with psycopg.connect(**conninfo(url, "postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def setup_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "workflow_app.settings"
-    os.environ["DEBUG"] = "true"
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # DEBUG only spares a SECRET_KEY; with it on Django would log every query of the timed
-    # runs. CaptureQueriesContext still records where asked.
-    settings.DEBUG = False
 
 
 @dataclass
@@ -246,8 +200,8 @@ RAW_AUDIT = """
 RAW_TASK = """
     INSERT INTO approvals_task
         (instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
-         escalation_level, created_at)
-    VALUES (%s, %s, %s, '', 'open', false, true, 'any', 0, now())
+         kind, reminders_sent, escalation_level, created_at)
+    VALUES (%s, %s, %s, '', 'open', false, true, 'any', 'decision', 0, 0, now())
     RETURNING id
 """
 
@@ -377,7 +331,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=300, help="per client count")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
-    url = database_url()
+    url = database_url("bench/transitions.py")
     ensure_database(url)
     setup_django()
     fx = prepare(max(args.clients))
