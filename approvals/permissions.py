@@ -74,11 +74,16 @@ def can_view_instance(user: Any, instance: WorkflowInstance) -> bool:
 
 
 def can_view_task(user: Any, task: Task) -> bool:
-    """Viewers of the request, and whoever the task was offered to, even after it closed: a
-    reviewer whose colleague decided first is told who did instead of getting a 404."""
-    if can_view_instance(user, task.instance):
+    """Viewers of the request, and whoever the task was given or offered to, even after it
+    closed: a reviewer whose colleague decided first is told who did instead of getting a 404."""
+    if not is_active_user(user):
+        return False
+    # The task's own people first (its roles prefetched where the caller did): no query.
+    if user.pk in (task.assignee_id, task.delegated_by_id) or any(
+        group.pk in role_ids(user) for group in task.candidate_groups.all()
+    ):
         return True
-    return task.candidate_groups.filter(pk__in=role_ids(user)).exists()
+    return can_view_instance(user, task.instance)
 
 
 def covering_for(user: Any, task: Task, instance: WorkflowInstance, day: date) -> int | None:

@@ -54,7 +54,7 @@ class InboxFilters:
         return bool(self.workflow or self.state or self.requester or self.q)
 
 
-def _tab_q(user: Any, tab: str, now: datetime) -> Q:
+def tab_q(user: Any, tab: str, now: datetime) -> Q:
     """Which live tasks a tab holds, as a filter on Task.
 
     Shaped for PostgreSQL at a million tasks (bench/inbox.py, docs/benchmarks.md): every tab
@@ -112,9 +112,9 @@ def _base(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet
     elif tab == "queue":
         # Open tasks only, which are live: a second test of the status would make PostgreSQL
         # count the same condition twice, guess a tiny queue and sort all of it.
-        tasks = Task.objects.filter(_tab_q(user, tab, now))
+        tasks = Task.objects.filter(tab_q(user, tab, now))
     else:
-        tasks = Task.objects.filter(_tab_q(user, tab, now), status__in=LIVE_TASK_STATUSES)
+        tasks = Task.objects.filter(tab_q(user, tab, now), status__in=LIVE_TASK_STATUSES)
     return _filtered(tasks, filters)
 
 

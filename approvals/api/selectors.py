@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
+from approvals import selectors as inbox
 from approvals.models import (
     LIVE_TASK_STATUSES,
     AuditEvent,
@@ -19,8 +20,7 @@ from approvals.models import (
 from approvals.permissions import (
     can_operate,
     can_view_instance,
-    is_active_user,
-    role_ids,
+    can_view_task,
     visible_instances_q,
 )
 from approvals.services.definitions import statechart_for
@@ -105,49 +105,29 @@ def history(instance: WorkflowInstance) -> QuerySet[AuditEvent]:
 
 
 def tasks_for(user: Any, scope: str, now: datetime) -> QuerySet[Task]:
-    """Live tasks of a scope: mine (assigned to me), queue (offered to my roles, unclaimed),
-    delegated (handed to me by someone), overdue (mine or my queue, past due), all (mine and
-    my queue)."""
-    live = Task.objects.filter(status__in=LIVE_TASK_STATUSES, instance__status="active")
-    mine = Q(assignee=user)
-    in_my_roles = Task.candidate_groups.through.objects.filter(
-        task_id=OuterRef("pk"), group_id__in=role_ids(user)
-    )
-    queue = (
-        Q(assignee__isnull=True, for_requester=False)
-        & Q(Exists(in_my_roles))
-        & ~Q(forbid_requester=True, instance__requester=user)
-    )
-    condition = {
-        "all": mine | queue,
-        "mine": mine,
-        "queue": queue,
-        "delegated": mine & Q(delegated_by__isnull=False),
-        "overdue": (mine | queue) & Q(due_at__lt=now),
-    }[scope]
-    return (
-        live.filter(condition)
-        .select_related("instance__definition", "instance__requester", "assignee", "delegated_by")
-        .prefetch_related("candidate_groups")
-        # Soonest deadline first, then oldest; tasks without a deadline after those with one.
-        .order_by(F("due_at").asc(nulls_last=True), "created_at", "id")
-    )
+    """Live tasks of a scope, the inbox's tabs (approvals.selectors): mine (assigned to me),
+    queue (offered to my roles or those I cover for, unclaimed), delegated (handed to me, or
+    assigned to someone I cover for), overdue (any of those, past due); all is mine, delegated
+    and queue together."""
+    if scope == "all":
+        tasks = Task.objects.filter(
+            inbox.tab_q(user, "mine", now)
+            | inbox.tab_q(user, "delegated", now)
+            | inbox.tab_q(user, "queue", now),
+            status__in=LIVE_TASK_STATUSES,
+        ).select_related("instance__definition", "instance__requester", "assignee")
+        tasks = tasks.order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
+    else:
+        tasks = inbox.inbox_tasks(user, scope, inbox.InboxFilters(), now)
+    return tasks.prefetch_related("candidate_groups")
 
 
 def visible_task(user: Any, task_id: int) -> Task | None:
-    """A task the caller may see: one of an instance they may see, or one offered to them (so
-    a reviewer who comes second to a decided task is told who decided, not 404)."""
+    """A task the caller may see (approvals.permissions.can_view_task), or None."""
     task = (
         Task.objects.filter(pk=task_id)
         .select_related("instance__definition", "instance__requester", "assignee", "delegated_by")
         .prefetch_related("candidate_groups")
         .first()
     )
-    if task is None or not is_active_user(user):
-        return None
-    # Read by primary key first, then judged: cheaper than filtering every visible instance.
-    if user.pk in (task.assignee_id, task.delegated_by_id) or any(
-        group.pk in role_ids(user) for group in task.candidate_groups.all()
-    ):
-        return task
-    return task if can_view_instance(user, task.instance) else None
+    return task if task is not None and can_view_task(user, task) else None
