@@ -307,8 +307,9 @@ class TaskFilter(serializers.Serializer):
     scope = serializers.ChoiceField(
         choices=selectors.TASK_SCOPES,
         default="all",
-        help_text="mine: assigned to me; queue: offered to my roles, unclaimed; delegated: "
-        "handed to me; overdue: mine or my queue, past due; all: mine and my queue.",
+        help_text="The inbox's tabs. mine: assigned to me; queue: offered to my roles (or those "
+        "of someone I cover for), unclaimed; delegated: handed to me, or assigned to someone I "
+        "cover for; overdue: any of those, past due; all: mine, delegated and queue.",
     )
 
 
