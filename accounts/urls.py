@@ -9,10 +9,11 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts.views import LoginView, absence_delete_view, profile
+from accounts.views import LoginView, absence_delete_view, profile, slack_link_view
 
 urlpatterns = [
     path("profile/", profile, name="profile"),
+    path("profile/slack/", slack_link_view, name="slack_link"),
     path(
         "out-of-office/<int:absence_id>/delete/",
         absence_delete_view,

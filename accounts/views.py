@@ -18,6 +18,8 @@ from accounts.demo import DEMO_PASSWORD, USERS
 from accounts.forms import AbsenceForm
 from accounts.models import OutOfOffice
 from approvals.services.errors import InvalidInput, NotAllowed
+from approvals.services.slack import slack_identity_link, slack_identity_unlink
+from approvals.slack.client import enabled as slack_enabled
 
 
 class LoginView(auth_views.LoginView):
@@ -75,8 +77,28 @@ def profile(request: HttpRequest) -> HttpResponse:
         ).select_related("user"),
         "today": today,
         "absence_form": form,
+        "slack_enabled": slack_enabled(),
     }
     return render(request, "accounts/profile.html", context, status=status)
+
+
+@login_required
+@require_POST
+def slack_link_view(request: HttpRequest) -> HttpResponse:
+    """Link (by e-mail, through Slack's API) or unlink the user's Slack identity."""
+    if request.POST.get("action") == "unlink":
+        slack_identity_unlink(actor=request.user)
+        messages.success(request, "Slack unlinked: Signoff sends you nothing there.")
+        return redirect("profile")
+    try:
+        slack_id = slack_identity_link(actor=request.user)
+    except InvalidInput as exc:
+        for errors in exc.field_errors.values():
+            for error in errors:
+                messages.error(request, error)
+    else:
+        messages.success(request, f"Linked to Slack member {slack_id}.")
+    return redirect("profile")
 
 
 @login_required

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.error import URLError
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -29,7 +31,7 @@ from approvals.models import Channel, SlackInteraction, SlackMessage, SlackMessa
 from approvals.services.errors import InvalidInput, WorkflowError
 from approvals.services.tasks import task_decide
 from approvals.slack.blocks import message_blocks, outcome_blocks
-from approvals.slack.client import slack_id_for, user_for_slack_id, web_client
+from approvals.slack.client import enabled, slack_id_for, user_for_slack_id, web_client
 
 logger = logging.getLogger(__name__)
 
@@ -302,3 +304,42 @@ def slack_messages_refresh(*, instance_id: int, now: datetime) -> float | None:
             return backoff(1)
         SlackMessage.objects.filter(pk=message.pk).update(closed_shown_at=now)
     return None
+
+
+@transaction.atomic
+def slack_identity_link(*, actor: Any) -> str:
+    """Link the actor to the Slack member with their e-mail (users.lookupByEmail); their Slack
+    member id is never typed in, so nobody can claim someone else's. Returns the id."""
+    if not enabled():
+        raise InvalidInput("Slack is not configured", {"slack": ["Slack is not set up here."]})
+    if not actor.email:
+        raise InvalidInput(
+            "no e-mail to match", {"slack": ["Your account has no e-mail address to match."]}
+        )
+    User = get_user_model()
+    user = User.objects.select_for_update().get(pk=actor.pk)
+    user.slack_user_id = ""
+    cache.delete(f"slack:miss:{user.email.lower()}")
+    try:
+        slack_id = slack_id_for(user, web_client(timeout=5))
+    except SlackApiError as exc:
+        raise InvalidInput(
+            "Slack refused the lookup",
+            {"slack": [f"Slack answered {exc.response.get('error') or 'an error'}; try later."]},
+        ) from None
+    if not slack_id:
+        raise InvalidInput(
+            "no Slack member has that e-mail",
+            {"slack": [f"No Slack member has the e-mail {user.email}."]},
+        )
+    if User.objects.filter(slack_user_id=slack_id).exclude(pk=user.pk).exists():
+        raise InvalidInput(
+            "linked to someone else", {"slack": ["That Slack member is linked to another user."]}
+        )
+    user.slack_user_id = slack_id
+    user.save(update_fields=["slack_user_id"])
+    return slack_id
+
+
+def slack_identity_unlink(*, actor: Any) -> None:
+    get_user_model().objects.filter(pk=actor.pk).update(slack_user_id="")

@@ -453,3 +453,45 @@ def test_a_non_superuser_cannot_resend(slack, people, instance, client):
     client.post(page, {"action": "retry_now", "_selected_action": [message.pk]})
     message.refresh_from_db()
     assert message.status == "failed"
+
+
+# ----- the profile's Slack identity: linked by e-mail through Slack, never typed in
+
+
+def test_link_by_e_mail_on_the_profile_then_unlink(slack, people, client):
+    mia = people["mia"]
+    client.force_login(mia)
+    assert "Link by my e-mail" in client.get("/accounts/profile/").content.decode()
+    response = client.post("/accounts/profile/slack/", {"action": "link"}, follow=True)
+    assert "Linked to Slack member UMIA." in response.content.decode()
+    mia.refresh_from_db()
+    assert mia.slack_user_id == "UMIA"
+    client.post("/accounts/profile/slack/", {"action": "unlink"})
+    mia.refresh_from_db()
+    assert mia.slack_user_id == ""
+
+
+def test_linking_refuses_unknown_e_mails_and_ids_taken_by_someone_else(slack, people, client):
+    rita = people["rita"]
+    client.force_login(rita)
+    response = client.post("/accounts/profile/slack/", {"action": "link"}, follow=True)
+    assert f"No Slack member has the e-mail {rita.email}." in response.content.decode()
+    # Slack says Rita's e-mail is Rob's member: a stored link of Rob's is not taken over.
+    slack.add_member("UROB", rita.email)
+    response = client.post("/accounts/profile/slack/", {"action": "link"}, follow=True)
+    assert "That Slack member is linked to another user." in response.content.decode()
+    rita.refresh_from_db()
+    assert rita.slack_user_id == ""
+
+
+def test_linking_needs_slack_and_a_login(settings, client, requester):
+    settings.SLACK_BOT_TOKEN = ""
+    client.force_login(requester)
+    assert (
+        "Slack is not set up on this server." in client.get("/accounts/profile/").content.decode()
+    )
+    response = client.post("/accounts/profile/slack/", {"action": "link"}, follow=True)
+    assert "Slack is not set up here." in response.content.decode()
+    client.logout()
+    assert client.post("/accounts/profile/slack/", {"action": "link"}).status_code == 302
+    assert client.get("/accounts/profile/slack/").status_code == 302
