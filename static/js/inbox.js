@@ -65,12 +65,13 @@
     }
   });
 
-  // After htmx swaps the table (filters), start again from the top; after a live refresh,
-  // stay on the same task where it is still listed.
-  document.addEventListener("htmx:afterSwap", () => { current = -1; });
-  document.addEventListener("signoff:inbox-refreshed", () => {
+  // After a swap stay on the same row where it is still there: the tab bar loading its counts
+  // or a live refresh keeps it; new rows from the filters have none, so start from the top.
+  function recover() {
     current = rows().findIndex((row) => row.classList.contains("is-current"));
-  });
+  }
+  document.addEventListener("htmx:afterSwap", recover);
+  document.addEventListener("signoff:inbox-refreshed", recover);
 })();
 
 // Live: any change that concerns me (events and notifications from static/js/live.js) refreshes

@@ -97,6 +97,7 @@ def test_bulk_approve_with_the_keyboard(login, live_server, people):
         submit(rita, live_server, title, "50")
     rob = login("rob", TEST_PASSWORD)
     rob.goto(f"{live_server.url}/inbox/?tab=queue&sort=age")
+    rob.wait_for_function("document.querySelector('[data-count=queue]').textContent === '3'")
     rob.keyboard.press("j")
     rob.keyboard.press("x")  # Mouse
     rob.keyboard.press("j")
