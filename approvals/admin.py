@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from approvals import selectors
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, compile_expression
 from approvals.machine.loader import dump_document
@@ -350,15 +351,12 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/approvals/workflowdefinition/import.html", context)
 
 
-def _diagram(
-    config: dict[str, Any], active: list[str] | None = None, visited: list[str] | None = None
-) -> str:
+def _diagram(config: dict[str, Any]) -> str:
+    """A definition's diagram; empty while a draft is too broken to draw."""
+    from approvals.diagram import render_svg
+
     try:
-        from approvals.diagram import render_svg
-    except ImportError:
-        return ""
-    try:
-        return mark_safe(render_svg(config, active=active or (), visited=visited or ()))
+        return mark_safe(render_svg(config))
     except Exception:
         return ""
 
@@ -404,21 +402,13 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
         instance = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if instance is not None:
-            live = list(
-                instance.tasks.filter(status__in=LIVE_TASK_STATUSES)
-                .select_related("assignee")
-                .prefetch_related("candidate_groups")
-            )
-            active = [
-                *instance.branches.filter(closed_at__isnull=True).values_list("state", flat=True),
-                instance.state,
-            ]
-            visited = list(instance.audit_events.values_list("to_state", flat=True))
             context.update(
                 timeline=instance.audit_events.select_related("actor", "task").order_by("seq"),
-                live_tasks=[(t, ReassignForm(prefix=f"t{t.pk}")) for t in live],
+                live_tasks=[
+                    (t, ReassignForm(prefix=f"t{t.pk}")) for t in selectors.live_tasks(instance)
+                ],
                 cancel_form=CancelForm(),
-                diagram=_diagram(definition_config(instance.definition), active, visited),
+                diagram=selectors.diagram(instance),
             )
         return super().change_view(request, object_id, form_url, context)
 

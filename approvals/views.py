@@ -50,6 +50,7 @@ from approvals.services.tasks import (
     describe_closed,
     task_claim,
     task_decide,
+    task_decide_many,
     task_delegate,
     task_unclaim,
 )
@@ -176,23 +177,13 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose at least one task (at most 100).")
         return redirect(_back_to_inbox(request))
-    results = []
-    for task_id in form.cleaned_data["tasks"]:
-        task = Task.objects.filter(pk=task_id).select_related("instance").first()
-        title = task.instance.title if task else f"task {task_id}"
-        try:
-            if task is None or not can_view_task(request.user, task):
-                raise NotAllowed("no such task")
-            task_decide(
-                task_id=task_id,
-                event=form.cleaned_data["decision"],
-                actor=request.user,
-                now=timezone.now(),
-            )
-            results.append({"task": task_id, "title": title, "ok": True, "message": "approved"})
-        except (NotAllowed, InvalidInput, Conflict) as exc:
-            results.append({"task": task_id, "title": title, "ok": False, "message": exc.message})
-    done = sum(r["ok"] for r in results)
+    results = task_decide_many(
+        task_ids=form.cleaned_data["tasks"],
+        event=form.cleaned_data["decision"],
+        actor=request.user,
+        now=timezone.now(),
+    )
+    done = sum(r.ok for r in results)
     return render(
         request,
         "approvals/bulk_result.html",

@@ -31,7 +31,13 @@ from approvals.models import Channel, SlackInteraction, SlackMessage, SlackMessa
 from approvals.services.errors import InvalidInput, WorkflowError
 from approvals.services.tasks import task_decide
 from approvals.slack.blocks import message_blocks, outcome_blocks
-from approvals.slack.client import enabled, slack_id_for, user_for_slack_id, web_client
+from approvals.slack.client import (
+    enabled,
+    miss_key,
+    slack_id_for,
+    user_for_slack_id,
+    web_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -306,38 +312,51 @@ def slack_messages_refresh(*, instance_id: int, now: datetime) -> float | None:
     return None
 
 
-@transaction.atomic
 def slack_identity_link(*, actor: Any) -> str:
     """Link the actor to the Slack member with their e-mail (users.lookupByEmail); their Slack
-    member id is never typed in, so nobody can claim someone else's. Returns the id."""
+    member id is never typed in, so nobody can claim someone else's. Returns the id.
+
+    Slack is asked before the transaction: no row is locked while it answers."""
     if not enabled():
         raise InvalidInput("Slack is not configured", {"slack": ["Slack is not set up here."]})
     if not actor.email:
         raise InvalidInput(
             "no e-mail to match", {"slack": ["Your account has no e-mail address to match."]}
         )
-    User = get_user_model()
-    user = User.objects.select_for_update().get(pk=actor.pk)
-    user.slack_user_id = ""
-    cache.delete(f"slack:miss:{user.email.lower()}")
     try:
-        slack_id = slack_id_for(user, web_client(timeout=5))
+        response = web_client(timeout=5).users_lookupByEmail(email=actor.email)
+        slack_id = (response.get("user") or {}).get("id") or ""
     except SlackApiError as exc:
+        if exc.response.get("error") != "users_not_found":
+            raise InvalidInput(
+                "Slack refused the lookup",
+                {
+                    "slack": [
+                        f"Slack answered {exc.response.get('error') or 'an error'}; try later."
+                    ]
+                },
+            ) from None
+        slack_id = ""
+    except SlackClientError:
         raise InvalidInput(
-            "Slack refused the lookup",
-            {"slack": [f"Slack answered {exc.response.get('error') or 'an error'}; try later."]},
+            "Slack cannot be reached", {"slack": ["Slack cannot be reached; try later."]}
         ) from None
     if not slack_id:
         raise InvalidInput(
             "no Slack member has that e-mail",
-            {"slack": [f"No Slack member has the e-mail {user.email}."]},
+            {"slack": [f"No Slack member has the e-mail {actor.email}."]},
         )
-    if User.objects.filter(slack_user_id=slack_id).exclude(pk=user.pk).exists():
-        raise InvalidInput(
-            "linked to someone else", {"slack": ["That Slack member is linked to another user."]}
-        )
-    user.slack_user_id = slack_id
-    user.save(update_fields=["slack_user_id"])
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=actor.pk)
+        if User.objects.filter(slack_user_id=slack_id).exclude(pk=user.pk).exists():
+            raise InvalidInput(
+                "linked to someone else",
+                {"slack": ["That Slack member is linked to another user."]},
+            )
+        user.slack_user_id = slack_id
+        user.save(update_fields=["slack_user_id"])
+    cache.delete(miss_key(actor.email))
     return slack_id
 
 

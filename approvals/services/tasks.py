@@ -22,11 +22,17 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
-from approvals.permissions import can_operate, covering_for, task_refusal
+from approvals.permissions import can_operate, can_view_task, covering_for, task_refusal
 from approvals.request_schema import form_errors
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
-from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
+from approvals.services.errors import (
+    AlreadyDecided,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    WorkflowError,
+)
 from approvals.services.instances import MAX_TITLE
 from approvals.services.locking import lock_instance
 from approvals.statechart import APPROVE
@@ -256,6 +262,40 @@ def task_decide(
         run.fire(event, data or {}, sources=[task.state], task=task)
     instance = run.commit()
     return DecisionResult(task=task, instance=instance, moved=moved)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    task_id: int
+    title: str  # the request's title, only where the actor may see it
+    ok: bool
+    message: str
+
+
+def task_decide_many(
+    *,
+    task_ids: list[int],
+    event: str,
+    actor: Any,
+    now: datetime,
+    channel: str = Channel.WEB,
+) -> list[BulkOutcome]:
+    """Decide several tasks with one event, each in its own transaction: one refusal neither
+    stops nor undoes the others, and each is reported. A task the actor may not see is "no
+    such task", its title untold."""
+    outcomes = []
+    for task_id in task_ids:
+        task = Task.objects.filter(pk=task_id).select_related("instance").first()
+        if task is None or not can_view_task(actor, task):
+            outcomes.append(BulkOutcome(task_id, f"task {task_id}", False, "no such task"))
+            continue
+        try:
+            task_decide(task_id=task_id, event=event, actor=actor, now=now, channel=channel)
+        except WorkflowError as exc:
+            outcomes.append(BulkOutcome(task_id, task.instance.title, False, exc.message))
+        else:
+            outcomes.append(BulkOutcome(task_id, task.instance.title, True, "decided"))
+    return outcomes
 
 
 def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list[Any]]:

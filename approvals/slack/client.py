@@ -27,6 +27,11 @@ def enabled() -> bool:
     return bool(settings.SLACK_BOT_TOKEN)
 
 
+def miss_key(email: str) -> str:
+    """Where a "no Slack member has this e-mail" answer is remembered for MISS_SECONDS."""
+    return f"slack:miss:{email.lower()}"
+
+
 def slack_id_for(user: Any, client: WebClient) -> str | None:
     """The member id to message: the profile's, else found by e-mail (users.lookupByEmail) and
     kept on the user. None when Slack knows no such person. SlackApiError for other failures."""
@@ -34,14 +39,13 @@ def slack_id_for(user: Any, client: WebClient) -> str | None:
         return user.slack_user_id
     if not user.email:
         return None
-    miss_key = f"slack:miss:{user.email.lower()}"
-    if cache.get(miss_key):
+    if cache.get(miss_key(user.email)):
         return None
     try:
         response = client.users_lookupByEmail(email=user.email)
     except SlackApiError as exc:
         if exc.response.get("error") == "users_not_found":
-            cache.set(miss_key, True, MISS_SECONDS)
+            cache.set(miss_key(user.email), True, MISS_SECONDS)
             return None
         raise
     slack_id = (response.get("user") or {}).get("id")

@@ -219,3 +219,12 @@ def test_bulk_is_post_only_and_csrf_protected(review, requester, reviewer):
     assert client.get("/inbox/bulk/").status_code == 405
     assert client.post("/inbox/bulk/", {"tasks": [task.pk]}).status_code == 403
     assert snapshot() == before
+
+
+def test_bulk_never_tells_an_outsider_the_title_of_a_request(
+    client: Client, review, requester, outsider
+):
+    task = start(requester, title="Secret merger budget").tasks.get()
+    client.force_login(outsider)
+    html = client.post("/inbox/bulk/", {"tasks": [task.pk], "decision": "APPROVE"}).content
+    assert b"Secret merger budget" not in html and f"task {task.pk}".encode() in html
