@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -49,7 +48,8 @@ def _field(prop: Mapping[str, Any], required: bool) -> forms.Field:
             min_value=prop.get("minimum"), max_value=prop.get("maximum"), **common
         )
     if kind == "number":
-        return forms.DecimalField(
+        # FloatField refuses what JSON cannot hold (1e309 would be Infinity).
+        return forms.FloatField(
             min_value=prop.get("minimum"), max_value=prop.get("maximum"), **common
         )
     if kind == "string" and prop.get("format") == "date":
@@ -66,8 +66,8 @@ def _field(prop: Mapping[str, Any], required: bool) -> forms.Field:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, date):
         return value.isoformat()
     return value

@@ -82,6 +82,7 @@ def test_submitting_starts_the_request(client: Client, typed, requester):
         ({"amount": "5", "kind": "hardware"}, "This field is required."),
         ({"title": "x", "amount": "-1", "kind": "hardware"}, "greater than or equal to 0"),
         ({"title": "x", "amount": "ten", "kind": "hardware"}, "Enter a number."),
+        ({"title": "x", "amount": "1e309", "kind": "hardware"}, "Enter a number."),
         ({"title": "x", "amount": "1", "kind": "food"}, "Select a valid choice."),
         ({"title": "x" * 51, "amount": "1", "kind": "hardware"}, "at most 50 characters"),
         ({"title": "x", "amount": "1", "kind": "hardware", "needed_by": "soon"}, "valid date"),
@@ -188,3 +189,13 @@ def test_my_requests_costs_the_same_queries_for_3_or_30(client: Client, review, 
     with CaptureQueriesContext(connection) as many:
         html = client.get("/requests/").content.decode()
     assert len(many) == len(few) and html.count("anyone in manager") == 30
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_and_start_nothing(client: Client, typed):
+    for url in ("/requests/", "/requests/new/", "/requests/new/review/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response.headers["Location"]
+    response = client.post(
+        "/requests/new/review/", {"title": "x", "amount": "1", "kind": "hardware"}
+    )
+    assert response.status_code == 302 and not WorkflowInstance.objects.exists()
