@@ -36,9 +36,10 @@ def form_errors(schema: Mapping[str, Any], data: Any) -> dict[str, list[str]]:
                     errors.setdefault(name, []).append("Unknown field.")
             continue
         field = ".".join(str(p) for p in error.path) or "__all__"
-        errors.setdefault(field, []).append(_humane(error.message))
+        errors.setdefault(field, []).append(sentence(error.message))
     return errors
 
 
-def _humane(message: str) -> str:
-    return message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
+def sentence(message: str) -> str:
+    """A message as a sentence: capital first, full stop last."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

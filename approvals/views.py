@@ -37,6 +37,7 @@ from approvals.models import (
     WorkflowInstance,
 )
 from approvals.permissions import can_view_instance, can_view_task
+from approvals.request_schema import sentence
 from approvals.services.actions import (
     failed_action_cancel,
     failed_action_retry,
@@ -286,14 +287,10 @@ def _task_action(view: Any) -> Any:
         try:
             return view(request, task)
         except (AlreadyDecided, Conflict) as exc:
-            messages.warning(request, _sentence(exc.message))
+            messages.warning(request, sentence(exc.message))
             return redirect("task", task_id=task.pk)
 
     return wrapper
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 @_task_action
@@ -532,7 +529,7 @@ def instance_withdraw_view(request: HttpRequest, instance_id: int) -> HttpRespon
             now=timezone.now(),
         )
     except Conflict as exc:
-        messages.warning(request, _sentence(exc.message))
+        messages.warning(request, sentence(exc.message))
     else:
         messages.success(request, "Your request was withdrawn.")
     return redirect("request", instance_id=instance.pk)
