@@ -17,9 +17,9 @@ from accounts.absences import absence_create, absence_delete, local_day
 from accounts.demo import DEMO_PASSWORD, USERS
 from accounts.forms import AbsenceForm
 from accounts.models import OutOfOffice
+from approvals.integrations.slack.client import enabled as slack_enabled
+from approvals.integrations.slack.services import slack_identity_link, slack_identity_unlink
 from approvals.services.errors import InvalidInput, NotAllowed
-from approvals.services.slack import slack_identity_link, slack_identity_unlink
-from approvals.slack.client import enabled as slack_enabled
 
 
 class LoginView(auth_views.LoginView):

@@ -59,7 +59,7 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
     WEBHOOK_SECRET setting (never SECRET_KEY: receivers must hold the signing secret)."""
     from django.conf import settings
 
-    from approvals.webhooks import post_signed
+    from approvals.integrations.webhooks.signing import post_signed
 
     url = call.input.get("url") or call.settings.get("webhook_url")
     if not url:

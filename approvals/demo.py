@@ -119,7 +119,7 @@ def ensure_demo_requests() -> int:
     empty database, so running the seed again changes nothing."""
     from approvals.models import WorkflowInstance
     from approvals.services.instances import instance_start
-    from approvals.services.tasks import task_decide
+    from approvals.services.task_work import task_decide
 
     if WorkflowInstance.objects.exists():
         return 0

@@ -24,7 +24,7 @@ from approvals.models import (
 )
 from approvals.permissions import role_ids, task_refusal
 from approvals.services.definitions import definition_config, statechart_for
-from approvals.services.tasks import EVENTS_NEEDING_COMMENT
+from approvals.services.task_work import EVENTS_NEEDING_COMMENT
 
 TABS = {
     "mine": "Assigned to me",
@@ -277,7 +277,7 @@ def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
 
 def diagram(instance: WorkflowInstance) -> SafeString:
     """The definition's diagram with where the request is and where it has been."""
-    from approvals.diagram import render_svg
+    from approvals.machine.diagram import render_svg
 
     active = [
         *instance.branches.filter(closed_at__isnull=True).values_list("state", flat=True),

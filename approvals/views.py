@@ -38,7 +38,7 @@ from approvals.models import (
 )
 from approvals.permissions import can_view_instance, can_view_task
 from approvals.request_schema import sentence
-from approvals.services.actions import (
+from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
     failed_action_skip,
@@ -47,7 +47,7 @@ from approvals.services.actions import (
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start, instance_withdraw
-from approvals.services.tasks import (
+from approvals.services.task_work import (
     describe_closed,
     task_claim,
     task_decide,

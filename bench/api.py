@@ -75,12 +75,12 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import User
+    from approvals.integrations.webhooks.services import webhook_attempt
     from approvals.models import Task, WebhookDelivery, WebhookSubscription
     from approvals.services.api_tokens import token_create
     from approvals.services.definitions import definition_import
     from approvals.services.instances import instance_start
-    from approvals.services.tasks import task_decide
-    from approvals.services.webhooks import webhook_attempt
+    from approvals.services.task_work import task_decide
     from tests.approvals.webhooks.receiver import receiver
 
     call_command("migrate", verbosity=0)
@@ -168,7 +168,7 @@ def main() -> None:
         service_decide_task(next_task)
     # Only the in-transaction fan-out is timed here: the after-commit hand-off to the broker is
     # switched off, so no worker message is left behind (deliveries are timed below).
-    import approvals.services.webhooks as webhook_services
+    import approvals.integrations.webhooks.services as webhook_services
 
     webhook_services.dispatch = lambda attempts: None
     subscriptions = [

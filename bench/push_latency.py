@@ -130,7 +130,7 @@ def decide(env: dict[str, str], order: list[int], reviewer_id: int, rate: float,
 
     from accounts.models import User
     from approvals.models import Task
-    from approvals.services.tasks import task_decide
+    from approvals.services.task_work import task_decide
 
     reviewer = User.objects.get(pk=reviewer_id)
     tasks = dict(

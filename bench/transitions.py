@@ -145,7 +145,7 @@ def engine_work(fx: Fixture, captured: Captured | None) -> Callable[[int, int, l
 
         from approvals.models import Task, TaskStatus
         from approvals.services.instances import instance_start
-        from approvals.services.tasks import task_decide
+        from approvals.services.task_work import task_decide
 
         manager, director = fx.managers[client], fx.directors[client]
         clock = time.perf_counter

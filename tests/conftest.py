@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
+from approvals.caching import forget_all
 from tests.factories import GroupFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    """A rolled-back test leaves rows behind in the per-process caches, with no signal."""
+    forget_all()
 
 
 @pytest.fixture

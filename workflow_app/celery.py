@@ -22,7 +22,6 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.record_heartbeat",
             "schedule": float(settings.HEARTBEAT_SECONDS),
         },
-        "slack-sweep": {"task": "approvals.tasks.slack_sweep", "schedule": 60.0},
         # Deadlines are rows with due_at, found by this sweep (never countdowns). A sweep
         # still queued when the next is due is dropped: the next one catches up anyway.
         "sla-sweep": {
@@ -30,9 +29,11 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.SLA_SWEEP_SECONDS),
             "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
         },
-        "sweep-webhooks": {
-            "task": "approvals.tasks.sweep_webhooks",
-            "schedule": float(settings.WEBHOOK_SWEEP_SECONDS),
+        # What is due to leave again: retries, attempts whose worker died (outbox/sweep.py).
+        "outbox-sweep": {
+            "task": "approvals.tasks.outbox_sweep",
+            "schedule": float(settings.OUTBOX_SWEEP_SECONDS),
+            "options": {"expires": float(settings.OUTBOX_SWEEP_SECONDS)},
         },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from approvals.consumers import NotificationConsumer
+from approvals.notify.consumers import NotificationConsumer
 
 websocket_urlpatterns: list = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),

@@ -167,6 +167,12 @@ SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 # role whose members get the manual-review task of a step that failed its last attempt.
 ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300, minimum=1)
 ACTION_REVIEW_ROLE = env_str("ACTION_REVIEW_ROLE", "operator")
+# How often beat sweeps what is due to leave (automated steps, Slack messages, webhooks):
+# retries whose backoff ran out, attempts whose worker died, rows queued while the broker was
+# down. WEBHOOK_SWEEP_SECONDS is its older name, still read.
+OUTBOX_SWEEP_SECONDS = env_int(
+    "OUTBOX_SWEEP_SECONDS", env_int("WEBHOOK_SWEEP_SECONDS", 15, minimum=1), minimum=1
+)
 # The Celery queue this installation's worker and beat share (several installations, or test
 # runs, may then share one Redis database).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
@@ -188,7 +194,6 @@ API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 # How long an Idempotency-Key's answer is replayed (Stripe keeps them 24 hours too).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
-WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 15, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Delay before retry n is WEBHOOK_BACKOFF_SECONDS * 4**(n-1), capped at 6 hours:

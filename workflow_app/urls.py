@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("approvals.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("", include("approvals.urls")),
-    path("", include("approvals.notification_urls")),
+    path("", include("approvals.notify.urls")),
+    path("", include("approvals.integrations.slack.urls")),
     path("", home, name="home"),
 ]

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from approvals.integrations.webhooks.services import webhook_redeliver
 from approvals.models import (
     WEBHOOK_EVENT_TYPES,
     ApiToken,
@@ -24,7 +25,6 @@ from approvals.models import (
 )
 from approvals.services.api_tokens import token_check, token_create, token_revoke
 from approvals.services.errors import InvalidInput
-from approvals.services.webhooks import webhook_redeliver
 
 # ----- API tokens
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from approvals.api import selectors
 from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
 from approvals.services.instances import MAX_TITLE
-from approvals.services.tasks import MAX_COMMENT
+from approvals.services.task_work import MAX_COMMENT
 
 # ----- input
 

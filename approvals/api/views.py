@@ -51,7 +51,7 @@ from approvals.permissions import can_operate
 from approvals.services.audit import verify_chain
 from approvals.services.errors import InvalidInput
 from approvals.services.instances import instance_send_event, instance_start
-from approvals.services.tasks import task_claim, task_decide, task_delegate, task_unclaim
+from approvals.services.task_work import task_claim, task_decide, task_delegate, task_unclaim
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:

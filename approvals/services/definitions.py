@@ -18,6 +18,7 @@ from django.db.models import Max
 
 from approvals.actions import action_names
 from approvals.machine.loader import DefinitionError, load_document
+from approvals.machine.statechart import OUTCOMES, Statechart, as_list
 from approvals.machine.validation import canonical_config, validate_config
 from approvals.models import (
     DefinitionStatus,
@@ -27,7 +28,6 @@ from approvals.models import (
     WorkflowDefinition,
 )
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
-from approvals.statechart import OUTCOMES, Statechart, as_list
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
 

@@ -9,16 +9,13 @@ lock the instance, build a Run, call `start`/`fire`/`end`, then `commit`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import Group
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django_fsm import ConcurrentTransition
 
+from approvals.machine.statechart import GuardError, State, Statechart, Transition
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
@@ -29,34 +26,13 @@ from approvals.models import (
     Timer,
     WorkflowInstance,
 )
+from approvals.outbox.subscribers import Batch, fan_out
+from approvals.roles import role_ids_by_name
 from approvals.services.audit import AuditTrail
 from approvals.services.errors import Conflict
-from approvals.services.subscribers import fan_out
-from approvals.statechart import GuardError, State, Statechart, Transition
 
 # An `always` chain longer than this is a loop in the definition, not a process.
 MAX_MICROSTEPS = 100
-# Role ids change only when an admin edits roles; another process's edit is seen after this.
-ROLE_CACHE_SECONDS = 60.0
-
-_role_cache: dict[str, int] = {}
-_role_cache_at = 0.0
-
-
-def role_ids_by_name(names: set[str]) -> dict[str, int]:
-    """Group ids by name, cached: a new task would otherwise cost a lookup query."""
-    global _role_cache_at
-    if time.monotonic() - _role_cache_at > ROLE_CACHE_SECONDS:
-        _role_cache.clear()
-        _role_cache_at = time.monotonic()
-    if not names <= set(_role_cache):
-        _role_cache.update(Group.objects.filter(name__in=names).values_list("name", "pk"))
-    return {name: _role_cache[name] for name in names if name in _role_cache}
-
-
-@receiver([post_save, post_delete], sender=Group)
-def _forget_roles(**_: Any) -> None:
-    _role_cache.clear()
 
 
 class Run:
@@ -82,6 +58,9 @@ class Run:
         # States whose only live task this run has just closed (rule any keeps one live task
         # per state), so leaving them needs no cancelling UPDATE.
         self.settled_states: set[str] = set()
+        # The tasks this run opened or changed and their role ids, handed to the subscribers.
+        self.tasks: dict[int, Task] = {}
+        self.task_roles: dict[int, list[int]] = {}
 
     # ----- bookkeeping
 
@@ -132,7 +111,15 @@ class Run:
         ConcurrentTransitionMixin check that nobody moved it meanwhile."""
         self.audit.flush()
         if self.outbox:
-            fan_out(OutboxMessage.objects.bulk_create(self.outbox))
+            fan_out(
+                Batch(
+                    OutboxMessage.objects.bulk_create(self.outbox),
+                    instance=self.instance,
+                    actor=self.actor,
+                    tasks=self.tasks,
+                    task_roles=self.task_roles,
+                )
+            )
             self.outbox = []
         self.instance.version += 1
         self.instance.updated_at = self.now
@@ -147,6 +134,13 @@ class Run:
             ) from None
         self.fields = set()
         return self.instance
+
+    def touch(self, task: Task, role_ids: list[int] | None = None) -> None:
+        """Note a task this run opened or changed (and its roles, where known), so that the
+        subscribers find it without reading it again."""
+        self.tasks[task.pk] = task
+        if role_ids is not None:
+            self.task_roles[task.pk] = role_ids
 
     def set_context(self, context: dict[str, Any]) -> None:
         if context != self.instance.context:
@@ -525,9 +519,7 @@ class Run:
 
     def _link_groups(self, tasks: list[Task], groups_per_task: list[list[str]]) -> None:
         names = {name for names in groups_per_task for name in names}
-        if not names:
-            return
-        ids = role_ids_by_name(names)
+        ids = role_ids_by_name(names) if names else {}
         missing = names - set(ids)
         if missing:
             raise Conflict(
@@ -535,12 +527,16 @@ class Run:
                 "an admin must recreate them",
                 current_state=self.instance.state,
             )
+        for task, task_names in zip(tasks, groups_per_task, strict=True):
+            self.touch(task, [ids[name] for name in task_names])
+        if not names:
+            return
         through = Task.candidate_groups.through
         through.objects.bulk_create(
             [
                 through(task_id=task.pk, group_id=ids[name])
-                for task, names in zip(tasks, groups_per_task, strict=True)
-                for name in names
+                for task, task_names in zip(tasks, groups_per_task, strict=True)
+                for name in task_names
             ]
         )
 
@@ -569,13 +565,15 @@ class Run:
         fields.update(changes)
         successor = Task.objects.create(**fields)
         if role_ids is None:
-            successor.candidate_groups.set(task.candidate_groups.all())
-        elif role_ids:
+            role_ids = list(task.candidate_groups.values_list("pk", flat=True))
+        if role_ids:
             # A new row has no links yet: one INSERT, without set()'s read of the current ones.
             through = Task.candidate_groups.through
             through.objects.bulk_create(
                 [through(task_id=successor.pk, group_id=role_id) for role_id in role_ids]
             )
+        self.touch(task)
+        self.touch(successor, role_ids)
         return successor
 
     def siblings_pending(self, task: Task) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from approvals.machine.statechart import TaskSpec
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Channel,
@@ -29,10 +30,10 @@ from approvals.models import (
     TaskStatus,
     Timer,
 )
+from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
-from approvals.services.engine import Run, role_ids_by_name
+from approvals.services.engine import Run
 from approvals.services.locking import try_lock_instance
-from approvals.statechart import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ class SweepResult:
     flagged: int = 0
     reminded: int = 0
     timers_fired: int = 0
-    actions_dispatched: int = 0
     busy: int = 0
     stale: int = 0
 
@@ -74,7 +74,7 @@ class SweepResult:
     def __str__(self) -> str:
         return (
             f"escalated {self.escalated}, flagged {self.flagged}, reminded {self.reminded}, "
-            f"timers fired {self.timers_fired}, actions dispatched {self.actions_dispatched}, "
+            f"timers fired {self.timers_fired}, "
             f"busy {self.busy}, already handled {self.stale}"
         )
 
@@ -114,10 +114,7 @@ def _ids(queryset: QuerySet[Any], order: str, limit: int | None) -> list[int]:
 
 def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
     """Apply everything due at `now`: escalations first (a task escalated now needs no
-    reminder), then reminders, then timers; finally re-send automated steps whose retry fell
-    due or whose worker died (see services/actions.py). `limit` caps each kind per sweep."""
-    from approvals.services.actions import redispatch_due_actions
-
+    reminder), then reminders, then timers. `limit` caps each kind per sweep."""
     result = SweepResult()
     for task_id in overdue_task_ids(now=now, limit=limit):
         result.add(task_escalate_overdue(task_id=task_id, now=now))
@@ -125,8 +122,7 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
         result.add(task_remind(task_id=task_id, now=now))
     for timer_id in due_timer_ids(now=now, limit=limit):
         result.add(timer_fire(timer_id=timer_id, now=now))
-    result.actions_dispatched = redispatch_due_actions(now=now, limit=limit)
-    if result.total or result.busy or result.actions_dispatched:
+    if result.total or result.busy:
         logger.info("SLA sweep at %s: %s", now.isoformat(), result)
     return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from approvals.actions import ActionCall, action_names, get_action
-from approvals.webhooks import signature
+from approvals.integrations.webhooks.signing import signature
 
 
 def call(**settings: str) -> ActionCall:

@@ -192,7 +192,7 @@ def test_published_definitions_cannot_be_deleted(staff_client):
 
 
 def test_a_state_row_of_the_wrong_shape_is_a_form_error():
-    from approvals.admin import StateForm
+    from approvals.admin.definitions import StateForm
 
     form = StateForm(
         data={

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from approvals.diagram import render_svg
+from approvals.machine.diagram import render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

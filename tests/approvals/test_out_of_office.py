@@ -12,7 +12,7 @@ from accounts.absences import absence_create, covered_user_ids, resolve_assignee
 from accounts.models import OutOfOffice
 from approvals.models import AuditEvent, Decision
 from approvals.services.errors import InvalidInput, NotAllowed
-from approvals.services.tasks import task_claim, task_decide, task_delegate
+from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import publish, review_flow
 from tests.approvals.views.conftest import start
 from tests.factories import UserFactory

@@ -57,7 +57,7 @@ def review(requester: User) -> WorkflowInstance:
 @pytest.fixture
 def awaiting_payment(requester: User, reviewer: User, finance: User) -> WorkflowInstance:
     """A request of routed_flow that finance approved: it waits for PAYMENT_RECEIVED."""
-    from approvals.services.tasks import task_decide
+    from approvals.services.task_work import task_decide
 
     publish(routed_flow())
     instance = instance_start(

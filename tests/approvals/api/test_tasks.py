@@ -8,7 +8,7 @@ import pytest
 
 from approvals.models import Decision, Task, TaskStatus
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_claim
+from approvals.services.task_work import task_claim
 from tests.approvals.flows import NOW, publish, routed_flow
 
 pytestmark = pytest.mark.django_db

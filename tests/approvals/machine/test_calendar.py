@@ -81,7 +81,7 @@ def test_time_zones_and_daylight_saving():
 
 
 def test_without_a_calendar_days_are_plain_days():
-    from approvals.statechart import Statechart
+    from approvals.machine.statechart import Statechart
 
     config = {"id": "x", "title": "X", "initial": "a", "states": {"a": {"type": "final"}}}
     start = paris(2026, 11, 6, 15)

@@ -7,11 +7,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from approvals import live
-from approvals.consumers import CLOSE_UNAUTHENTICATED, NotificationConsumer
 from approvals.models import Notification
+from approvals.notify import push as live
+from approvals.notify.consumers import CLOSE_UNAUTHENTICATED, NotificationConsumer
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_claim, task_decide
+from approvals.services.task_work import task_claim, task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from workflow_app.asgi import application
 
@@ -232,7 +232,7 @@ def test_bad_messages_get_an_error_and_the_connection_stays(reviewer):
 
 
 def test_marking_read_updates_every_tab(settings, flow, requester, reviewer):
-    from approvals.services.notifications import notifications_mark_read
+    from approvals.notify.services import notifications_mark_read
 
     settings.NOTIFY_PUSH = "layer"
     start(requester)

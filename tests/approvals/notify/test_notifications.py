@@ -7,9 +7,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from approvals.models import Notification, NotificationKind, OutboxMessage, WorkflowInstance
-from approvals.services import subscribers
+from approvals.outbox import subscribers
 from approvals.services.instances import instance_start, instance_withdraw
-from approvals.services.tasks import task_claim, task_decide, task_delegate
+from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import NOW, multi_flow, publish, review_flow
 from tests.approvals.notify.helpers import emit_sla, told
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory

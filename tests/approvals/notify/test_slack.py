@@ -14,6 +14,7 @@ from django.urls import reverse
 from slack_sdk.signature import SignatureVerifier
 
 from accounts.models import Role
+from approvals.integrations.slack.services import slack_interaction_answer, slack_message_send
 from approvals.models import (
     AuditEvent,
     Decision,
@@ -24,8 +25,7 @@ from approvals.models import (
     TaskStatus,
 )
 from approvals.services.instances import instance_start
-from approvals.services.slack import slack_interaction_answer, slack_message_send
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.notify.fake_slack import FakeSlackServer
 from tests.factories import TEST_PASSWORD
@@ -400,7 +400,7 @@ def test_without_a_signing_secret_the_endpoint_is_off(settings, client):
 def test_deciding_on_the_web_removes_the_buttons_from_everyone_s_message(
     slack, people, instance, django_capture_on_commit_callbacks
 ):
-    from approvals.services.slack import slack_messages_refresh
+    from approvals.integrations.slack.services import slack_messages_refresh
 
     send_all()
     with django_capture_on_commit_callbacks() as callbacks:

@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from approvals.models import AuditEvent
 from approvals.services.errors import InvalidInput
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 
 pytestmark = pytest.mark.django_db

@@ -20,19 +20,18 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
-from approvals.services.actions import (
-    action_execute,
-    backoff_seconds,
+from approvals.outbox.steps import action_execute, backoff_seconds
+from approvals.outbox.sweep import outbox_sweep
+from approvals.services.audit import verify_instances
+from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
     failed_action_skip,
     skip_choices,
 )
-from approvals.services.audit import verify_instances
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_send_event, instance_start
-from approvals.services.sla import sla_sweep
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish
 from tests.factories import GroupFactory
 
@@ -317,11 +316,11 @@ def test_a_worker_that_died_mid_step_is_replaced_by_the_sweep(requester, setting
     OutboxMessage.objects.filter(pk=message.pk).update(
         attempts=1, available_at=NOW + timedelta(seconds=60)
     )
-    settings.SLA_SWEEP_SECONDS = 30
-    assert sla_sweep(now=NOW + timedelta(seconds=30)).actions_dispatched == 0
+    settings.OUTBOX_SWEEP_SECONDS = 30
+    assert outbox_sweep(now=NOW + timedelta(seconds=30))["steps"] == 0
     # Due at +60, taken for lost a sweep interval later.
-    assert sla_sweep(now=NOW + timedelta(seconds=61)).actions_dispatched == 0
-    assert sla_sweep(now=NOW + timedelta(seconds=91)).actions_dispatched == 1
+    assert outbox_sweep(now=NOW + timedelta(seconds=61))["steps"] == 0
+    assert outbox_sweep(now=NOW + timedelta(seconds=91))["steps"] == 1
     assert action_execute(message_id=message.pk, now=NOW + timedelta(seconds=91)) == "done"
     instance.refresh_from_db()
     assert instance.state == "done" and message_of(instance).attempts == 2

@@ -11,7 +11,7 @@ from approvals.models import Decision, WorkflowInstance
 from approvals.services.audit import verify_instances
 from approvals.services.errors import AlreadyDecided
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.factories import GroupFactory, UserFactory
 

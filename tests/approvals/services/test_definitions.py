@@ -15,7 +15,7 @@ from approvals.services.definitions import (
 )
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from approvals.services.instances import (
     instance_start,
     instance_withdraw,
 )
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow, routed_flow
 
 pytestmark = pytest.mark.django_db

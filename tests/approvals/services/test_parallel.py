@@ -8,7 +8,7 @@ from approvals.models import Branch, InstanceStatus, TaskStatus
 from approvals.services.audit import verify_instances
 from approvals.services.errors import Conflict
 from approvals.services.instances import instance_send_event, instance_start
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, parallel_flow, publish
 from tests.factories import GroupFactory, UserFactory
 

@@ -18,7 +18,7 @@ from approvals.services.sla import (
     sla_sweep,
     task_escalate_overdue,
 )
-from approvals.services.tasks import task_claim, task_decide
+from approvals.services.task_work import task_claim, task_decide
 from tests.approvals.flows import NOW, publish, review_flow, routed_flow
 from tests.factories import GroupFactory, UserFactory
 

@@ -27,7 +27,7 @@ from approvals.services.instances import (
     instance_start,
     instance_withdraw,
 )
-from approvals.services.tasks import (
+from approvals.services.task_work import (
     task_claim,
     task_decide,
     task_delegate,

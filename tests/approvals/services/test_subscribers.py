@@ -6,9 +6,9 @@ import pytest
 from django.db import transaction
 
 from approvals.models import OutboxMessage, WorkflowInstance
-from approvals.services import subscribers
+from approvals.outbox import subscribers
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_decide
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 
 pytestmark = pytest.mark.django_db

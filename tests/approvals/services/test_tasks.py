@@ -9,7 +9,7 @@ from approvals.permissions import can_view_instance
 from approvals.services.audit import verify_instances
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_start
-from approvals.services.tasks import (
+from approvals.services.task_work import (
     task_claim,
     task_decide,
     task_delegate,

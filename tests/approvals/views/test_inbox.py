@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import OutOfOffice
 from approvals.models import Decision
-from approvals.services.tasks import task_claim, task_decide, task_delegate
+from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
 

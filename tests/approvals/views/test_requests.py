@@ -7,7 +7,7 @@ from django.test import Client
 
 from approvals.models import InstanceStatus, InstanceUserPermission, WorkflowInstance
 from approvals.services.definitions import definition_import
-from approvals.services.tasks import task_decide, task_delegate
+from approvals.services.task_work import task_decide, task_delegate
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from approvals.models import AuditEvent, Decision, TaskStatus
-from approvals.services.tasks import task_claim, task_decide
+from approvals.services.task_work import task_claim, task_decide
 from tests.approvals.flows import NOW
 from tests.approvals.views.conftest import snapshot, start
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from approvals.webhooks import verify
+from approvals.integrations.webhooks.signing import verify
 
 
 @dataclass

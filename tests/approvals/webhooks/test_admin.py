@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from approvals.integrations.webhooks.services import webhook_attempt
 from approvals.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from approvals.services.instances import instance_start
-from approvals.services.webhooks import webhook_attempt
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.webhooks.receiver import receiver
 

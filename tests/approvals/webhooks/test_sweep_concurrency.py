@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
+from approvals.integrations.webhooks.services import webhook_due
 from approvals.models import WebhookDelivery, WebhookSubscription
-from approvals.services.webhooks import webhook_due
 from tests.approvals.flows import NOW
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]

@@ -9,6 +9,13 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
+from approvals.integrations.webhooks.services import (
+    backoff,
+    webhook_attempt,
+    webhook_due,
+    webhook_redeliver,
+)
+from approvals.integrations.webhooks.signing import post_signed, signature
 from approvals.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -16,14 +23,7 @@ from approvals.models import (
 )
 from approvals.services.errors import NotAllowed
 from approvals.services.instances import instance_start
-from approvals.services.tasks import task_decide
-from approvals.services.webhooks import (
-    backoff,
-    webhook_attempt,
-    webhook_due,
-    webhook_redeliver,
-)
-from approvals.webhooks import post_signed, signature
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.webhooks.receiver import receiver
 
@@ -263,7 +263,7 @@ def test_after_commit_a_worker_delivers_it(flow, requester, django_capture_on_co
             with django_capture_on_commit_callbacks(execute=True) as callbacks:
                 start(requester)
             # One dispatch for both deliveries (other subscribers add callbacks of their own).
-            assert len([c for c in callbacks if "queue_webhooks" in repr(c)]) == 1
+            assert len([c for c in callbacks if "deliver_webhook" in repr(c)]) == 1
     finally:
         app.conf.task_always_eager = False
     assert sorted(r.json["type"] for r in hook.received) == ["instance.started", "task.created"]

@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.absences import local_day, resolve_assignee
+from approvals.machine.statechart import APPROVE
 from approvals.models import (
     Channel,
     Decision,
@@ -35,7 +36,6 @@ from approvals.services.errors import (
 )
 from approvals.services.instances import MAX_TITLE
 from approvals.services.locking import lock_instance
-from approvals.statechart import APPROVE
 
 # Saying no, or sending a request back, must tell the requester why.
 EVENTS_NEEDING_COMMENT = frozenset({"REJECT", "REQUEST_CHANGES"})

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from approvals.links import absolute, task_path
 from approvals.models import NotificationKind, SlackMessage, Task
 from approvals.services.definitions import statechart_for
-from approvals.services.notifications import absolute, task_path
-from approvals.services.tasks import EVENTS_NEEDING_COMMENT
+from approvals.services.task_work import EVENTS_NEEDING_COMMENT
 
 DECIDE_ACTION = "signoff_decide"
 OPEN_ACTION = "signoff_open"

@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from approvals import selectors
+from approvals.admin.base import ReadOnlyAdmin
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, compile_expression
 from approvals.machine.loader import dump_document
@@ -34,7 +35,7 @@ from approvals.models import (
     WorkflowDefinition,
     WorkflowInstance,
 )
-from approvals.services.actions import (
+from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
     failed_action_skip,
@@ -51,7 +52,7 @@ from approvals.services.definitions import (
 )
 from approvals.services.errors import WorkflowError
 from approvals.services.instances import instance_cancel
-from approvals.services.tasks import task_reassign
+from approvals.services.task_work import task_reassign
 
 
 def _error_text(exc: WorkflowError) -> str:
@@ -353,7 +354,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
 
 def _diagram(config: dict[str, Any]) -> str:
     """A definition's diagram; empty while a draft is too broken to draw."""
-    from approvals.diagram import render_svg
+    from approvals.machine.diagram import render_svg
 
     try:
         return mark_safe(render_svg(config))
@@ -371,17 +372,6 @@ class ReassignForm(forms.Form):
         required=False,
         empty_label="— back to the roles' queue —",
     )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(WorkflowInstance)
@@ -642,9 +632,3 @@ class FailedActionAdmin(ReadOnlyAdmin):
             ),
             "The request was cancelled.",
         )
-
-
-# Notifications and Slack deliveries (issue 5) live in their own module.
-# API tokens, webhook subscriptions and deliveries (issue 7).
-import approvals.api.admin  # noqa: E402, F401
-from approvals import notification_admin  # noqa: E402, F401

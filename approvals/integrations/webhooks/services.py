@@ -21,20 +21,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
+from django.db.models import Q
 
-from approvals import webhooks as http
+from approvals.integrations.webhooks import signing as http
 from approvals.models import (
-    WEBHOOK_EVENT_TYPES,
     DeliveryStatus,
-    OutboxMessage,
     WebhookAttempt,
     WebhookDelivery,
-    WebhookSubscription,
-    WorkflowInstance,
 )
+from approvals.outbox import retry
+from approvals.outbox.dispatch import queue_after_commit
 from approvals.services.errors import NotAllowed
-from approvals.services.subscribers import subscribe
 
 logger = logging.getLogger(__name__)
 
@@ -44,90 +41,26 @@ MAX_BACKOFF = timedelta(hours=6)
 DISPATCH_LEASE = timedelta(minutes=5)
 
 
+DELIVERIES = retry.register(
+    retry.RetryQueue(
+        name="webhooks",
+        model=WebhookDelivery,
+        task="approvals.tasks.deliver_webhook",
+        live=Q(status=DeliveryStatus.PENDING),
+        due_field="next_attempt_at",
+        # An attempt holds its row for the answer's timeout and a minute more.
+        lease=lambda: float(settings.WEBHOOK_TIMEOUT_SECONDS + 60),
+        sweep_lease=DISPATCH_LEASE.total_seconds,
+    )
+)
+
+
 def backoff(attempts: int) -> timedelta:
     """Delay after the `attempts`-th failure: base, 4x base, 16x base... capped at 6 hours."""
-    seconds = settings.WEBHOOK_BACKOFF_SECONDS * 4 ** max(attempts - 1, 0)
-    return min(timedelta(seconds=seconds), MAX_BACKOFF)
-
-
-def _attempt_lease() -> timedelta:
-    return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
-
-
-# ----- fan-out (in the transaction of the change)
-
-
-@subscribe(*WEBHOOK_EVENT_TYPES)
-def queue_webhooks(messages: list[OutboxMessage]) -> None:
-    topics = {m.topic for m in messages}
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(is_active=True)
-        if topics.intersection(s.event_types)
-    ]
-    if not subscriptions:
-        return
-    instances = {
-        row["pk"]: row
-        for row in WorkflowInstance.objects.filter(pk__in={m.instance_id for m in messages}).values(
-            "pk", "title", "business_key", "definition__key", "definition__version"
-        )
-    }
-    deliveries = []
-    for message in messages:
-        instance = instances.get(message.instance_id, {})
-        workflow = instance.get("definition__key", "")
-        payload = _payload(message, instance)
-        deliveries.extend(
-            WebhookDelivery(
-                subscription=subscription,
-                event_id=message.idempotency_key,
-                event_type=message.topic,
-                instance_id=message.instance_id,
-                payload=payload,
-                max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
-                next_attempt_at=message.created_at,
-                created_at=message.created_at,
-            )
-            for subscription in subscriptions
-            if subscription.wants(message.topic, workflow)
-        )
-    if deliveries:
-        created = WebhookDelivery.objects.bulk_create(deliveries)
-        first_attempts = [(d.pk, 1) for d in created]
-        transaction.on_commit(lambda: dispatch(first_attempts))
-
-
-def _payload(message: OutboxMessage, instance: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": message.idempotency_key,
-        "type": message.topic,
-        "created_at": message.created_at.isoformat(),
-        "instance": {
-            "id": message.instance_id,
-            "workflow": instance.get("definition__key"),
-            "workflow_version": instance.get("definition__version"),
-            "title": instance.get("title"),
-            "business_key": instance.get("business_key"),
-            "url": settings.SITE_URL.rstrip("/")
-            + reverse("api:instance", kwargs={"pk": message.instance_id})
-            if message.instance_id
-            else None,
-        },
-        "data": message.payload,
-    }
-
-
-def dispatch(attempts: list[tuple[int, int]]) -> None:
-    """Ask a worker to make these attempts. Runs after commit, so it must not raise: should the
-    broker be down, the sweep finds the rows by their `next_attempt_at` anyway."""
-    from approvals.tasks import deliver_webhook
-
-    for delivery_id, attempt in attempts:
-        try:
-            deliver_webhook.delay(delivery_id, attempt)
-        except Exception:
-            logger.warning("webhook delivery %s not queued; the sweep will retry", delivery_id)
+    policy = retry.Backoff(
+        base=settings.WEBHOOK_BACKOFF_SECONDS, factor=4, cap=MAX_BACKOFF.total_seconds()
+    )
+    return timedelta(seconds=policy.seconds(attempts))
 
 
 # ----- delivery (outside any transaction of the change)
@@ -135,31 +68,13 @@ def dispatch(attempts: list[tuple[int, int]]) -> None:
 
 def webhook_due(*, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
     """Due deliveries, each leased for DISPATCH_LEASE, as (id, attempt number) to make."""
-    with transaction.atomic():
-        rows = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")
-            .values_list("pk", "attempts")[:limit]
-        )
-        if rows:
-            WebhookDelivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-                next_attempt_at=now + DISPATCH_LEASE
-            )
-    return [(pk, attempts + 1) for pk, attempts in rows]
+    return DELIVERIES.due(now=now, limit=limit)
 
 
 def webhook_attempt(*, delivery_id: int, attempt: int, now: datetime) -> WebhookAttempt | None:
     """Make attempt number `attempt` of a delivery, or nothing when it is not that attempt's
     turn (another dispatch made it, it was delivered, or it gave up)."""
-    with transaction.atomic():
-        claimed = (
-            WebhookDelivery.objects.filter(
-                pk=delivery_id, status=DeliveryStatus.PENDING, attempts=attempt - 1
-            ).update(attempts=attempt, next_attempt_at=now + _attempt_lease())
-            == 1
-        )
-    if not claimed:
+    if not DELIVERIES.claim(delivery_id, now=now, attempt=attempt):
         return None
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
     subscription = delivery.subscription
@@ -260,6 +175,5 @@ def webhook_redeliver(*, delivery_ids: list[int], actor: Any, now: datetime) -> 
             delivered_at=None,
             max_attempts=attempts + settings.WEBHOOK_MAX_ATTEMPTS,
         )
-    next_attempts = [(pk, attempts + 1) for pk, attempts in rows]
-    transaction.on_commit(lambda: dispatch(next_attempts))
+    queue_after_commit(DELIVERIES.task, [(pk, attempts + 1) for pk, attempts in rows])
     return len(rows)

@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.live import notification_path
 from approvals.models import Notification
-from approvals.services.notifications import notifications_mark_read, unread_count
+from approvals.notify.push import notification_path
+from approvals.notify.services import notifications_mark_read, unread_count
 
 PAGE_SIZE = 30
 

@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from approvals import live
 from approvals.models import Notification, WorkflowInstance
+from approvals.notify import push as live
 from approvals.permissions import can_view_instance
 
 # Close codes (4000-4999 are the application's): the browser stops retrying on these.

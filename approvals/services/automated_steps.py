@@ -1,41 +1,21 @@
-"""Automated steps: running the actions a definition names, retrying them, and the operator's
-manual review when they keep failing.
+"""Automated steps, their writes: the outcome of an attempt on the locked instance, and the
+operator's manual review when a step keeps failing (retry, skip, cancel).
 
-The engine writes an `action.invoke` (a state's `invoke`) or `action.run` (`entry`/`exit`)
-outbox message in the transaction of the move. After commit a Celery task (`run_action`, with
-acks_late and reject_on_worker_lost) calls `action_execute` with the message id:
-
-1. *claim* the message with one conditional UPDATE (pending, due, not leased): the attempt is
-   counted and the row leased for ACTION_LEASE_SECONDS, so a duplicate delivery of the Celery
-   message does nothing while the first runs;
-2. run the action outside any transaction (it may call slow outside services), with one
-   idempotency key per step visit, the same for every attempt;
-3. record the outcome in a transaction on the locked instance, re-checking that the message is
-   still pending and the step still current: `onDone` with the output stored in the context, or
-   a retry later (exponential backoff with jitter), or, after the last attempt, `onError`, or by
-   default a manual-review task for the operator role.
-
-A worker killed mid-step leaves the message pending with an expired lease; the SLA sweep sends
-it again (`redispatch_due_actions`), so the step runs again and the transition still happens
-once, because step 3 only moves a request whose message is still pending.
+The attempts themselves (claim, run the registered action outside any transaction, back off)
+are `approvals.outbox.steps`; this module only moves requests.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import random
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
-from approvals.actions import ActionCall, get_action
+from approvals.machine.statechart import State
 from approvals.models import (
     AuditEvent,
     Channel,
@@ -54,131 +34,19 @@ from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.locking import lock_instance
-from approvals.services.subscribers import subscribe
-from approvals.statechart import State
-
-logger = logging.getLogger(__name__)
 
 INVOKE = "action.invoke"
 RUN = "action.run"
 ACTION_TOPICS = (INVOKE, RUN)
+# What an attempt came to (step_record).
+NOT_DUE, DONE, RETRY, FAILED = "not due", "done", "retry", "failed"
 # entry/exit actions have no retry policy of their own in the format.
 DEFAULT_ATTEMPTS = 3
-DEFAULT_DELAY_SECONDS = 10.0
-MAX_BACKOFF_SECONDS = 3600.0
 # The skip choice that continues as if the step had succeeded (its invoke.onDone).
 SKIP_AS_DONE = "onDone"
-MAX_ERROR = 2000
 
 
-# ----- dispatching to Celery
-
-
-@subscribe(*ACTION_TOPICS)
-def _dispatch_after_commit(messages: list[OutboxMessage]) -> None:
-    ids = [message.pk for message in messages]
-    transaction.on_commit(lambda: dispatch_actions(ids))
-
-
-def dispatch_actions(message_ids: Iterable[int], *, countdown: float | None = None) -> int:
-    """Send the Celery tasks that run these messages. A broker that is down loses nothing: the
-    message rows stay pending and the next sweep sends them again."""
-    from approvals.tasks import run_action
-
-    sent = 0
-    for message_id in message_ids:
-        try:
-            run_action.apply_async((message_id,), countdown=countdown)
-        except Exception:  # the broker, not our data: the sweep re-sends
-            logger.warning("could not queue action message %s; the sweep will", message_id)
-        else:
-            sent += 1
-    return sent
-
-
-def redispatch_due_actions(*, now: datetime, limit: int | None = None) -> int:
-    """Queue the pending action messages that are due: retries whose backoff ran out, steps
-    whose worker died (lease expired), and messages queued while the broker was down."""
-    # A message that became due less than a sweep ago is normally being sent right now (after
-    # its commit, or by its retry countdown); only later is it taken for lost.
-    overdue = now - timedelta(seconds=settings.SLA_SWEEP_SECONDS)
-    queryset = OutboxMessage.objects.filter(
-        status=OutboxStatus.PENDING, available_at__lte=overdue, topic__in=ACTION_TOPICS
-    ).order_by("available_at", "pk")
-    ids = list(queryset.values_list("pk", flat=True)[: limit or None])
-    return dispatch_actions(ids) if ids else 0
-
-
-# ----- running a step
-
-
-def backoff_seconds(payload: Mapping[str, Any], attempt: int) -> float:
-    """Delay before the attempt after `attempt`: fixed, or doubling from the definition's
-    `retry.delay`; with "equal jitter" (half fixed, half random) so that steps failing together
-    do not retry together; capped at an hour."""
-    base = float(payload.get("delay_seconds") or DEFAULT_DELAY_SECONDS)
-    if payload.get("backoff", "exponential") == "exponential":
-        base *= 2 ** max(attempt - 1, 0)
-    base = min(base, MAX_BACKOFF_SECONDS)
-    return base / 2 + random.uniform(0, base / 2)
-
-
-def action_execute(*, message_id: int, now: datetime | None = None) -> str:
-    """One attempt of the step behind an action message (what the Celery task calls).
-
-    Returns what happened: "not due" (done already, leased by another worker, or waiting for
-    its retry), "done", "retry", "failed"."""
-    # Outcomes are recorded at the time they happen (an action may take a while), unless the
-    # caller fixes the clock.
-    clock = (lambda: now) if now is not None else timezone.now
-    now = clock()
-    claimed = OutboxMessage.objects.filter(
-        pk=message_id,
-        topic__in=ACTION_TOPICS,
-        status=OutboxStatus.PENDING,
-        available_at__lte=now,
-    ).update(
-        attempts=F("attempts") + 1,
-        available_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
-    )
-    if not claimed:
-        return "not due"
-    message = OutboxMessage.objects.select_related("instance__definition").get(pk=message_id)
-    instance = message.instance
-    assert instance is not None
-    payload = message.payload
-    if message.topic == INVOKE and not _step_is_current(instance, payload):
-        return _finish(message_id, output=None, error=None, now=clock())
-    chart = statechart_for(instance.definition)
-    name = payload.get("src") or payload.get("action")
-    call = ActionCall(
-        instance_id=instance.pk,
-        definition_key=instance.definition.key,
-        state=payload["state"],
-        context=instance.context,
-        input=payload.get("input") or {},
-        settings=chart.settings,
-        idempotency_key=payload.get("step") or message.idempotency_key,
-    )
-    try:
-        output = get_action(name)(call)
-        output = _json_output(output)
-    except Exception as exc:  # an action's failure is data: retried, then reviewed
-        logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        return _finish(message_id, output=None, error=error, now=clock())
-    return _finish(message_id, output=output, error=None, now=clock())
-
-
-def _json_output(output: Any) -> dict[str, Any]:
-    if output is None:
-        return {}
-    if not isinstance(output, Mapping):
-        raise TypeError(f"the action returned {type(output).__name__}, not a mapping")
-    return json.loads(json.dumps(dict(output)))  # TypeError/ValueError if not JSON
-
-
-def _step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> bool:
+def step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> bool:
     """The request is still in the step's state, in the same visit of it: nothing entered that
     state (or, for a state in a region, the parallel state around it) after the visit began."""
     if instance.status != InstanceStatus.ACTIVE:
@@ -202,15 +70,17 @@ def _step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> 
     return entered is None or entered <= int(payload.get("visit") or 0)
 
 
-def _finish(
+def step_record(
     message_id: int, *, output: dict[str, Any] | None, error: str | None, now: datetime
 ) -> str:
+    """Record one attempt's outcome. Returns DONE, FAILED, RETRY (attempts are left: the
+    caller puts the message back in its queue) or NOT_DUE (someone else finished it)."""
     with transaction.atomic():
         instance_id = OutboxMessage.objects.values_list("instance_id", flat=True).get(pk=message_id)
         instance = lock_instance(instance_id=instance_id)
         message = OutboxMessage.objects.get(pk=message_id)
         if message.status != OutboxStatus.PENDING:
-            return "not due"  # someone else finished it while this attempt ran
+            return NOT_DUE
         run = Run(
             instance,
             statechart_for(instance.definition),
@@ -219,28 +89,23 @@ def _finish(
             now=now,
         )
         payload = message.payload
-        current = message.topic == RUN or _step_is_current(instance, payload)
+        current = message.topic == RUN or step_is_current(instance, payload)
         if error is None:
             _deliver(message, now)
             if current:
                 _complete(run, message, output or {})
                 run.commit()
-            return "done"
+            return DONE
         max_attempts = int(payload.get("max_attempts") or DEFAULT_ATTEMPTS)
         if current and message.attempts < max_attempts:
-            delay = backoff_seconds(payload, message.attempts)
-            message.available_at = now + timedelta(seconds=delay)
-            message.last_error = error
-            message.save(update_fields=["available_at", "last_error"])
-            transaction.on_commit(lambda: dispatch_actions([message_id], countdown=delay))
-            return "retry"
+            return RETRY
         message.status = OutboxStatus.FAILED
         message.last_error = error
         message.save(update_fields=["status", "last_error"])
         if current:
             _fail(run, message, error)
             run.commit()
-        return "failed"
+        return FAILED
 
 
 def _deliver(message: OutboxMessage, now: datetime) -> None:

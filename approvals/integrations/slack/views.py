@@ -20,16 +20,16 @@ from django.views.decorators.http import require_POST
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
-from approvals.models import SlackMessage
-from approvals.services.slack import slack_interaction_decide
-from approvals.slack.blocks import (
+from approvals.integrations.slack.blocks import (
     COMMENT_CALLBACK,
     DECIDE_ACTION,
     comment_modal,
     message_blocks,
     needs_comment,
 )
-from approvals.slack.client import web_client
+from approvals.integrations.slack.client import web_client
+from approvals.integrations.slack.services import slack_interaction_decide
+from approvals.models import SlackMessage
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from approvals.admin import ReadOnlyAdmin
+from approvals.admin.base import ReadOnlyAdmin
 from approvals.models import Notification, SlackInteraction, SlackMessage
 
 
@@ -44,7 +44,7 @@ class SlackMessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Try the selected failed messages again now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[SlackMessage]) -> None:
-        from approvals.services.slack import slack_message_retry
+        from approvals.integrations.slack.services import slack_message_retry
 
         count = slack_message_retry(
             ids=list(queryset.values_list("pk", flat=True)), now=timezone.now()

@@ -35,7 +35,9 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models import Count, Q
 from django.dispatch import receiver
 
+from approvals.links import task_path
 from approvals.models import Notification, OutboxMessage
+from approvals.notify.facts import TOPICS, Facts, facts_for
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +78,6 @@ def _signed_out(sender: Any, request: Any, user: Any, **_: Any) -> None:
 
 
 def notification_path(n: Notification) -> str:
-    from approvals.services.notifications import task_path
-
     return task_path(n.task_id) if n.task_id else "/notifications/"
 
 
@@ -108,7 +108,7 @@ def serialize(n: Notification, names: dict[int, str] | None = None) -> dict[str,
     }
 
 
-def events_for(messages: Iterable[OutboxMessage], facts: Any) -> list[Event]:
+def events_for(messages: Iterable[OutboxMessage], facts: Facts) -> list[Event]:
     """Non-personal "this task/request changed" events for live pages, with the groups that
     may receive them: the request's watchers, the task's roles, its assignee and requester."""
     events: list[Event] = []
@@ -308,8 +308,6 @@ def _heads() -> tuple[int, int]:
 def _poll(
     notes: _Cursor, outbox: _Cursor
 ) -> tuple[list[dict[str, Any]], list[Event], dict[int, int]]:
-    from approvals.services.notifications import TOPICS, gather
-
     rows = list(
         Notification.objects.filter(notes.query()).select_related("actor").order_by("pk")[:500]
     )
@@ -317,7 +315,7 @@ def _poll(
     messages = list(OutboxMessage.objects.filter(outbox.query()).order_by("pk")[:500])
     outbox.saw([m.pk for m in messages])
     messages = [m for m in messages if m.topic in TOPICS]
-    events = events_for(messages, gather(messages, with_members=False)) if messages else []
+    events = events_for(messages, facts_for(messages, with_members=False)) if messages else []
     pushed = [serialize(n) for n in rows]
     counts = unread_counts(n["recipient"] for n in pushed) if pushed else {}
     return pushed, events, counts

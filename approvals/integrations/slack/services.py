@@ -27,17 +27,19 @@ from django.db.models import F, Q
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
-from approvals.models import Channel, SlackInteraction, SlackMessage, SlackMessageStatus, Task
-from approvals.services.errors import InvalidInput, WorkflowError
-from approvals.services.tasks import task_decide
-from approvals.slack.blocks import message_blocks, outcome_blocks
-from approvals.slack.client import (
+from approvals.integrations.slack.blocks import message_blocks, outcome_blocks
+from approvals.integrations.slack.client import (
     enabled,
     miss_key,
     slack_id_for,
     user_for_slack_id,
     web_client,
 )
+from approvals.models import Channel, SlackInteraction, SlackMessage, SlackMessageStatus, Task
+from approvals.outbox import retry
+from approvals.outbox.dispatch import queue_after_commit
+from approvals.services.errors import InvalidInput, WorkflowError
+from approvals.services.task_work import task_decide
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,19 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
-def backoff(attempt: int) -> int:
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+BACKOFF = retry.Backoff(base=BACKOFF_BASE_SECONDS, factor=2, cap=BACKOFF_MAX_SECONDS)
+SLACK_MESSAGES = retry.register(
+    retry.RetryQueue(
+        name="slack",
+        model=SlackMessage,
+        task="approvals.tasks.slack_send",
+        # A message being sent whose lease ran out was left by a crashed worker.
+        live=Q(status__in=[SlackMessageStatus.PENDING, SlackMessageStatus.SENDING]),
+        due_field="next_attempt_at",
+        lease=STALE_SENDING.total_seconds,
+        on_claim=lambda now: {"status": SlackMessageStatus.SENDING, "claimed_at": now},
+    )
+)
 
 
 def retry_after(exc: SlackApiError) -> int:
@@ -81,30 +94,10 @@ def retry_after(exc: SlackApiError) -> int:
         return DEFAULT_RETRY_AFTER
 
 
-def slack_due(*, now: datetime, limit: int = 200) -> list[int]:
-    """Messages whose time has come (new, to retry, or left behind by a crashed worker)."""
-    return list(
-        SlackMessage.objects.filter(
-            Q(status=SlackMessageStatus.PENDING, next_attempt_at__lte=now)
-            | Q(status=SlackMessageStatus.SENDING, claimed_at__lt=now - STALE_SENDING)
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
 def slack_message_send(*, message_id: int, now: datetime) -> float | None:
     """Post one message. Returns the seconds to wait before the next try, or None when there is
     nothing more to do (sent, failed for good, skipped, or another worker has it)."""
-    claimed = (
-        SlackMessage.objects.filter(pk=message_id)
-        .filter(
-            Q(status=SlackMessageStatus.PENDING, next_attempt_at__lte=now)
-            | Q(status=SlackMessageStatus.SENDING, claimed_at__lt=now - STALE_SENDING)
-        )
-        .update(status=SlackMessageStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    if not SLACK_MESSAGES.claim(message_id, now=now):
         return None
     message = SlackMessage.objects.select_related(
         "recipient",
@@ -139,18 +132,16 @@ def slack_message_send(*, message_id: int, now: datetime) -> float | None:
             SlackMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") - 1)
             message.attempts -= 1
         elif code not in PERMANENT_ERRORS:
-            delay = backoff(message.attempts)
+            delay = BACKOFF.seconds(message.attempts)
     except (SlackClientError, URLError, OSError, ValueError) as exc:
         error = f"could not reach Slack: {exc}"
-        delay = backoff(message.attempts)
+        delay = BACKOFF.seconds(message.attempts)
     if delay is None or message.attempts >= settings.SLACK_MAX_ATTEMPTS:
         _finish(message, SlackMessageStatus.FAILED, error=error)
         logger.warning("Slack message %s failed for good: %s", message.pk, error)
         return None
-    SlackMessage.objects.filter(pk=message.pk).update(
-        status=SlackMessageStatus.PENDING,
-        next_attempt_at=now + timedelta(seconds=delay),
-        last_error=error[:2000],
+    SLACK_MESSAGES.retry_later(
+        message.pk, now=now, delay=delay, status=SlackMessageStatus.PENDING, last_error=error[:2000]
     )
     return delay
 
@@ -227,7 +218,7 @@ def slack_interaction_decide(
             interaction.detail = exc.message[:1].upper() + exc.message[1:] + "."
         else:
             interaction.outcome = "done"
-            from approvals.slack.blocks import event_label
+            from approvals.integrations.slack.blocks import event_label
 
             interaction.detail = (
                 f"{event_label(event)} by {user} at {now:%Y-%m-%d %H:%M} UTC, from Slack."
@@ -236,10 +227,8 @@ def slack_interaction_decide(
     interaction.answered_at = now
     interaction.save(update_fields=["user", "outcome", "detail", "answered_at"])
     if interaction.response_url:
-        from approvals.tasks import slack_respond
-
-        transaction.on_commit(
-            lambda: slack_respond.delay(interaction.pk, original_blocks or []), robust=True
+        queue_after_commit(
+            "approvals.tasks.slack_respond", [(interaction.pk, original_blocks or [])]
         )
     return interaction
 
@@ -269,8 +258,6 @@ def slack_interaction_answer(*, interaction_id: int, blocks: list[dict[str, Any]
 
 def slack_message_retry(*, ids: list[int], now: datetime) -> int:
     """An admin sends failed messages again (after fixing a token, a channel...)."""
-    from approvals.tasks import slack_send
-
     changed = list(
         SlackMessage.objects.filter(pk__in=ids, status=SlackMessageStatus.FAILED).values_list(
             "pk", flat=True
@@ -279,15 +266,14 @@ def slack_message_retry(*, ids: list[int], now: datetime) -> int:
     SlackMessage.objects.filter(pk__in=changed).update(
         status=SlackMessageStatus.PENDING, attempts=0, next_attempt_at=now
     )
-    for message_id in changed:
-        transaction.on_commit(lambda m=message_id: slack_send.delay(m), robust=True)
+    queue_after_commit(SLACK_MESSAGES.task, [(message_id,) for message_id in changed])
     return len(changed)
 
 
 def slack_messages_refresh(*, instance_id: int, now: datetime) -> float | None:
     """Update the sent messages of a request's closed tasks: content without buttons, and who
     decided (or why the task closed). Returns seconds to wait after a 429, else None."""
-    from approvals.services.tasks import describe_closed
+    from approvals.services.task_work import describe_closed
 
     pending = SlackMessage.objects.filter(
         instance_id=instance_id, closed_shown_at__isnull=True, ts__gt=""
@@ -307,7 +293,7 @@ def slack_messages_refresh(*, instance_id: int, now: datetime) -> float | None:
             logger.warning("chat.update of %s failed: %s", message.pk, exc.response.get("error"))
         except (SlackClientError, URLError, OSError) as exc:
             logger.warning("chat.update of %s failed: %s", message.pk, exc)
-            return backoff(1)
+            return BACKOFF.seconds(1)
         SlackMessage.objects.filter(pk=message.pk).update(closed_shown_at=now)
     return None
 

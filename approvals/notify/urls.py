@@ -1,0 +1,17 @@
+from django.urls import path
+
+from approvals.notify import views
+
+urlpatterns = [
+    path("notifications/", views.notification_list, name="notifications"),
+    path(
+        "notifications/read/",
+        views.notification_mark_read,
+        name="notifications_mark_read",
+    ),
+    path(
+        "notifications/<int:pk>/open/",
+        views.notification_open,
+        name="notification_open",
+    ),
+]

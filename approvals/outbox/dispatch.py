@@ -1,0 +1,48 @@
+"""Every send after commit goes through here.
+
+`after_commit` schedules a call for when the current transaction commits (at once outside
+one); `queue` hands Celery tasks to the broker. A broker that is down loses nothing: the rows
+the transaction wrote stay due, and the sweep (`outbox.sweep`) sends them again. So an error
+here is logged, in this one place, and never raised into the code that committed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def after_commit(func: Callable[[], Any]) -> None:
+    """Run `func` once the transaction commits; its failure is logged, never raised."""
+    transaction.on_commit(func, robust=True)
+
+
+def queue(task: str, calls: Iterable[Sequence[Any]], *, countdown: float | None = None) -> int:
+    """Send one message to the Celery task of that name per argument tuple; returns how many
+    the broker took. By name, so that what writes rows never imports the workers' code."""
+    sent = 0
+    celery_task = current_app.tasks[task]
+    for args in calls:
+        try:
+            celery_task.apply_async(tuple(args), countdown=countdown)
+        except Exception:  # the broker, not our data: the sweep sends it again
+            logger.warning("could not queue %s%s; the sweep will", task, tuple(args))
+        else:
+            sent += 1
+    return sent
+
+
+def queue_after_commit(
+    task: str, calls: Iterable[Sequence[Any]], *, countdown: float | None = None
+) -> None:
+    calls = [tuple(args) for args in calls]
+    if calls:
+        # A partial, not a lambda: what is pending after commit reads as what it sends.
+        after_commit(functools.partial(queue, task, calls, countdown=countdown))

@@ -1,0 +1,137 @@
+"""Automated steps: the outbox's own deliveries, to the actions registered in code.
+
+The engine writes an `action.invoke` (a state's `invoke`) or `action.run` (`entry`/`exit`)
+outbox message in the transaction of the move. After commit the Celery task `run_action`
+(acks_late, reject_on_worker_lost) calls `action_execute` with the message id:
+
+1. *claim* the message (`STEPS.claim`): the attempt is counted and the row leased for
+   ACTION_LEASE_SECONDS, so a duplicate delivery of the Celery message does nothing while the
+   first runs;
+2. run the action outside any transaction (it may call slow outside services), with one
+   idempotency key per step visit, the same for every attempt;
+3. record the outcome on the locked instance (`services.automated_steps.step_record`), which
+   re-checks that the message is still pending and the step still current: `onDone`, or
+   after the last attempt `onError` or a manual-review task; otherwise the message goes back
+   to the queue, due after its backoff.
+
+A worker killed mid-step leaves the message pending with an expired lease; the outbox sweep
+sends it again, so the step runs again and the transition still happens once, because step 3
+only moves a request whose message is still pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.actions import ActionCall, get_action
+from approvals.models import OutboxMessage, OutboxStatus
+from approvals.outbox import retry
+from approvals.outbox.dispatch import queue, queue_after_commit
+from approvals.outbox.subscribers import Batch, subscribe
+from approvals.services.automated_steps import (
+    ACTION_TOPICS,
+    INVOKE,
+    RETRY,
+    step_is_current,
+    step_record,
+)
+from approvals.services.definitions import statechart_for
+
+logger = logging.getLogger(__name__)
+
+RUN_ACTION = "approvals.tasks.run_action"
+# entry/exit actions have no retry policy of their own in the format.
+DEFAULT_DELAY_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 3600.0
+MAX_ERROR = 2000
+
+STEPS = retry.register(
+    retry.RetryQueue(
+        name="steps",
+        model=OutboxMessage,
+        task=RUN_ACTION,
+        live=Q(status=OutboxStatus.PENDING, topic__in=ACTION_TOPICS),
+        due_field="available_at",
+        lease=lambda: float(settings.ACTION_LEASE_SECONDS),
+        # A message due less than a sweep ago is normally being sent right now (after its
+        # commit, or by its retry countdown); only later is it taken for lost.
+        sweep_grace=lambda: float(settings.OUTBOX_SWEEP_SECONDS),
+    )
+)
+
+
+@subscribe(*ACTION_TOPICS)
+def run_after_commit(batch: Batch) -> None:
+    queue_after_commit(RUN_ACTION, [(message.pk,) for message in batch])
+
+
+def step_backoff(payload: Mapping[str, Any]) -> retry.Backoff:
+    """The definition's `retry` policy: fixed, or doubling from `retry.delay`, with jitter,
+    capped at an hour."""
+    exponential = payload.get("backoff", "exponential") == "exponential"
+    return retry.Backoff(
+        base=float(payload.get("delay_seconds") or DEFAULT_DELAY_SECONDS),
+        factor=2.0 if exponential else 1.0,
+        cap=MAX_BACKOFF_SECONDS,
+        jitter=True,
+    )
+
+
+def backoff_seconds(payload: Mapping[str, Any], attempt: int) -> float:
+    return step_backoff(payload).seconds(attempt)
+
+
+def action_execute(*, message_id: int, now: datetime | None = None) -> str:
+    """One attempt of the step behind an action message (what the Celery task calls).
+
+    Returns what happened: "not due" (done already, leased by another worker, or waiting for
+    its retry), "done", "retry", "failed"."""
+    # Outcomes are recorded at the time they happen (an action may take a while), unless the
+    # caller fixes the clock.
+    clock = (lambda: now) if now is not None else timezone.now
+    if not STEPS.claim(message_id, now=clock()):
+        return "not due"
+    message = OutboxMessage.objects.select_related("instance__definition").get(pk=message_id)
+    instance = message.instance
+    assert instance is not None
+    payload = message.payload
+    if message.topic == INVOKE and not step_is_current(instance, payload):
+        return step_record(message_id, output=None, error=None, now=clock())
+    name = payload.get("src") or payload.get("action")
+    call = ActionCall(
+        instance_id=instance.pk,
+        definition_key=instance.definition.key,
+        state=payload["state"],
+        context=instance.context,
+        input=payload.get("input") or {},
+        settings=statechart_for(instance.definition).settings,
+        idempotency_key=payload.get("step") or message.idempotency_key,
+    )
+    try:
+        output = _json_output(get_action(name)(call))
+    except Exception as exc:  # an action's failure is data: retried, then reviewed
+        logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        outcome = step_record(message_id, output=None, error=error, now=clock())
+        if outcome == RETRY:
+            delay = backoff_seconds(payload, message.attempts)
+            STEPS.retry_later(message_id, now=clock(), delay=delay, last_error=error)
+            queue(RUN_ACTION, [(message_id,)], countdown=delay)
+        return outcome
+    return step_record(message_id, output=output, error=None, now=clock())
+
+
+def _json_output(output: Any) -> dict[str, Any]:
+    if output is None:
+        return {}
+    if not isinstance(output, Mapping):
+        raise TypeError(f"the action returned {type(output).__name__}, not a mapping")
+    return json.loads(json.dumps(dict(output)))  # TypeError/ValueError if not JSON
