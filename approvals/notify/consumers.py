@@ -19,7 +19,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from approvals.models import Notification, WorkflowInstance
-from approvals.notify import push as live
+from approvals.notify import push
+from approvals.notify.facts import unread_count
 from approvals.permissions import can_view_instance
 
 # Close codes (4000-4999 are the application's): the browser stops retrying on these.
@@ -42,11 +43,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.watched: set[str] = set()
         self.recent: deque[tuple[str, int]] = deque(maxlen=1000)
         self.recent_set: set[tuple[str, int]] = set()
-        self.relay: live.PollRelay | None = None
+        self.relay: push.PollRelay | None = None
         await self._join_groups()
         await self.accept()
         if settings.NOTIFY_PUSH == "poll":
-            self.relay = live.PollRelay.for_loop()
+            self.relay = push.PollRelay.for_loop()
             await self.relay.acquire()
         await self._catch_up(self._since())
 
@@ -88,7 +89,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if instance_id is None:
             await self.send_json({"type": "error", "error": "instance must be an id"})
             return
-        group = live.instance_group(instance_id)
+        group = push.instance_group(instance_id)
         if kind == "unwatch":
             self.watched.discard(group)
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -112,7 +113,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         item = message["notification"]
         if item.get("recipient") != self.user.pk:  # never someone else's, whatever the group
             return
-        await self._send_notification(item, message.get("unread"))
+        await self._send_notification(item, count=True)
 
     async def notify_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -139,18 +140,20 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.recent_set.add(key)
         return False
 
-    async def _send_notification(self, item: dict[str, Any], unread: int | None) -> None:
+    async def _send_notification(self, item: dict[str, Any], *, count: bool = False) -> None:
+        """One notification, once; pushed ones come with this user's unread count."""
         if self._seen("notification", item["id"]):
             return
+        unread = await database_sync_to_async(unread_count)(self.user) if count else None
         await self.send_json({"type": "notification", "notification": item, "unread": unread})
 
     async def _join_groups(self) -> None:
-        groups = {live.user_group(self.user.pk)}
+        groups = {push.user_group(self.user.pk)}
         session = self.scope.get("session")
-        session_group = live.session_group(getattr(session, "session_key", None) or "")
+        session_group = push.session_group(getattr(session, "session_key", None) or "")
         if session_group:
             groups.add(session_group)
-        groups |= {live.role_group(g) for g in await database_sync_to_async(_role_ids)(self.user)}
+        groups |= {push.role_group(g) for g in await database_sync_to_async(_role_ids)(self.user)}
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.joined - groups:
@@ -165,7 +168,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def _catch_up(self, since: int | None) -> None:
         items, more, unread, last = await database_sync_to_async(_missed)(self.user, since)
         for item in items:
-            await self._send_notification(item, None)
+            await self._send_notification(item)
         await self.send_json({"type": "ready", "unread": unread, "last_id": last, "more": more})
 
 
@@ -196,6 +199,6 @@ def _missed(user: Any, since: int | None) -> tuple[list[dict[str, Any]], bool, i
             mine.filter(pk__gt=since).select_related("actor").order_by("pk")[: CATCH_UP_LIMIT + 1]
         )
         more = len(rows) > CATCH_UP_LIMIT
-        items = [live.serialize(n) for n in rows[:CATCH_UP_LIMIT]]
+        items = [push.serialize(n) for n in rows[:CATCH_UP_LIMIT]]
     unread = mine.filter(read_at__isnull=True).count()
     return items, more, unread, last

@@ -11,17 +11,17 @@ number of queries.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from approvals.models import AuditEvent, OutboxMessage, Task, WorkflowInstance
+from approvals.models import AuditEvent, Notification, OutboxMessage, Task, WorkflowInstance
 from approvals.outbox.subscribers import Batch
-from approvals.roles import role_names
+from approvals.roles import role_members, role_names
 
 # Topics a person may be told about, and those that only move live pages (docs/notifications.md).
 NOTIFYING_TOPICS = (
@@ -41,6 +41,10 @@ LIVE_ONLY_TOPICS = (
     "action.failed",
 )
 TOPICS = NOTIFYING_TOPICS + LIVE_ONLY_TOPICS
+# Topics whose recipients are the members of their task's roles.
+MEMBERS_TOPICS = frozenset(
+    {"task.created", "task.reassigned", "task.reminded", "task.escalated", "task.claimed"}
+)
 
 TASK_FIELDS = (
     "id",
@@ -72,7 +76,7 @@ class Facts:
     instances: dict[int, dict[str, Any]]
     task_groups: dict[int, list[int]]
     group_names: dict[int, str]
-    members: dict[int, set[int]]
+    members: Mapping[int, AbstractSet[int]]
     names: dict[int, str]
     actors: dict[tuple[int, datetime], int | None]
     cancelled_groups: dict[tuple[int, str], list[int]] = field(default_factory=dict)
@@ -170,13 +174,15 @@ def facts_for(messages: list[OutboxMessage], *, with_members: bool = True) -> Fa
     group_ids = {g for groups in task_groups.values() for g in groups}
     group_names = role_names(group_ids | {g for gs in cancelled_groups.values() for g in gs})
 
-    members: dict[int, set[int]] = defaultdict(set)
-    if with_members and group_ids:
-        User = get_user_model()
-        for user_id, group_id in User.groups.through.objects.filter(
-            group_id__in=group_ids, user__is_active=True
-        ).values_list("user_id", "group_id"):
-            members[group_id].add(user_id)
+    # Members only of the roles whose people a message may tell (new, reassigned, reminded,
+    # escalated tasks; the others in a claimed task's roles).
+    told_roles = {
+        g
+        for m in batch
+        if m.topic in MEMBERS_TOPICS and isinstance(m.payload.get("task"), int)
+        for g in task_groups.get(m.payload["task"], [])
+    }
+    members = role_members(told_roles) if with_members and told_roles else {}
 
     actors = _actors(batch)
     names = _known_names(batch)
@@ -199,7 +205,7 @@ def facts_for(messages: list[OutboxMessage], *, with_members: bool = True) -> Fa
         instances=instances,
         task_groups=task_groups,
         group_names=group_names,
-        members=dict(members),
+        members=members,
         names=names,
         actors=actors,
         cancelled_groups=cancelled_groups,
@@ -231,3 +237,8 @@ def _known_names(batch: Batch) -> dict[int, str]:
     people = [batch.actor, _loaded(batch.instance, "requester")]
     people += [_loaded(task, "assignee") for task in batch.tasks.values()]
     return {p.pk: user_name(p) for p in people if getattr(p, "pk", None) is not None}
+
+
+def unread_count(user: Any) -> int:
+    """How many of a user's notifications are unread (a user or a user id)."""
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

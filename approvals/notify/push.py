@@ -32,12 +32,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.dispatch import receiver
 
 from approvals.links import task_path
 from approvals.models import Notification, OutboxMessage
-from approvals.notify.facts import TOPICS, Facts, facts_for
+from approvals.notify.facts import TOPICS, Facts, facts_for, unread_count
 
 logger = logging.getLogger(__name__)
 
@@ -158,27 +158,17 @@ def events_for(messages: Iterable[OutboxMessage], facts: Facts) -> list[Event]:
     return events
 
 
-def unread_counts(user_ids: Iterable[int]) -> dict[int, int]:
-    ids = set(user_ids)
-    counts = dict.fromkeys(ids, 0)
-    rows = (
-        Notification.objects.filter(recipient_id__in=ids, read_at__isnull=True)
-        .values("recipient_id")
-        .annotate(n=Count("id"))
-        .values_list("recipient_id", "n")
-    )
-    counts.update(rows)
-    return counts
-
-
-async def send(notifications: list[dict[str, Any]], events: list[Event], counts: dict) -> None:
+async def send(notifications: list[dict[str, Any]], events: list[Event]) -> None:
+    """To the groups. A notification goes without its recipient's unread count: the
+    connection that shows it counts it (consumers.py), so a change does not count the bells
+    of people who may not be online."""
     layer = get_channel_layer()
     if layer is None:
         return
     for item in notifications:
         await layer.group_send(
             user_group(item["recipient"]),
-            {"type": "notify.push", "notification": item, "unread": counts.get(item["recipient"])},
+            {"type": "notify.push", "notification": item},
         )
     for groups, event in events:
         for group in groups:
@@ -189,8 +179,7 @@ def publish(notifications: list[dict[str, Any]], events: list[Event]) -> None:
     """After commit: push to the groups. A failure here is logged, never raised: the change is
     committed and the rows let every browser catch up on its next (re)connection."""
     try:
-        counts = unread_counts(n["recipient"] for n in notifications) if notifications else {}
-        async_to_sync(send)(notifications, events, counts)
+        async_to_sync(send)(notifications, events)
     except Exception:
         logger.exception("live push failed; browsers will catch up from the database")
 
@@ -198,7 +187,7 @@ def publish(notifications: list[dict[str, Any]], events: list[Event]) -> None:
 def publish_unread(user_id: int) -> None:
     """Another tab marked notifications read: every tab's bell follows."""
     try:
-        count = unread_counts([user_id])[user_id]
+        count = unread_count(user_id)
         layer = get_channel_layer()
         if layer is not None:
             async_to_sync(layer.group_send)(
@@ -290,8 +279,8 @@ class PollRelay:
         while True:
             await asyncio.sleep(interval)
             try:
-                notifications, events, counts = await database_sync_to_async(_poll)(*cursors)
-                await send(notifications, events, counts)
+                notifications, events = await database_sync_to_async(_poll)(*cursors)
+                await send(notifications, events)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -305,9 +294,7 @@ def _heads() -> tuple[int, int]:
     return last_note or 0, last_message or 0
 
 
-def _poll(
-    notes: _Cursor, outbox: _Cursor
-) -> tuple[list[dict[str, Any]], list[Event], dict[int, int]]:
+def _poll(notes: _Cursor, outbox: _Cursor) -> tuple[list[dict[str, Any]], list[Event]]:
     rows = list(
         Notification.objects.filter(notes.query()).select_related("actor").order_by("pk")[:500]
     )
@@ -317,5 +304,4 @@ def _poll(
     messages = [m for m in messages if m.topic in TOPICS]
     events = events_for(messages, facts_for(messages, with_members=False)) if messages else []
     pushed = [serialize(n) for n in rows]
-    counts = unread_counts(n["recipient"] for n in pushed) if pushed else {}
-    return pushed, events, counts
+    return pushed, events

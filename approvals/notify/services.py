@@ -24,7 +24,3 @@ def notifications_mark_read(*, actor: Any, ids: list[int] | None, now: datetime)
     if changed:
         after_commit(functools.partial(push.publish_unread, actor.pk))
     return changed
-
-
-def unread_count(user: Any) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

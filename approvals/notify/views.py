@@ -11,8 +11,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals.models import Notification
+from approvals.notify.facts import unread_count
 from approvals.notify.push import notification_path
-from approvals.notify.services import notifications_mark_read, unread_count
+from approvals.notify.services import notifications_mark_read
 
 PAGE_SIZE = 30
 

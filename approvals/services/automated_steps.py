@@ -33,7 +33,7 @@ from approvals.permissions import can_operate, task_refusal
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
-from approvals.services.locking import lock_instance
+from approvals.services.locking import lock_instance, lock_task
 
 INVOKE = "action.invoke"
 RUN = "action.run"
@@ -214,8 +214,7 @@ def _open_review(run: Run, message: OutboxMessage, state: State, error: str) -> 
 def _locked_review(
     task_id: int, *, actor: Any, channel: str, now: datetime
 ) -> tuple[WorkflowInstance, Task, FailedAction, Run]:
-    instance = lock_instance(task_id=task_id)
-    task = Task.objects.select_related("assignee").get(pk=task_id)
+    instance, task = lock_task(task_id=task_id, actor=actor)
     failure = FailedAction.objects.filter(task=task).select_related("message").first()
     if failure is None or task.kind != TaskKind.ACTION_REVIEW:
         raise InvalidInput("this task is not a failed automated step", {"task": ["Not a review."]})
@@ -228,6 +227,7 @@ def _locked_review(
     if refusal and not can_operate(actor, "send_event"):
         raise NotAllowed(refusal)
     run = Run(instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now)
+    run.touch(task)
     return instance, task, failure, run
 
 

@@ -21,6 +21,7 @@ from approvals.models import (
     Branch,
     OutboxMessage,
     Task,
+    TaskKind,
     TaskRule,
     TaskStatus,
     Timer,
@@ -575,6 +576,19 @@ class Run:
         self.touch(task)
         self.touch(successor, role_ids)
         return successor
+
+    def roles_of(self, task: Task) -> list[str]:
+        """The roles a task is offered to: from the definition where its level says which
+        (successors keep their predecessor's roles), read otherwise."""
+        if task.for_requester:
+            return []
+        spec = self.chart.state(task.state).task
+        if spec is not None and task.kind == TaskKind.DECISION:
+            if task.escalation_level and task.escalation_level <= len(spec.escalate_to):
+                return [spec.escalate_to[task.escalation_level - 1]]
+            if task.escalation_level == 0 and task.rule != TaskRule.ALL:
+                return sorted(spec.roles)
+        return sorted(task.candidate_groups.values_list("name", flat=True))
 
     def siblings_pending(self, task: Task) -> bool:
         """Other approvals this visit still needs (rules all and quorum)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from typing import Any
 
-from approvals.models import WorkflowInstance
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from approvals.models import Task, WorkflowInstance
 from approvals.services.errors import NotAllowed
 
 
@@ -27,6 +30,31 @@ def lock_instance(
     except WorkflowInstance.DoesNotExist:
         # The same answer for "missing" and "not yours": existence must not leak.
         raise NotAllowed("no such task" if task_id is not None else "no such request") from None
+
+
+def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Task]:
+    """A task and its instance in one query, both locked until the transaction ends, with
+    whether `actor` is in one of the task's roles (`actor_is_candidate`).
+
+    The instance is locked first (FOR UPDATE OF lists it first, and PostgreSQL locks in that
+    order), as every writer does, so this never deadlocks with one that locked the instance and
+    then updates its tasks. Locking the task row too is what makes its columns the committed
+    ones: after waiting for a lock, PostgreSQL re-reads the rows it locks, and only those.
+    """
+    assert transaction.get_connection().in_atomic_block, "lock_task needs transaction.atomic()"
+    candidate = Task.candidate_groups.through.objects.filter(
+        task_id=OuterRef("pk"), group__user=getattr(actor, "pk", None)
+    )
+    queryset = (
+        Task.objects.select_for_update(of=("instance", "self"))
+        .select_related("instance__definition", "instance__requester", "assignee")
+        .annotate(actor_is_candidate=Exists(candidate))
+    )
+    try:
+        task = queryset.get(pk=task_id)
+    except Task.DoesNotExist:
+        raise NotAllowed("no such task") from None
+    return task.instance, task
 
 
 def try_lock_instance(

@@ -22,7 +22,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from approvals.machine.statechart import TaskSpec
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Channel,
@@ -130,17 +129,6 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
 # ----- one item each, in its own transaction
 
 
-def _role_names(task: Task, spec: TaskSpec | None = None) -> list[str]:
-    """The roles a task is offered to. Known from the definition where the level says it
-    (successors keep their predecessor's roles), read otherwise."""
-    if spec is not None and not task.for_requester:
-        if task.escalation_level and task.escalation_level <= len(spec.escalate_to):
-            return [spec.escalate_to[task.escalation_level - 1]]
-        if task.escalation_level == 0 and task.rule != "all":
-            return sorted(spec.roles)
-    return sorted(task.candidate_groups.values_list("name", flat=True))
-
-
 @transaction.atomic
 def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
@@ -156,7 +144,7 @@ def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     )
     spec = run.chart.state(task.state).task
     levels = spec.escalate_to if spec is not None else ()
-    previous_roles = _role_names(task, spec)
+    previous_roles = run.roles_of(task)
     previous_assignee = task.assignee_id
     common = {
         "state": task.state,
@@ -269,7 +257,7 @@ def task_remind(*, task_id: int, now: datetime) -> str:
     task.reminders_sent = max(task.reminders_sent + 1, len(times) - len(ahead))
     task.next_remind_at = ahead[0] if ahead else None
     task.save(update_fields=["reminders_sent", "next_remind_at"])
-    roles = _role_names(task, spec)
+    roles = run.roles_of(task)
     run.record(
         "task.reminded",
         task=task,

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.absences import local_day, resolve_assignee
@@ -25,6 +24,7 @@ from approvals.models import (
 )
 from approvals.permissions import can_operate, can_view_task, covering_for, task_refusal
 from approvals.request_schema import form_errors
+from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import (
@@ -35,7 +35,7 @@ from approvals.services.errors import (
     WorkflowError,
 )
 from approvals.services.instances import MAX_TITLE
-from approvals.services.locking import lock_instance
+from approvals.services.locking import lock_task
 
 # Saying no, or sending a request back, must tell the requester why.
 EVENTS_NEEDING_COMMENT = frozenset({"REJECT", "REQUEST_CHANGES"})
@@ -52,22 +52,10 @@ class DecisionResult:
 def _locked_task(
     task_id: int, *, actor: Any, channel: str, now: datetime
 ) -> tuple[WorkflowInstance, Task, Run]:
-    instance = lock_instance(task_id=task_id)
-    # Read after the lock, so the status is the committed one; whether the actor is in one of
-    # the task's roles comes in the same query.
-    candidate = Task.candidate_groups.through.objects.filter(
-        task_id=OuterRef("pk"), group__user=getattr(actor, "pk", None)
-    )
-    task = (
-        Task.objects.select_related("assignee")
-        .annotate(actor_is_candidate=Exists(candidate))
-        .get(pk=task_id)
-    )
-    return (
-        instance,
-        task,
-        Run(instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now),
-    )
+    instance, task = lock_task(task_id=task_id, actor=actor)
+    run = Run(instance, statechart_for(instance.definition), actor=actor, channel=channel, now=now)
+    run.touch(task, list(role_ids_by_name(set(run.roles_of(task))).values()))
+    return instance, task, run
 
 
 def describe_closed(task: Task) -> str:
