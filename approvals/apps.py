@@ -9,10 +9,10 @@ class ApprovalsConfig(AppConfig):
         # Outbox subscribers and retry queues register themselves when imported.
         # Celery discovers tasks in the worker only; sending by name needs them here too.
         from approvals import tasks  # noqa: F401
+        from approvals.automation import builtin, runner  # noqa: F401
         from approvals.integrations.slack import services as slack_services  # noqa: F401
         from approvals.integrations.slack import subscriber as slack  # noqa: F401
         from approvals.integrations.webhooks import subscriber as webhooks  # noqa: F401
         from approvals.notify import push  # noqa: F401  (closes signed-out sessions' sockets)
         from approvals.notify import subscriber as notify  # noqa: F401
-        from approvals.outbox import steps  # noqa: F401
         from approvals.services import access  # noqa: F401

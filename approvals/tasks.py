@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from approvals.api.idempotency import purge_expired
+from approvals.automation import tasks as step_tasks  # noqa: F401
 from approvals.integrations.slack import tasks as slack_tasks  # noqa: F401
 from approvals.integrations.webhooks import tasks as webhook_tasks  # noqa: F401
 from approvals.outbox import tasks as outbox_tasks  # noqa: F401

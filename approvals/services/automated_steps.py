@@ -2,7 +2,7 @@
 operator's manual review when a step keeps failing (retry, skip, cancel).
 
 The attempts themselves (claim, run the registered action outside any transaction, back off)
-are `approvals.outbox.steps`; this module only moves requests.
+are `approvals.automation.runner`; this module only moves requests.
 """
 
 from __future__ import annotations

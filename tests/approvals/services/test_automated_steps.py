@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from approvals.actions import ActionCall, register_action
+from approvals.automation.runner import action_execute, backoff_seconds
 from approvals.models import (
     AuditEvent,
     FailedAction,
@@ -20,7 +21,6 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
-from approvals.outbox.steps import action_execute, backoff_seconds
 from approvals.outbox.sweep import outbox_sweep
 from approvals.services.audit import verify_instances
 from approvals.services.automated_steps import (

@@ -1,0 +1,1 @@
+"""Automated steps: the actions a definition names, run after commit with retries."""

@@ -1,0 +1,19 @@
+"""Celery task of automated steps: one attempt."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from approvals.automation.runner import action_execute
+
+
+@shared_task(
+    name="approvals.tasks.run_action",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def run_action(message_id: int) -> str:
+    """One attempt of an automated step. A worker killed mid-step gets the message again
+    (acks_late); the step's outbox row decides whether anything is still to do."""
+    return action_execute(message_id=message_id)
