@@ -81,7 +81,7 @@ def main() -> None:
     from approvals.services.definitions import definition_import
     from approvals.services.instances import instance_start
     from approvals.services.task_work import task_decide
-    from tests.approvals.webhooks.receiver import receiver
+    from tests.approvals.integrations.webhooks.receiver import receiver
 
     call_command("migrate", verbosity=0)
     WebhookSubscription.objects.all().delete()

@@ -1,5 +1,7 @@
 """Django admin, a module per concern; importing this package registers them all."""
 
-from approvals.admin import definitions  # noqa: F401
+from approvals.admin import audit, definitions, failed_steps, instances  # noqa: F401
 from approvals.api import admin as api_admin  # noqa: F401
+from approvals.integrations.slack import admin as slack_admin  # noqa: F401
+from approvals.integrations.webhooks import admin as webhooks_admin  # noqa: F401
 from approvals.notify import admin as notify_admin  # noqa: F401

@@ -1,5 +1,5 @@
-"""Admin: definitions edited as inlines (drafts only), validated, drawn, published, imported and
-exported; instances read-only with their timeline, cancelled and reassigned through services."""
+"""Admin for workflow definitions: edited as inlines (drafts only), validated, drawn, published,
+imported and exported."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,29 +16,11 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from approvals import selectors
-from approvals.admin.base import ReadOnlyAdmin
+from approvals.admin.base import error_text
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, compile_expression
 from approvals.machine.loader import dump_document
-from approvals.models import (
-    LIVE_TASK_STATUSES,
-    AuditEvent,
-    FailedAction,
-    OutboxMessage,
-    StateDefinition,
-    Task,
-    TransitionDefinition,
-    Trigger,
-    WorkflowDefinition,
-    WorkflowInstance,
-)
-from approvals.services.automated_steps import (
-    failed_action_cancel,
-    failed_action_retry,
-    failed_action_skip,
-    skip_choices,
-)
+from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
 from approvals.services.definitions import (
     definition_config,
     definition_import,
@@ -51,13 +31,6 @@ from approvals.services.definitions import (
     definition_retire,
 )
 from approvals.services.errors import WorkflowError
-from approvals.services.instances import instance_cancel
-from approvals.services.task_work import task_reassign
-
-
-def _error_text(exc: WorkflowError) -> str:
-    details = [m for ms in getattr(exc, "field_errors", {}).values() for m in ms]
-    return "; ".join([exc.message, *details]) if details else exc.message
 
 
 class TransitionForm(forms.ModelForm):
@@ -289,7 +262,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         try:
             result = action()
         except WorkflowError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
             return self._back(pk)
         messages.success(request, done.format(result))
         return self._back(result.pk)
@@ -360,275 +333,3 @@ def _diagram(config: dict[str, Any]) -> str:
         return mark_safe(render_svg(config))
     except Exception:
         return ""
-
-
-class CancelForm(forms.Form):
-    reason = forms.CharField(max_length=500)
-
-
-class ReassignForm(forms.Form):
-    to = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True),
-        required=False,
-        empty_label="— back to the roles' queue —",
-    )
-
-
-@admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(ReadOnlyAdmin):
-    list_display = ("id", "title", "definition", "state", "status", "requester", "created_at")
-    list_filter = ("status", "definition__key")
-    search_fields = ("title", "business_key", "requester__username")
-    list_select_related = ("definition", "requester")
-    change_form_template = "admin/approvals/workflowinstance/change_form.html"
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        instance = self.get_object(request, object_id)
-        context = dict(extra_context or {})
-        if instance is not None:
-            context.update(
-                timeline=instance.audit_events.select_related("actor", "task").order_by("seq"),
-                live_tasks=[
-                    (t, ReassignForm(prefix=f"t{t.pk}")) for t in selectors.live_tasks(instance)
-                ],
-                cancel_form=CancelForm(),
-                diagram=selectors.diagram(instance),
-            )
-        return super().change_view(request, object_id, form_url, context)
-
-    def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view
-        return [
-            path(
-                "<int:pk>/cancel/",
-                wrap(require_POST(self.cancel_view)),
-                name="approvals_instance_cancel",
-            ),
-            path(
-                "<int:pk>/tasks/<int:task_id>/reassign/",
-                wrap(require_POST(self.reassign_view)),
-                name="approvals_task_reassign",
-            ),
-            *super().get_urls(),
-        ]
-
-    def _back(self, pk: int) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:approvals_workflowinstance_change", args=[pk]))
-
-    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        form = CancelForm(request.POST)
-        reason = form.cleaned_data["reason"] if form.is_valid() else ""
-        try:
-            instance_cancel(instance_id=pk, actor=request.user, reason=reason, now=timezone.now())
-        except WorkflowError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(request, "The request was cancelled.")
-        return self._back(pk)
-
-    def reassign_view(self, request: HttpRequest, pk: int, task_id: int) -> HttpResponse:
-        if not Task.objects.filter(pk=task_id, instance_id=pk).exists():
-            messages.error(request, "No such task on this request.")
-            return self._back(pk)
-        form = ReassignForm(request.POST, prefix=f"t{task_id}")
-        if not form.is_valid():
-            messages.error(request, "Choose an active user.")
-            return self._back(pk)
-        to = form.cleaned_data["to"]
-        try:
-            task_reassign(
-                task_id=task_id,
-                to_user_id=to.pk if to else None,
-                actor=request.user,
-                now=timezone.now(),
-            )
-        except WorkflowError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(request, f"Task reassigned to {to or 'its roles queue'}.")
-        return self._back(pk)
-
-
-class OverdueFilter(admin.SimpleListFilter):
-    title = "deadline"
-    parameter_name = "deadline"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("breached", "Breached (open and past due)")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
-        if self.value() == "breached":
-            return queryset.filter(status__in=LIVE_TASK_STATUSES, due_at__lt=timezone.now())
-        return queryset
-
-
-@admin.register(Task)
-class TaskAdmin(ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "instance",
-        "state",
-        "status",
-        "assignee",
-        "due_at",
-        "escalation_level",
-        "breached_at",
-    )
-    list_filter = (OverdueFilter, "status", "kind")
-    list_select_related = ("instance", "assignee")
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = (
-        "instance",
-        "seq",
-        "at",
-        "event",
-        "actor_name",
-        "channel",
-        "from_state",
-        "to_state",
-    )
-    list_filter = ("channel", "event")
-    search_fields = ("instance__title",)
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "topic", "instance", "status", "attempts", "created_at", "last_error")
-    list_filter = ("status", "topic")
-
-
-# ----- failed automated steps (issue 6): the operator retries, skips or cancels
-
-
-class RetryForm(forms.Form):
-    comment = forms.CharField(max_length=500, required=False)
-
-
-class SkipForm(forms.Form):
-    event = forms.ChoiceField(label="Continue with", choices=())
-    comment = forms.CharField(max_length=500, required=False)
-
-    def __init__(self, *args: Any, choices: list[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        labels = {"onDone": "onDone (as if it had succeeded)"}
-        self.fields["event"].choices = [(c, labels.get(c, c)) for c in choices]
-
-
-class OpenFailureFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "open"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Waiting for an operator"), ("no", "Handled")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[FailedAction]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(task__status__in=LIVE_TASK_STATUSES)
-        if self.value() == "no":
-            return queryset.exclude(task__status__in=LIVE_TASK_STATUSES)
-        return queryset
-
-
-@admin.register(FailedAction)
-class FailedActionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "instance", "state", "src", "attempts", "failed_at", "resolution")
-    list_filter = (OpenFailureFilter, "src", "resolution")
-    list_select_related = ("instance",)
-    search_fields = ("instance__title", "error")
-    change_form_template = "admin/approvals/failedaction/change_form.html"
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        failure = self.get_object(request, object_id)
-        context = dict(extra_context or {})
-        if failure is not None:
-            context.update(
-                open=failure.task.is_live,
-                retry_form=RetryForm(),
-                skip_form=SkipForm(choices=skip_choices(failure)),
-                cancel_form=CancelForm(),
-            )
-        return super().change_view(request, object_id, form_url, context)
-
-    def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view
-        return [
-            path(
-                f"<int:pk>/{name}/",
-                wrap(require_POST(getattr(self, f"{name}_view"))),
-                name=f"approvals_failedaction_{name}",
-            )
-            for name in ("retry", "skip", "cancel")
-        ] + super().get_urls()
-
-    def _handle(self, request: HttpRequest, pk: int, call: Any, done: str) -> HttpResponse:
-        failure = get_object_or_404(FailedAction, pk=pk)
-        try:
-            call(failure)
-        except WorkflowError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(request, done)
-        return HttpResponseRedirect(reverse("admin:approvals_failedaction_change", args=[pk]))
-
-    def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        form = RetryForm(request.POST)
-        comment = form.cleaned_data["comment"] if form.is_valid() else ""
-        return self._handle(
-            request,
-            pk,
-            lambda f: failed_action_retry(
-                task_id=f.task_id,
-                actor=request.user,
-                now=timezone.now(),
-                comment=comment,
-                channel="admin",
-            ),
-            "The step will run again.",
-        )
-
-    def skip_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        def skip(failure: FailedAction) -> None:
-            form = SkipForm(request.POST, choices=skip_choices(failure))
-            if not form.is_valid():
-                raise WorkflowError("choose how to continue")
-            failed_action_skip(
-                task_id=failure.task_id,
-                event=form.cleaned_data["event"],
-                actor=request.user,
-                now=timezone.now(),
-                comment=form.cleaned_data["comment"],
-                channel="admin",
-            )
-
-        return self._handle(request, pk, skip, "The step was skipped.")
-
-    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        form = CancelForm(request.POST)
-        reason = form.cleaned_data["reason"] if form.is_valid() else ""
-        return self._handle(
-            request,
-            pk,
-            lambda f: failed_action_cancel(
-                task_id=f.task_id,
-                actor=request.user,
-                reason=reason,
-                now=timezone.now(),
-                channel="admin",
-            ),
-            "The request was cancelled.",
-        )

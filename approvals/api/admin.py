@@ -1,9 +1,8 @@
-"""Admin for API tokens, webhook subscriptions and deliveries (imported by approvals.admin)."""
+"""Admin for API tokens: staff make them for integration accounts, the plaintext shown once;
+they are revoked, never edited (imported by approvals.admin)."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from typing import Any
 
 from django import forms
@@ -12,21 +11,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
 
-from approvals.integrations.webhooks.services import webhook_redeliver
-from approvals.models import (
-    WEBHOOK_EVENT_TYPES,
-    ApiToken,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
-    WorkflowDefinition,
-)
+from approvals.models import ApiToken
 from approvals.services.api_tokens import token_check, token_create, token_revoke
 from approvals.services.errors import InvalidInput
-
-# ----- API tokens
 
 
 class ApiTokenAddForm(forms.ModelForm):
@@ -114,136 +102,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             token_revoke(token_id=token.pk, actor=request.user, now=now)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
-
-
-# ----- webhook subscriptions
-
-
-class SubscriptionForm(forms.ModelForm):
-    url = forms.URLField(
-        max_length=500, assume_scheme="https", help_text="http(s) URL that receives a signed POST."
-    )
-    event_types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in WEBHOOK_EVENT_TYPES], widget=forms.CheckboxSelectMultiple
-    )
-    workflow_keys = forms.MultipleChoiceField(
-        choices=[],
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Only requests of these workflows; none ticked: every workflow.",
-    )
-
-    class Meta:
-        model = WebhookSubscription
-        fields = ["name", "url", "secret", "event_types", "workflow_keys", "is_active"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        keys = sorted(set(WorkflowDefinition.objects.values_list("key", flat=True)))
-        keys += [k for k in (self.initial.get("workflow_keys") or []) if k not in keys]
-        self.fields["workflow_keys"].choices = [(k, k) for k in keys]
-        if not self.instance.pk and not self.initial.get("secret"):
-            self.initial["secret"] = secrets.token_urlsafe(32)
-
-    def clean_url(self) -> str:
-        url = self.cleaned_data["url"]
-        if not url.lower().startswith(("https://", "http://")):
-            raise forms.ValidationError("Use an http:// or https:// URL.")
-        return url
-
-    def clean_secret(self) -> str:
-        secret = self.cleaned_data["secret"].strip()
-        if len(secret) < 16:
-            raise forms.ValidationError("Use at least 16 characters (the default is random).")
-        return secret
-
-
-@admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
-    form = SubscriptionForm
-    list_display = ("name", "url", "events", "workflows", "is_active")
-    list_filter = ("is_active",)
-    search_fields = ("name", "url")
-
-    @admin.display(description="event types")
-    def events(self, subscription: WebhookSubscription) -> str:
-        return ", ".join(subscription.event_types)
-
-    @admin.display(description="workflows")
-    def workflows(self, subscription: WebhookSubscription) -> str:
-        return ", ".join(subscription.workflow_keys) or "all"
-
-
-# ----- deliveries and their log
-
-
-class AttemptInline(admin.TabularInline):
-    model = WebhookAttempt
-    fields = ("number", "started_at", "duration_ms", "status_code", "succeeded", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "attempt log"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "event_type",
-        "subscription",
-        "instance",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "created_at",
-    )
-    list_filter = ("status", "event_type", "subscription")
-    list_select_related = ("subscription", "instance")
-    search_fields = ("event_id", "instance__title")
-    date_hierarchy = "created_at"
-    actions = ["redeliver"]
-    inlines = [AttemptInline]
-    fields = (
-        "subscription",
-        "event_type",
-        "event_id",
-        "instance",
-        "status",
-        "attempts",
-        "max_attempts",
-        "next_attempt_at",
-        "created_at",
-        "delivered_at",
-        "last_status_code",
-        "last_error",
-        "last_response",
-        "payload_json",
-    )
-    readonly_fields = fields
-
-    @admin.display(description="payload")
-    def payload_json(self, delivery: WebhookDelivery) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(delivery.payload, indent=2, sort_keys=True))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Redeliver selected deliveries now", permissions=["change"])
-    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
-        count = webhook_redeliver(
-            delivery_ids=list(queryset.values_list("pk", flat=True)),
-            actor=request.user,
-            now=timezone.now(),
-        )
-        self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)

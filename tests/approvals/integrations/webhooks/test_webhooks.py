@@ -25,7 +25,7 @@ from approvals.services.errors import NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
-from tests.approvals.webhooks.receiver import receiver
+from tests.approvals.integrations.webhooks.receiver import receiver
 
 pytestmark = pytest.mark.django_db
 

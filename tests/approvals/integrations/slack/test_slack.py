@@ -27,7 +27,7 @@ from approvals.models import (
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
-from tests.approvals.notify.fake_slack import FakeSlackServer
+from tests.approvals.integrations.slack.fake_slack import FakeSlackServer
 from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db

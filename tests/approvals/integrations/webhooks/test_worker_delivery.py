@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.approvals.webhooks.receiver import receiver
+from tests.approvals.integrations.webhooks.receiver import receiver
 from tests.processes import BASE_DIR, child_env, manage
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workflow_app"]

@@ -1,16 +1,14 @@
-"""The admin: import, validation, diagram, publish, export; instance cancel and reassign."""
+"""The definitions admin: import, validation, diagram, publish, export."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from approvals.models import DefinitionStatus, InstanceStatus, TaskStatus, WorkflowDefinition
-from approvals.services.instances import instance_start
-from tests.approvals.flows import NOW, publish, review_flow
+from approvals.models import DefinitionStatus, WorkflowDefinition
+from tests.approvals.flows import publish, review_flow
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +23,6 @@ states:
     on: {APPROVE: done}
   done: {type: final}
 """
-
-
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 def test_outsiders_are_refused(client, outsider):
@@ -121,38 +113,6 @@ def test_draft_with_a_broken_guard_is_refused_at_save(staff_client):
     response = staff_client.post(url, data)
     assert response.status_code == 200
     assert b"syntax error" in response.content.lower()
-
-
-def test_operator_cancels_and_reassigns_from_the_instance_page(
-    staff_client, requester, reviewer, outsider
-):
-    publish(review_flow())
-    instance = instance_start(
-        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
-    )
-    task = instance.tasks.get()
-    page = staff_client.get(reverse("admin:approvals_workflowinstance_change", args=[instance.pk]))
-    assert b'id="timeline"' in page.content and b"instance.started" in page.content
-
-    staff_client.post(
-        reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk]),
-        {f"t{task.pk}-to": reviewer.pk},
-    )
-    task.refresh_from_db()
-    assert task.status == TaskStatus.CANCELLED
-    assert instance.tasks.get(status=TaskStatus.CLAIMED).assignee == reviewer
-
-    outsider_client = Client()
-    outsider_client.force_login(outsider)
-    refused = outsider_client.post(
-        reverse("admin:approvals_instance_cancel", args=[instance.pk]), {"reason": "x"}
-    )
-    assert refused.status_code == 302 and "/admin/login/" in refused["Location"]
-    staff_client.post(
-        reverse("admin:approvals_instance_cancel", args=[instance.pk]), {"reason": "duplicate"}
-    )
-    instance.refresh_from_db()
-    assert instance.status == InstanceStatus.CANCELLED
 
 
 def test_unknown_definition_actions_are_404(staff_client):

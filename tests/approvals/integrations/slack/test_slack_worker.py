@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.approvals.notify.fake_slack import FakeSlackServer
+from tests.approvals.integrations.slack.fake_slack import FakeSlackServer
 from tests.approvals.notify.live_server import seed, start_request
 from tests.processes import BASE_DIR, child_env
 

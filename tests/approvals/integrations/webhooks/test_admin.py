@@ -8,7 +8,7 @@ from approvals.integrations.webhooks.services import webhook_attempt
 from approvals.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from approvals.services.instances import instance_start
 from tests.approvals.flows import NOW, publish, review_flow
-from tests.approvals.webhooks.receiver import receiver
+from tests.approvals.integrations.webhooks.receiver import receiver
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,140 @@
+"""Admin for instances and tasks: read-only, with an instance's timeline and diagram; operators
+cancel a request and reassign its open tasks through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from approvals import selectors
+from approvals.admin.base import CancelForm, ReadOnlyAdmin, error_text
+from approvals.models import LIVE_TASK_STATUSES, Task, WorkflowInstance
+from approvals.services.errors import WorkflowError
+from approvals.services.instances import instance_cancel
+from approvals.services.task_work import task_reassign
+
+
+class ReassignForm(forms.Form):
+    to = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        empty_label="— back to the roles' queue —",
+    )
+
+
+@admin.register(WorkflowInstance)
+class WorkflowInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("id", "title", "definition", "state", "status", "requester", "created_at")
+    list_filter = ("status", "definition__key")
+    search_fields = ("title", "business_key", "requester__username")
+    list_select_related = ("definition", "requester")
+    change_form_template = "admin/approvals/workflowinstance/change_form.html"
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        instance = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if instance is not None:
+            context.update(
+                timeline=instance.audit_events.select_related("actor", "task").order_by("seq"),
+                live_tasks=[
+                    (t, ReassignForm(prefix=f"t{t.pk}")) for t in selectors.live_tasks(instance)
+                ],
+                cancel_form=CancelForm(),
+                diagram=selectors.diagram(instance),
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/cancel/",
+                wrap(require_POST(self.cancel_view)),
+                name="approvals_instance_cancel",
+            ),
+            path(
+                "<int:pk>/tasks/<int:task_id>/reassign/",
+                wrap(require_POST(self.reassign_view)),
+                name="approvals_task_reassign",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _back(self, pk: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:approvals_workflowinstance_change", args=[pk]))
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        form = CancelForm(request.POST)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        try:
+            instance_cancel(instance_id=pk, actor=request.user, reason=reason, now=timezone.now())
+        except WorkflowError as exc:
+            messages.error(request, error_text(exc))
+        else:
+            messages.success(request, "The request was cancelled.")
+        return self._back(pk)
+
+    def reassign_view(self, request: HttpRequest, pk: int, task_id: int) -> HttpResponse:
+        if not Task.objects.filter(pk=task_id, instance_id=pk).exists():
+            messages.error(request, "No such task on this request.")
+            return self._back(pk)
+        form = ReassignForm(request.POST, prefix=f"t{task_id}")
+        if not form.is_valid():
+            messages.error(request, "Choose an active user.")
+            return self._back(pk)
+        to = form.cleaned_data["to"]
+        try:
+            task_reassign(
+                task_id=task_id,
+                to_user_id=to.pk if to else None,
+                actor=request.user,
+                now=timezone.now(),
+            )
+        except WorkflowError as exc:
+            messages.error(request, error_text(exc))
+        else:
+            messages.success(request, f"Task reassigned to {to or 'its roles queue'}.")
+        return self._back(pk)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("breached", "Breached (open and past due)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        if self.value() == "breached":
+            return queryset.filter(status__in=LIVE_TASK_STATUSES, due_at__lt=timezone.now())
+        return queryset
+
+
+@admin.register(Task)
+class TaskAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "instance",
+        "state",
+        "status",
+        "assignee",
+        "due_at",
+        "escalation_level",
+        "breached_at",
+    )
+    list_filter = (OverdueFilter, "status", "kind")
+    list_select_related = ("instance", "assignee")
