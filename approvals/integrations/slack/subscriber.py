@@ -15,21 +15,12 @@ from accounts.models import Role
 from approvals.caching import ProcessCache
 from approvals.models import Notification, NotificationKind, SlackMessage
 from approvals.notify.facts import Facts
-from approvals.notify.subscriber import notification_channel
+from approvals.notify.subscriber import PRIORITY, notification_channel
 from approvals.outbox.dispatch import queue_after_commit
 from approvals.outbox.subscribers import Batch, subscribe
 
 # Kinds also sent to Slack (a claim by someone else is only worth the bell).
-SLACK_KINDS = frozenset(
-    {
-        NotificationKind.COMPLETED,
-        NotificationKind.DECISION,
-        NotificationKind.ESCALATION,
-        NotificationKind.TASK_DELEGATED,
-        NotificationKind.TASK_NEW,
-        NotificationKind.REMINDER,
-    }
-)
+SLACK_KINDS = frozenset(PRIORITY) - {NotificationKind.TASK_CLAIMED}
 # Topics after which a task's Slack messages may offer buttons that no longer apply.
 CLOSING_TOPICS = frozenset(
     {
