@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any
 
-from approvals.forms import UserField
+from django import forms
+from django.contrib.auth import get_user_model
+
+
+class UserField(forms.CharField):
+    """A person given by username (the delegate box suggests names as you type)."""
+
+    def clean(self, value: Any) -> Any:
+        username = super().clean(value)
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"No active user '{username}'.")
+        return user
 
 
 class AbsenceForm(forms.Form):

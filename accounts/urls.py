@@ -1,4 +1,5 @@
-"""Sign-in, sign-out and password change.
+"""Sign-in, sign-out and password change (the profile page's URLs are approvals' and Slack's,
+under the same accounts/ prefix).
 
 Listed one by one rather than including django.contrib.auth.urls: that would also publish the
 password-reset pages, which need outgoing e-mail that is not configured yet.
@@ -9,16 +10,9 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts.views import LoginView, absence_delete_view, profile, slack_link_view
+from accounts.views import LoginView
 
 urlpatterns = [
-    path("profile/", profile, name="profile"),
-    path("profile/slack/", slack_link_view, name="slack_link"),
-    path(
-        "out-of-office/<int:absence_id>/delete/",
-        absence_delete_view,
-        name="absence_delete",
-    ),
     path("login/", LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

@@ -9,8 +9,8 @@ from datetime import date
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 
+from accounts.forms import UserField
 from approvals.selectors import SORTS, TABS, InboxFilters
 
 # Longer strings than this get a textarea.
@@ -130,19 +130,6 @@ class InboxFilterForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.CharField(max_length=100)
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-
-
-class UserField(forms.CharField):
-    """A person given by username (the delegate box suggests names as you type)."""
-
-    def clean(self, value: Any) -> Any:
-        username = super().clean(value)
-        if not username:
-            return None
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError(f"No active user '{username}'.")
-        return user
 
 
 class DelegateForm(forms.Form):

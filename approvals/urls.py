@@ -1,8 +1,14 @@
 from django.urls import path
 
-from approvals import views
+from approvals import profile, views
 
 urlpatterns = [
+    path("accounts/profile/", profile.profile, name="profile"),
+    path(
+        "accounts/out-of-office/<int:absence_id>/delete/",
+        profile.absence_delete_view,
+        name="absence_delete",
+    ),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/counts/", views.inbox_counts, name="inbox_counts"),
     path("inbox/bulk/", views.inbox_bulk, name="inbox_bulk"),

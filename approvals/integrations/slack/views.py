@@ -13,7 +13,10 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,8 +31,13 @@ from approvals.integrations.slack.blocks import (
     needs_comment,
 )
 from approvals.integrations.slack.client import web_client
-from approvals.integrations.slack.services import slack_interaction_decide
+from approvals.integrations.slack.services import (
+    slack_identity_link,
+    slack_identity_unlink,
+    slack_interaction_decide,
+)
 from approvals.models import SlackMessage
+from approvals.services.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -149,3 +157,22 @@ def _view_submission(payload: dict[str, Any]) -> HttpResponse:
         now=timezone.now(),
     )
     return HttpResponse(status=200)
+
+
+@login_required
+@require_POST
+def slack_link_view(request: HttpRequest) -> HttpResponse:
+    """Link (by e-mail, through Slack's API) or unlink the user's Slack identity."""
+    if request.POST.get("action") == "unlink":
+        slack_identity_unlink(actor=request.user)
+        messages.success(request, "Slack unlinked: Signoff sends you nothing there.")
+        return redirect("profile")
+    try:
+        slack_id = slack_identity_link(actor=request.user)
+    except InvalidInput as exc:
+        for errors in exc.field_errors.values():
+            for error in errors:
+                messages.error(request, error)
+    else:
+        messages.success(request, f"Linked to Slack member {slack_id}.")
+    return redirect("profile")

@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.absences import absence_create, covered_user_ids, resolve_assignee
+from accounts.absences import covered_user_ids, resolve_assignee
 from accounts.models import OutOfOffice
 from approvals.models import AuditEvent, Decision
+from approvals.services.absences import absence_create
 from approvals.services.errors import InvalidInput, NotAllowed
 from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import publish, review_flow
