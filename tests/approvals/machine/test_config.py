@@ -25,39 +25,7 @@ from approvals.machine.config import (
     transitions_of,
     walk_states,
 )
-
-
-def order() -> dict[str, Any]:
-    return {
-        "id": "orders",
-        "title": "Orders",
-        "initial": "review",
-        "states": {
-            "review": {"on": {"APPROVE": "fulfillment"}},
-            "fulfillment": {
-                "type": "parallel",
-                "states": {
-                    "inventory": {
-                        "initial": "picking",
-                        "states": {
-                            "picking": {"on": {"PICKED": "packed"}},
-                            "packed": {"type": "final"},
-                        },
-                    },
-                    "shipping": {
-                        "type": "compound",
-                        "initial": "label",
-                        "states": {
-                            "label": {"on": {"LABELLED": "ready"}},
-                            "ready": {"type": "final"},
-                        },
-                    },
-                },
-                "onDone": "done",
-            },
-            "done": {"type": "final"},
-        },
-    }
+from tests.approvals.flows import parallel_flow
 
 
 def transition(trigger: Any, **fields: Any) -> ConfigTransition:
@@ -84,6 +52,7 @@ def transition(trigger: Any, **fields: Any) -> ConfigTransition:
         ({"on": {"GO": "b"}}, "atomic"),
         ({"type": "final"}, "final"),
         ({"states": {"a": {}}}, "compound"),
+        ({"type": "compound", "initial": "a", "states": {"a": {}}}, "compound"),
         ({"states": None}, "compound"),
         ({"type": "parallel", "states": {}}, "parallel"),
         ({"type": "", "states": {}}, "compound"),
@@ -96,9 +65,8 @@ def test_state_type(node: dict[str, Any], expected: str) -> None:
 
 
 def test_walk_gives_every_state_with_its_path_before_its_children() -> None:
-    walked = [(s.path, s.name, s.parent, s.type) for s in walk_states(order())]
+    walked = [(s.path, s.name, s.parent, s.type) for s in walk_states(parallel_flow())]
     assert walked == [
-        ("review", "review", None, "atomic"),
         ("fulfillment", "fulfillment", None, "parallel"),
         ("fulfillment.inventory", "inventory", "fulfillment", "compound"),
         ("fulfillment.inventory.picking", "picking", "fulfillment.inventory", "atomic"),
@@ -106,13 +74,14 @@ def test_walk_gives_every_state_with_its_path_before_its_children() -> None:
         ("fulfillment.shipping", "shipping", "fulfillment", "compound"),
         ("fulfillment.shipping.label", "label", "fulfillment.shipping", "atomic"),
         ("fulfillment.shipping.ready", "ready", "fulfillment.shipping", "final"),
-        ("done", "done", None, "final"),
+        ("shipped", "shipped", None, "final"),
+        ("cancelled", "cancelled", None, "final"),
     ]
 
 
 def test_child_states_of_a_state_and_of_the_config() -> None:
-    config = order()
-    assert [s.path for s in child_states(config)] == ["review", "fulfillment", "done"]
+    config = parallel_flow()
+    assert [s.path for s in child_states(config)] == ["fulfillment", "shipped", "cancelled"]
     fulfillment = config["states"]["fulfillment"]
     regions = child_states(fulfillment, "fulfillment")
     assert [(s.path, s.parent) for s in regions] == [
@@ -120,7 +89,7 @@ def test_child_states_of_a_state_and_of_the_config() -> None:
         ("fulfillment.shipping", "fulfillment"),
     ]
     assert regions[0].node is fulfillment["states"]["inventory"]
-    assert child_states(config["states"]["review"], "review") == []
+    assert child_states(config["states"]["shipped"], "shipped") == []
 
 
 @pytest.mark.parametrize("states", [None, "a", ["a", "b"], 7])
