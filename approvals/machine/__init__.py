@@ -4,6 +4,7 @@ Pure Python (no models, no database), so a definition can be checked in an admin
 management command or a test alike. See docs/definition-format.md for the format.
 """
 
+from approvals.machine.config import normalize_transitions, state_type
 from approvals.machine.durations import DurationError, format_duration, parse_duration
 from approvals.machine.expressions import (
     Expression,
@@ -12,12 +13,7 @@ from approvals.machine.expressions import (
     evaluate_guard,
 )
 from approvals.machine.loader import DefinitionError, dump_document, load_document
-from approvals.machine.validation import (
-    canonical_config,
-    normalize_transitions,
-    state_type,
-    validate_config,
-)
+from approvals.machine.validation import canonical_config, validate_config
 
 __all__ = [
     "DefinitionError",

@@ -34,6 +34,17 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from approvals.machine.config import (
+    ConfigState,
+    ConfigTransition,
+    child_states,
+    invoke_of,
+    meta_of,
+    task_of,
+    task_rule,
+    transitions_of,
+)
+
 __all__ = ["render_svg"]
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -127,8 +138,7 @@ def render_svg(
     """
     title = _text(config.get("title") or config.get("id") or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
-    states = config.get("states")
-    level = _build_level(states if isinstance(states, Mapping) else {}, config.get("initial"), "")
+    level = _build_level(child_states(config), config.get("initial"))
     width = level.width + 2 * MARGIN
     height = level.height + 2 * MARGIN
 
@@ -286,26 +296,7 @@ class _Level:
 
 
 # ---------------------------------------------------------------------------------------
-# Reading the config
-
-
-def _state_type(node: Mapping[str, Any]) -> str:
-    declared = node.get("type")
-    if isinstance(declared, str) and declared:
-        return declared
-    return "compound" if node.get("states") else "atomic"
-
-
-def _as_transitions(value: Any) -> list[Mapping[str, Any]]:
-    if value is None:
-        return []
-    result: list[Mapping[str, Any]] = []
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, str):
-            result.append({"target": item})
-        elif isinstance(item, Mapping):
-            result.append(item)
-    return result
+# What the config says, as the diagram shows it
 
 
 def _delay_text(delay: Any) -> str:
@@ -320,43 +311,33 @@ def _delay_text(delay: Any) -> str:
     return f"{ms}ms"
 
 
-def _transitions(node: Mapping[str, Any]) -> Iterator[tuple[str | None, _Label]]:
-    """(target, label) for every transition a state owns, in the order the config has them."""
-    triggers: list[tuple[str, str, Any]] = []
-    on = node.get("on")
-    if isinstance(on, Mapping):
-        triggers.extend(("event", _text(event), value) for event, value in on.items())
-    triggers.append(("always", "always", node.get("always")))
-    after = node.get("after")
-    if isinstance(after, Mapping):
-        triggers.extend(
-            ("after", f"after {_delay_text(delay)}", value) for delay, value in after.items()
-        )
-    invoke = node.get("invoke")
-    if isinstance(invoke, Mapping):
-        triggers.append(("done", f"invoke {TICK}", invoke.get("onDone")))
-        triggers.append(("error", f"invoke {CROSS}", invoke.get("onError")))
-    triggers.append(("done", "done", node.get("onDone")))
-
-    for kind, event, value in triggers:
-        for transition in _as_transitions(value):
-            target = transition.get("target")
-            yield (_text(target) if target else None), _make_label(kind, event, transition)
+# What fires the transitions that no event names, as their labels say it.
+_AUTOMATIC = {
+    "always": ("always", "always"),
+    "invoke.onDone": ("done", f"invoke {TICK}"),
+    "invoke.onError": ("error", f"invoke {CROSS}"),
+    "onDone": ("done", "done"),
+}
 
 
-def _make_label(kind: str, event: str, transition: Mapping[str, Any]) -> _Label:
-    guard = _text(transition.get("guard") or "")
+def _make_label(transition: ConfigTransition) -> _Label:
+    if transition.trigger == "on":
+        kind, event = "event", _text(transition.event)
+    elif transition.trigger == "after":
+        kind, event = "after", f"after {_delay_text(transition.delay)}"
+    else:
+        kind, event = _AUTOMATIC[transition.trigger]
+    guard = _text(transition.guard or "")
     spans = [_Span(event, "sd-ev" if kind == "event" else "sd-ev-auto")]
     if guard:
         spans.append(_Span(f" [{guard}]", "sd-guard"))
     tooltip = event + (f" [{guard}]" if guard else "")
-    if transition.get("target"):
-        tooltip += f" \u2192 {_text(transition['target'])}"
-    assign = transition.get("assign")
-    if isinstance(assign, Mapping) and assign:
-        tooltip += "\nassigns " + ", ".join(_text(k) for k in assign)
-    if transition.get("description"):
-        tooltip += "\n" + _text(transition["description"])
+    if transition.target:
+        tooltip += f" \u2192 {_text(transition.target)}"
+    if transition.assign:
+        tooltip += "\nassigns " + ", ".join(_text(k) for k in transition.assign)
+    if transition.description:
+        tooltip += "\n" + _text(transition.description)
     return _Label(spans, tooltip, kind)
 
 
@@ -367,10 +348,9 @@ def _humanize(name: str) -> str:
 
 def _task_line(node: Mapping[str, Any]) -> str:
     """Who works on a state's task and how fast, e.g. 'manager + security \u00b7 P3D'."""
-    meta = node.get("meta")
-    task = meta.get("task") if isinstance(meta, Mapping) else None
-    if isinstance(task, Mapping):
-        rule = task.get("rule")
+    task = task_of(node)
+    if task is not None:
+        rule, quorum = task_rule(task)
         who = ["requester"] if task.get("requester") else []
         roles = task.get("roles")
         if isinstance(roles, list):
@@ -378,40 +358,40 @@ def _task_line(node: Mapping[str, Any]) -> str:
         parts = [(" + " if rule == "all" else " / ").join(who)] if who else []
         if rule == "all" and len(who) == 1:
             parts.append("all")
-        elif isinstance(rule, Mapping) and "quorum" in rule:
-            parts.append(f"quorum {_text(rule['quorum'])}")
+        elif rule == "quorum":
+            parts.append(f"quorum {quorum}")
         if task.get("sla"):
             parts.append(_text(task["sla"]))
         return f" {DOT} ".join(p for p in parts if p)
-    invoke = node.get("invoke")
-    if isinstance(invoke, Mapping) and invoke.get("src"):
+    invoke = invoke_of(node)
+    if invoke is not None and invoke.get("src"):
         return f"invoke {_text(invoke['src'])}"
     return ""
 
 
-def _make_node(name: str, path: str, config: Mapping[str, Any]) -> _Node:
-    kind = _state_type(config)
-    meta = config.get("meta") if isinstance(config.get("meta"), Mapping) else {}
+def _make_node(state: ConfigState) -> _Node:
+    name, config, kind = _text(state.name), state.node, state.type
+    meta = meta_of(config)
     title = _text(meta.get("label") or "") or _humanize(name)
     tip = [name if title == name else f"{title} ({name})"]
     if config.get("description"):
         tip.append(_text(config["description"]))
-    task = meta.get("task")
-    if isinstance(task, Mapping) and task.get("label"):
+    task = task_of(config)
+    if task is not None and task.get("label"):
         tip.append(f"Task: {_text(task['label'])}")
     if kind == "final" and meta.get("outcome"):
         tip.append(f"Outcome: {_text(meta['outcome'])}")
     node = _Node(
         name=name,
-        path=path,
+        path=state.path,
         config=config,
         kind=kind,
         title=_shorten(title, MAX_NAME_CHARS),
         subtitle=_shorten(_task_line(config), MAX_SUB_CHARS),
         tooltip="\n".join(tip),
     )
-    children = config.get("states")
-    if kind in ("parallel", "compound") and isinstance(children, Mapping) and children:
+    children = child_states(config, state.path)
+    if kind in ("parallel", "compound") and children:
         _build_container(node, children)
     else:
         text_w = max(
@@ -422,22 +402,15 @@ def _make_node(name: str, path: str, config: Mapping[str, Any]) -> _Node:
     return node
 
 
-def _build_container(node: _Node, children: Mapping[str, Any]) -> None:
+def _build_container(node: _Node, children: list[ConfigState]) -> None:
     if node.kind == "parallel":
-        for region_name, region in children.items():
-            region_cfg = region if isinstance(region, Mapping) else {}
-            region_path = f"{node.path}.{region_name}"
-            states = region_cfg.get("states")
-            level = _build_level(
-                states if isinstance(states, Mapping) else {},
-                region_cfg.get("initial"),
-                region_path + ".",
-            )
-            caption = _shorten(_humanize(_text(region_name)), MAX_NAME_CHARS)
-            node.regions.append(_Region(region_path, caption, level))
+        for region in children:
+            level = _build_level(child_states(region.node, region.path), region.node.get("initial"))
+            caption = _shorten(_humanize(_text(region.name)), MAX_NAME_CHARS)
+            node.regions.append(_Region(region.path, caption, level))
     else:
         # A compound state outside a parallel one is not in the format; drawn as one region.
-        level = _build_level(children, node.config.get("initial"), node.path + ".")
+        level = _build_level(children, node.config.get("initial"))
         node.regions.append(_Region(node.path, "", level))
 
     for region in node.regions:
@@ -463,15 +436,14 @@ def _build_container(node: _Node, children: Mapping[str, Any]) -> None:
     )
 
 
-def _build_level(states: Mapping[str, Any], initial: Any, prefix: str) -> _Level:
-    nodes = [
-        _make_node(_text(name), f"{prefix}{name}", cfg if isinstance(cfg, Mapping) else {})
-        for name, cfg in states.items()
-    ]
+def _build_level(states: list[ConfigState], initial: Any) -> _Level:
+    nodes = [_make_node(state) for state in states]
     by_name = {node.name: node for node in nodes}
     edges: dict[tuple[str, str], _Edge] = {}
     for node in nodes:
-        for target, label in _transitions(node.config):
+        for transition in transitions_of(node.config):
+            label = _make_label(transition)
+            target = _text(transition.target) if transition.target else None
             if target is None or target == node.name:
                 node.loop.append(label)
             elif target in by_name:
@@ -975,8 +947,7 @@ def _state_colours(node: _Node, status: str) -> tuple[str, str, str, str]:
         return C_ACCENT, C_ACCENT_STRONG, C_ACCENT_TEXT, C_ACCENT_SUB
     if status == "visited":
         return C_VISITED, C_VISITED_BORDER, C_TEXT, C_MUTED
-    meta = node.config.get("meta")
-    outcome = meta.get("outcome") if isinstance(meta, Mapping) else None
+    outcome = meta_of(node.config).get("outcome")
     if node.kind == "final" and outcome in OUTCOME_COLOURS:
         fill, border = OUTCOME_COLOURS[outcome]
         return fill, border, C_TEXT, C_MUTED
@@ -985,16 +956,15 @@ def _state_colours(node: _Node, status: str) -> tuple[str, str, str, str]:
 
 def _classes(node: _Node, status: str, base: str) -> str:
     classes = [base]
-    meta = node.config.get("meta")
     if node.kind in ("final", "parallel"):
         classes.append(f"sd-{node.kind}")
     if node.kind == "final":
-        outcome = meta.get("outcome") if isinstance(meta, Mapping) else None
+        outcome = meta_of(node.config).get("outcome")
         if isinstance(outcome, str) and re.fullmatch(r"[a-z_]+", outcome):
             classes.append(f"sd-outcome-{outcome}")
-    if isinstance(meta, Mapping) and isinstance(meta.get("task"), Mapping):
+    if task_of(node.config) is not None:
         classes.append("sd-task")
-    if isinstance(node.config.get("invoke"), Mapping):
+    if invoke_of(node.config) is not None:
         classes.append("sd-invoke")
     if status:
         classes.append(f"sd-{status}")

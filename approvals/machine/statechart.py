@@ -10,6 +10,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from approvals.machine.calendar import BusinessCalendar, parse_calendar
+from approvals.machine.config import (
+    ConfigState,
+    ConfigTransition,
+    Trigger,
+    as_list,
+    form_of,
+    invoke_of,
+    join_path,
+    meta_of,
+    retry_of,
+    target_path,
+    task_of,
+    task_rule,
+    transitions_of,
+    walk_states,
+)
 from approvals.machine.durations import parse_duration
 from approvals.machine.expressions import (
     Expression,
@@ -25,7 +41,7 @@ OUTCOMES = ("completed", "rejected", "cancelled")
 @dataclass(frozen=True)
 class Transition:
     source: str
-    trigger: str  # on | always | after | onDone | invoke.onDone | invoke.onError
+    trigger: Trigger
     event: str
     delay: str
     target: str | None  # absolute path; None stays in the source state
@@ -115,86 +131,47 @@ class Statechart:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.key: str = config["id"]
         self.title: str = config["title"]
-        self.form: Mapping[str, Any] = config.get("form") or {"type": "object"}
+        self.form: Mapping[str, Any] = form_of(config)
         self.settings: Mapping[str, Any] = config.get("settings") or {}
         self.calendar: BusinessCalendar | None = parse_calendar(self.settings.get("calendar"))
         self.states: dict[str, State] = {}
-        for name, node in config["states"].items():
-            self._add_state(name, node, parent=None)
+        for config_state in walk_states(config):
+            self._add_state(config_state)
         self.initial: str = config["initial"]
         self.has_timers = any(state.after for state in self.states.values())
 
-    def _add_state(self, name: str, node: Mapping[str, Any], parent: str | None) -> None:
-        path = f"{parent}.{name}" if parent else name
-        children = node.get("states") or {}
-        state_type = node.get("type") or ("compound" if children else "atomic")
+    def _add_state(self, config_state: ConfigState) -> None:
+        path, node = config_state.path, config_state.node
         state = State(
             path=path,
-            name=name,
-            parent=parent,
-            type=state_type,
+            name=config_state.name,
+            parent=config_state.parent,
+            type=config_state.type,
             description=node.get("description", ""),
             entry=tuple(as_list(node.get("entry"))),
             exit=tuple(as_list(node.get("exit"))),
-            meta={k: v for k, v in (node.get("meta") or {}).items() if k != "task"},
+            meta={k: v for k, v in meta_of(node).items() if k != "task"},
         )
         if node.get("initial"):
-            state.initial = f"{path}.{node['initial']}"
-        task = (node.get("meta") or {}).get("task")
+            state.initial = join_path(path, node["initial"])
+        task = task_of(node)
         if task:
             state.task = _task_spec(task)
-        invoke = node.get("invoke")
-        if invoke:
-            retry = invoke.get("retry") or {}
+        invoke = invoke_of(node)
+        if invoke is not None:
+            retry = retry_of(invoke)
             state.invoke = Invoke(
                 src=invoke["src"],
                 input=invoke.get("input") or {},
-                max_attempts=int(retry.get("max_attempts", 3)),
-                backoff=retry.get("backoff", "exponential"),
-                delay=parse_duration(retry.get("delay", "PT10S")),
+                max_attempts=retry.max_attempts,
+                backoff=retry.backoff,
+                delay=parse_duration(retry.delay),
             )
-            state.invoke_done = self._transitions(
-                path, parent, "invoke.onDone", "", "", invoke.get("onDone")
-            )
-            state.invoke_error = self._transitions(
-                path, parent, "invoke.onError", "", "", invoke.get("onError")
-            )
-        for event, spec in (node.get("on") or {}).items():
-            state.on[event] = self._transitions(path, parent, "on", event, "", spec)
-        state.always = self._transitions(path, parent, "always", "", "", node.get("always"))
-        for delay, spec in (node.get("after") or {}).items():
-            state.after[str(delay)] = self._transitions(path, parent, "after", "", str(delay), spec)
-        state.on_done = self._transitions(path, parent, "onDone", "", "", node.get("onDone"))
+        for spec in transitions_of(node):
+            _candidates(state, spec).append(_compile_transition(path, spec))
         self.states[path] = state
-        for child_name, child in children.items():
-            state.children.append(f"{path}.{child_name}")
-            self._add_state(child_name, child, parent=path)
-
-    def _transitions(
-        self, source: str, parent: str | None, trigger: str, event: str, delay: str, spec: Any
-    ) -> list[Transition]:
-        result = []
-        for position, item in enumerate(as_list(spec)):
-            if isinstance(item, str):
-                item = {"target": item}
-            target = item.get("target")
-            result.append(
-                Transition(
-                    source=source,
-                    trigger=trigger,
-                    event=event,
-                    delay=delay,
-                    # Targets name siblings of the owning state (see docs/definition-format.md).
-                    target=(f"{parent}.{target}" if parent else target) if target else None,
-                    guard=compile_expression(item["guard"]) if item.get("guard") else None,
-                    assign=tuple(
-                        (name, compile_expression(str(expr)))
-                        for name, expr in (item.get("assign") or {}).items()
-                    ),
-                    position=position,
-                )
-            )
-        return result
+        if config_state.parent is not None:
+            self.states[config_state.parent].children.append(path)
 
     # Queries the engine asks.
 
@@ -261,21 +238,35 @@ class Statechart:
         return updated
 
 
-def as_list(value: Any) -> list[Any]:
-    """A value the file format allows as one item or a list, as a list."""
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
+def _candidates(state: State, spec: ConfigTransition) -> list[Transition]:
+    """The list of ``state`` that a transition of this trigger (and event or delay) joins."""
+    if spec.trigger == "on":
+        return state.on.setdefault(spec.event, [])
+    if spec.trigger == "after":
+        return state.after.setdefault(spec.delay, [])
+    return {
+        "always": state.always,
+        "onDone": state.on_done,
+        "invoke.onDone": state.invoke_done,
+        "invoke.onError": state.invoke_error,
+    }[spec.trigger]
+
+
+def _compile_transition(source: str, spec: ConfigTransition) -> Transition:
+    return Transition(
+        source=source,
+        trigger=spec.trigger,
+        event=spec.event,
+        delay=spec.delay,
+        target=target_path(source, spec.target) if spec.target else None,
+        guard=compile_expression(spec.guard) if spec.guard else None,
+        assign=tuple((name, compile_expression(expr)) for name, expr in spec.assign.items()),
+        position=spec.position,
+    )
 
 
 def _task_spec(task: Mapping[str, Any]) -> TaskSpec:
-    rule = task.get("rule", "any")
-    quorum = 1
-    if isinstance(rule, Mapping):
-        quorum = int(rule["quorum"])
-        rule = "quorum"
+    rule, quorum = task_rule(task)
     sla = task.get("sla")
     return TaskSpec(
         roles=tuple(task.get("roles") or ()),

@@ -21,16 +21,21 @@ from typing import Any
 import jsonschema
 
 from approvals.machine.calendar import calendar_problems
+from approvals.machine.config import (
+    STATE_TYPES,
+    Trigger,
+    as_list,
+    form_of,
+    join_path,
+    normalize_transitions,
+    state_type,
+    target_path,
+)
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, compile_expression
 from approvals.machine.loader import DefinitionError
 
-__all__ = [
-    "canonical_config",
-    "normalize_transitions",
-    "state_type",
-    "validate_config",
-]
+__all__ = ["canonical_config", "validate_config"]
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STATE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -48,7 +53,6 @@ MAX_EVENT_NAME = 100
 MAX_DELAY = 50
 MAX_RETRY_ATTEMPTS = 20
 
-STATE_TYPES = ("atomic", "final", "parallel", "compound")
 TOP_KEYS = ("id", "title", "description", "initial", "form", "settings", "states")
 STATE_KEYS = (
     "type",
@@ -101,31 +105,6 @@ _ALLOWED_BY_KIND = {
 }
 
 
-def state_type(node: Mapping[str, Any]) -> str:
-    """The type of a state node: its ``type``, else compound with ``states``, else atomic."""
-    declared = node.get("type")
-    if isinstance(declared, str) and declared:
-        return declared
-    return "compound" if "states" in node else "atomic"
-
-
-def normalize_transitions(value: Any) -> list[dict[str, Any]]:
-    """Any way of writing transitions (a target, a dict, a list of either) as a list of dicts.
-
-    Expects a valid config; the dicts are copies.
-    """
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    result = []
-    for item in items:
-        if isinstance(item, str):
-            result.append({"target": item})
-        else:
-            result.append(copy.deepcopy(dict(item)))
-    return result
-
-
 # ---------------------------------------------------------------------------------------
 # Validation
 
@@ -152,10 +131,6 @@ class _Transition:
     target: str | None
     guarded: bool
     valid: bool = True
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
@@ -345,7 +320,7 @@ class _Validator:
         for schema_error in schema_errors:
             where = "form"
             for part in schema_error.absolute_path:
-                where = f"{where}[{part}]" if isinstance(part, int) else _join(where, part)
+                where = f"{where}[{part}]" if isinstance(part, int) else join_path(where, part)
             message = schema_error.message
             self.error(where, message if len(message) <= 200 else message[:197] + "...")
         if schema_errors:
@@ -380,7 +355,7 @@ class _Validator:
     ) -> None:
         prefix = ".".join(part for part in (parallel, region) if part)
         for name, node in states.items():
-            address = f"{prefix}.{name}" if prefix else str(name)
+            address = join_path(prefix, name)
             self.check_named_state(name, node, where, address, level, scope, parallel, region)
             if address not in self.nodes:
                 self.graph_incomplete = True
@@ -403,7 +378,7 @@ class _Validator:
                 "with a digit (no dots: the engine joins names with dots)",
             )
             return
-        node_where = _join(where, name)
+        node_where = join_path(where, name)
         if len(name) > MAX_STATE_NAME:
             self.error(node_where, f"the name is longer than {MAX_STATE_NAME} characters")
             return
@@ -529,12 +504,7 @@ class _Validator:
             transitions += self.check_invoke(where, node, scope)
         for _, transition in transitions:
             if transition.target is not None:
-                sibling_prefix = address.rpartition(".")[0]
-                info.edges.add(
-                    f"{sibling_prefix}.{transition.target}"
-                    if sibling_prefix and level == "leaf"
-                    else transition.target
-                )
+                info.edges.add(target_path(address, transition.target))
 
         if kind == "atomic":
             ways_out = [key for key in ("on", "always", "after", "invoke") if node.get(key)]
@@ -544,7 +514,7 @@ class _Validator:
                     "no way out (add on, always, after or invoke, or make it type: final)",
                 )
             elif ways_out == ["always"] and isinstance(node["always"], list | Mapping):
-                items = node["always"] if isinstance(node["always"], list) else [node["always"]]
+                items = as_list(node["always"])
                 if items and all(isinstance(i, Mapping) and "guard" in i for i in items):
                     self.error(
                         f"{where}.always",
@@ -633,7 +603,7 @@ class _Validator:
         finals = [
             key
             for key, child in children.items()
-            if isinstance(child, Mapping) and child.get("type") == "final"
+            if isinstance(child, Mapping) and state_type(child) == "final"
         ]
         if not finals:
             self.error(
@@ -727,10 +697,14 @@ class _Validator:
         if "retry" in invoke:
             self.check_retry(f"{invoke_where}.retry", invoke["retry"])
         result = []
-        for key in ("onDone", "onError"):
+        invoke_triggers: tuple[tuple[str, Trigger], ...] = (
+            ("onDone", "invoke.onDone"),
+            ("onError", "invoke.onError"),
+        )
+        for key, trigger in invoke_triggers:
             if key in invoke:
                 result += self.check_transition_list(
-                    f"{invoke_where}.{key}", invoke[key], scope, trigger=f"invoke.{key}"
+                    f"{invoke_where}.{key}", invoke[key], scope, trigger=trigger
                 )
         other_ways = any(node.get(key) for key in ("on", "always", "after"))
         if not other_ways:
@@ -776,7 +750,7 @@ class _Validator:
         value: Any,
         scope: set[str],
         *,
-        trigger: str,
+        trigger: Trigger,
         own: str | None = None,
     ) -> list[tuple[str, _Transition]]:
         if isinstance(value, list):
@@ -803,7 +777,7 @@ class _Validator:
         return result
 
     def check_transition(
-        self, where: str, item: Any, scope: set[str], *, trigger: str, own: str | None
+        self, where: str, item: Any, scope: set[str], *, trigger: Trigger, own: str | None
     ) -> _Transition | None:
         if isinstance(item, str):
             target = self.check_target(where, item, scope)
@@ -1059,21 +1033,6 @@ def validate_config(
 # ---------------------------------------------------------------------------------------
 # Canonical form
 
-_CANONICAL_STATE_ORDER = (
-    "type",
-    "description",
-    "initial",
-    "entry",
-    "exit",
-    "invoke",
-    "meta",
-    "on",
-    "always",
-    "after",
-    "onDone",
-    "states",
-)
-
 
 def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical form of a valid definition, for comparing definitions and for export.
@@ -1090,7 +1049,7 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("description"):
         result["description"] = config["description"]
     result["initial"] = config["initial"]
-    result["form"] = copy.deepcopy(dict(config.get("form") or {"type": "object"}))
+    result["form"] = copy.deepcopy(dict(form_of(config)))
     if config.get("settings"):
         result["settings"] = copy.deepcopy(dict(config["settings"]))
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}
@@ -1109,7 +1068,7 @@ def _canonical_state(node: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("entry", "exit"):
         value = node.get(key)
         if value:
-            parts[key] = list(value) if isinstance(value, list) else [value]
+            parts[key] = as_list(value)
     if "invoke" in node:
         parts["invoke"] = _canonical_invoke(node["invoke"])
     meta = node.get("meta")
@@ -1135,7 +1094,7 @@ def _canonical_state(node: Mapping[str, Any]) -> dict[str, Any]:
         parts["onDone"] = _canonical_transitions(node["onDone"])
     if node.get("states"):
         parts["states"] = {name: _canonical_state(child) for name, child in node["states"].items()}
-    return {key: parts[key] for key in _CANONICAL_STATE_ORDER if key in parts}
+    return {key: parts[key] for key in STATE_KEYS if key in parts}
 
 
 def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
@@ -1151,9 +1110,7 @@ def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _canonical_transition(item: Any) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {"target": item}
+def _canonical_transition(item: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if item.get("target"):
         result["target"] = item["target"]
@@ -1167,9 +1124,7 @@ def _canonical_transition(item: Any) -> dict[str, Any]:
 
 
 def _canonical_transitions(value: Any) -> str | dict[str, Any] | list[dict[str, Any]]:
-    items = [
-        _canonical_transition(item) for item in (value if isinstance(value, list) else [value])
-    ]
+    items = [_canonical_transition(item) for item in normalize_transitions(value)]
     if len(items) == 1:
         only = items[0]
         if set(only) == {"target"}:

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import Max
 
 from approvals.actions import action_names
+from approvals.machine.config import as_list
 from approvals.machine.loader import DefinitionError, load_document
-from approvals.machine.statechart import OUTCOMES, Statechart, as_list
+from approvals.machine.statechart import OUTCOMES, Statechart
 from approvals.machine.validation import canonical_config, validate_config
 from approvals.models import (
     DefinitionStatus,

@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from approvals.machine import DefinitionError, canonical_config, validate_config
-from approvals.machine.validation import normalize_transitions, state_type
+from approvals.machine import (
+    DefinitionError,
+    canonical_config,
+    normalize_transitions,
+    state_type,
+    validate_config,
+)
 
 ROLES = {"manager", "director", "finance", "security", "warehouse", "shipping", "operator"}
 ACTIONS = {"notify", "webhook"}

@@ -1,0 +1,265 @@
+"""The one reader of a machine config's shape.
+
+What type a state is, which states it holds and at which paths, which transitions it owns
+under which trigger, what the parts left out of an ``invoke`` or a task come to: the
+statechart, the validation and the diagram all read a config through these functions, so
+they cannot come to disagree about what a definition says. The format is described in
+docs/definition-format.md.
+
+The readers take any config, also one that fails validation (the admin draws the diagram of
+a broken draft): a part of the wrong shape is left out, or read as text or as its default,
+and never raises. Saying what is wrong with a shape is validation.py's job.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "STATE_TYPES",
+    "ConfigState",
+    "ConfigTransition",
+    "Retry",
+    "Trigger",
+    "as_list",
+    "child_states",
+    "form_of",
+    "invoke_of",
+    "join_path",
+    "meta_of",
+    "normalize_transitions",
+    "retry_of",
+    "state_type",
+    "target_path",
+    "task_of",
+    "task_rule",
+    "transitions_of",
+    "walk_states",
+]
+
+STATE_TYPES = ("atomic", "final", "parallel", "compound")
+
+# What makes a transition happen, named by the key it is written under. The definition rows
+# and the audit trail store these names, so they are data, not just labels.
+Trigger = Literal["on", "always", "after", "invoke.onDone", "invoke.onError", "onDone"]
+
+
+def as_list(value: Any) -> list[Any]:
+    """A value the format allows as one item or a list (entry, exit, transitions), as a list."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def form_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The request form's JSON Schema; a definition without one takes any object."""
+    form = config.get("form")
+    return form if isinstance(form, Mapping) and form else {"type": "object"}
+
+
+# ---------------------------------------------------------------------------------------
+# States
+
+
+def state_type(node: Mapping[str, Any]) -> str:
+    """The type of a state node: its ``type``, else compound with ``states``, else atomic."""
+    declared = node.get("type")
+    if isinstance(declared, str) and declared:
+        return declared
+    return "compound" if "states" in node else "atomic"
+
+
+def join_path(parent: str | None, name: Any) -> str:
+    """The dotted path of ``name`` inside ``parent``; a top-level name is its own path."""
+    return f"{parent}.{name}" if parent else str(name)
+
+
+def target_path(source: str, target: str) -> str:
+    """The path of the state that a transition of the state at ``source`` goes to.
+
+    A target names a sibling of the state that owns the transition, never a path.
+    """
+    return join_path(source.rpartition(".")[0], target)
+
+
+@dataclass(frozen=True)
+class ConfigState:
+    """A state of a config with where it stands: ``fulfillment.inventory.picking``."""
+
+    path: str
+    name: str
+    parent: str | None
+    node: Mapping[str, Any]
+
+    @property
+    def type(self) -> str:
+        return state_type(self.node)
+
+
+def child_states(node: Mapping[str, Any], parent: str | None = None) -> list[ConfigState]:
+    """The states directly inside ``node``, in the order written.
+
+    ``node`` is a state at path ``parent``, or the whole config (its top-level states) with
+    no parent. A child that is not a mapping reads as an empty atomic state.
+    """
+    states = node.get("states")
+    if not isinstance(states, Mapping):
+        return []
+    return [
+        ConfigState(
+            path=join_path(parent, name),
+            name=str(name),
+            parent=parent,
+            node=child if isinstance(child, Mapping) else {},
+        )
+        for name, child in states.items()
+    ]
+
+
+def walk_states(node: Mapping[str, Any], parent: str | None = None) -> Iterator[ConfigState]:
+    """Every state below ``node`` (a state at ``parent``, or the whole config), each before
+    the states inside it."""
+    for state in child_states(node, parent):
+        yield state
+        yield from walk_states(state.node, state.path)
+
+
+def meta_of(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = node.get("meta")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+# ---------------------------------------------------------------------------------------
+# Transitions
+
+
+@dataclass(frozen=True)
+class ConfigTransition:
+    """One transition of a state as the config says it, whichever way it is spelled."""
+
+    trigger: Trigger
+    event: str  # the event of an `on` transition, else ""
+    delay: str  # the delay of an `after` transition as written, else ""
+    position: int  # among the transitions of its trigger (and event or delay)
+    target: str | None  # a sibling's name; None stays in the state
+    guard: str | None
+    assign: Mapping[str, str]  # context field -> expression
+    description: str
+
+
+def normalize_transitions(value: Any) -> list[dict[str, Any]]:
+    """Any way of writing transitions (a target, a dict, a list of either) as a list of dicts.
+
+    The dicts are copies; an item that is neither a target nor a mapping is left out.
+    """
+    result = []
+    for item in as_list(value):
+        if isinstance(item, str):
+            result.append({"target": item})
+        elif isinstance(item, Mapping):
+            result.append(copy.deepcopy(dict(item)))
+    return result
+
+
+def transitions_of(node: Mapping[str, Any]) -> list[ConfigTransition]:
+    """Every transition a state owns: on, always, after, invoke.onDone, invoke.onError, onDone,
+    and within one trigger in the order written (the first whose guard holds wins)."""
+    sources: list[tuple[Trigger, str, str, Any]] = []
+    on = node.get("on")
+    if isinstance(on, Mapping):
+        sources.extend(("on", str(event), "", value) for event, value in on.items())
+    sources.append(("always", "", "", node.get("always")))
+    after = node.get("after")
+    if isinstance(after, Mapping):
+        sources.extend(("after", "", str(delay), value) for delay, value in after.items())
+    invoke = invoke_of(node)
+    if invoke is not None:
+        sources.append(("invoke.onDone", "", "", invoke.get("onDone")))
+        sources.append(("invoke.onError", "", "", invoke.get("onError")))
+    sources.append(("onDone", "", "", node.get("onDone")))
+    return [
+        _transition(trigger, event, delay, position, item)
+        for trigger, event, delay, value in sources
+        for position, item in enumerate(normalize_transitions(value))
+    ]
+
+
+def _transition(
+    trigger: Trigger, event: str, delay: str, position: int, item: Mapping[str, Any]
+) -> ConfigTransition:
+    target, guard, assign, description = (
+        item.get(key) for key in ("target", "guard", "assign", "description")
+    )
+    return ConfigTransition(
+        trigger=trigger,
+        event=event,
+        delay=delay,
+        position=position,
+        target=str(target) if target else None,
+        guard=str(guard) if guard else None,
+        assign=(
+            {str(name): str(source) for name, source in assign.items()}
+            if isinstance(assign, Mapping)
+            else {}
+        ),
+        description=str(description) if description else "",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Automated actions and tasks
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a failed invoke is tried again; the defaults are those of a config without retry."""
+
+    max_attempts: int = 3
+    backoff: str = "exponential"
+    delay: str | int = "PT10S"  # before the first retry: ISO 8601, or whole milliseconds
+
+
+def invoke_of(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    invoke = node.get("invoke")
+    return invoke if isinstance(invoke, Mapping) else None
+
+
+def retry_of(invoke: Mapping[str, Any]) -> Retry:
+    retry = invoke.get("retry")
+    if not isinstance(retry, Mapping):
+        return Retry()
+    default = Retry()
+    attempts = retry.get("max_attempts")
+    backoff = retry.get("backoff")
+    delay = retry.get("delay")
+    return Retry(
+        max_attempts=attempts if _is_whole(attempts) else default.max_attempts,
+        backoff=backoff if isinstance(backoff, str) else default.backoff,
+        delay=delay if isinstance(delay, str) or _is_whole(delay) else default.delay,
+    )
+
+
+def task_of(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A state's human task (``meta.task``), or None."""
+    task = meta_of(node).get("task")
+    return task if isinstance(task, Mapping) else None
+
+
+def task_rule(task: Mapping[str, Any]) -> tuple[str, int]:
+    """The task's rule with the quorum it needs: ``("any", 1)`` when left out, ``("all", 1)``,
+    ``("quorum", N)``. A quorum that is not a whole number (a broken draft) reads as 0."""
+    rule = task.get("rule", "any")
+    if isinstance(rule, Mapping):
+        quorum = rule.get("quorum")
+        return "quorum", quorum if _is_whole(quorum) else 0
+    return str(rule), 1
+
+
+def _is_whole(value: Any) -> bool:
+    # YAML's true and false are ints to Python, and never a count.
+    return isinstance(value, int) and not isinstance(value, bool)
