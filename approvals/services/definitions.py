@@ -17,7 +17,14 @@ from django.db import transaction
 from django.db.models import Max
 
 from approvals.actions import action_names
-from approvals.machine.config import as_list
+from approvals.machine.config import (
+    as_list,
+    invoke_of,
+    meta_of,
+    state_type,
+    transitions_of,
+    walk_states,
+)
 from approvals.machine.loader import DefinitionError, load_document
 from approvals.machine.statechart import OUTCOMES, Statechart
 from approvals.machine.validation import canonical_config, validate_config
@@ -154,69 +161,44 @@ def _outcome_problems(config: Mapping[str, Any]) -> list[str]:
 def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> None:
     states: list[StateDefinition] = []
     transitions: list[TransitionDefinition] = []
-
-    def add_transitions(
-        source: str, trigger: str, spec: Any, *, event: str = "", delay: str = ""
-    ) -> None:
-        items = spec if isinstance(spec, list) else [spec]
-        for item in items:
-            if isinstance(item, str):
-                item = {"target": item}
-            transitions.append(
-                TransitionDefinition(
-                    definition=definition,
-                    source=source,
-                    trigger=trigger,
-                    event=event,
-                    delay=delay,
-                    target=item.get("target") or "",
-                    guard=item.get("guard") or "",
-                    assign=item.get("assign") or {},
-                    description=item.get("description") or "",
-                    position=len(transitions),
-                )
+    for state in walk_states(config):
+        node = state.node
+        meta = dict(meta_of(node))
+        task = meta.pop("task", None)
+        invoke = invoke_of(node)
+        if invoke is not None:
+            invoke = {k: v for k, v in invoke.items() if k not in ("onDone", "onError")}
+        states.append(
+            StateDefinition(
+                definition=definition,
+                path=state.path,
+                type=state_type(node),
+                description=node.get("description", ""),
+                initial=node.get("initial", ""),
+                entry=as_list(node.get("entry")),
+                exit=as_list(node.get("exit")),
+                invoke=invoke or None,
+                task=task,
+                meta=meta,
+                position=len(states),
             )
-
-    def walk(nodes: Mapping[str, Any], parent: str) -> None:
-        for name, node in nodes.items():
-            path = f"{parent}.{name}" if parent else name
-            children = node.get("states") or {}
-            meta = dict(node.get("meta") or {})
-            task = meta.pop("task", None)
-            invoke = dict(node["invoke"]) if node.get("invoke") else None
-            if invoke:
-                for key, trigger in (
-                    ("onDone", Trigger.INVOKE_DONE),
-                    ("onError", Trigger.INVOKE_ERROR),
-                ):
-                    if key in invoke:
-                        add_transitions(path, trigger, invoke.pop(key))
-            states.append(
-                StateDefinition(
-                    definition=definition,
-                    path=path,
-                    type=node.get("type") or ("compound" if children else "atomic"),
-                    description=node.get("description", ""),
-                    initial=node.get("initial", ""),
-                    entry=as_list(node.get("entry")),
-                    exit=as_list(node.get("exit")),
-                    invoke=invoke,
-                    task=task,
-                    meta=meta,
-                    position=len(states),
-                )
+        )
+        first = len(transitions)
+        transitions.extend(
+            TransitionDefinition(
+                definition=definition,
+                source=state.path,
+                trigger=t.trigger,
+                event=t.event,
+                delay=t.delay,
+                target=t.target or "",
+                guard=t.guard or "",
+                assign=dict(t.assign),
+                description=t.description,
+                position=first + n,
             )
-            for event, spec in (node.get("on") or {}).items():
-                add_transitions(path, Trigger.ON, spec, event=event)
-            if node.get("always"):
-                add_transitions(path, Trigger.ALWAYS, node["always"])
-            for delay, spec in (node.get("after") or {}).items():
-                add_transitions(path, Trigger.AFTER, spec, delay=str(delay))
-            if node.get("onDone"):
-                add_transitions(path, Trigger.DONE, node["onDone"])
-            walk(children, path)
-
-    walk(config["states"], "")
+            for n, t in enumerate(transitions_of(node))
+        )
     definition.states.all().delete()
     definition.transitions.all().delete()
     StateDefinition.objects.bulk_create(states)
