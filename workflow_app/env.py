@@ -98,6 +98,12 @@ def env_database(name: str, sqlite_path: Path) -> dict[str, Any]:
         # large (a filtered inbox count) and adds ~100 ms to each (bench/inbox.py).
         options = config.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+        # Parameters bound by the server, and statements prepared once a connection has run
+        # them five times (psycopg's threshold; Django turns it off unless asked): every
+        # transition's statements are then planned once per connection, not on every call
+        # (bench/transitions.py).
+        options["server_side_binding"] = True
+        options["prepare_threshold"] = 5
     return config
 
 
