@@ -2,7 +2,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/signoff_bench \
         .venv/bin/python bench/transitions.py [--instances N] [--clients 1 8]
-            [--clients-as threads|processes] [--peer DIR | --no-peer] [--profile N]
+            [--clients-as processes|threads] [--peer DIR | --no-peer] [--keep-db]
+            [--profile N]
 
 A two-step flow (review by a manager, then a director) is published. For each client count,
 N requests are started with `instance_start` (timed on their own), then decided
@@ -16,6 +17,12 @@ engine ÷ raw shows what the engine costs over the bare writes. Queries per deci
 in a separate, untimed pass after a warm-up (statechart and role caches filled as in a running
 process), so the timed runs carry no query log.
 
+The database is dropped and created afresh first (only a name containing "bench", and not
+while another session uses it; `--keep-db` keeps its rows), as the peer recreates its own:
+after COMMIT a decision counts its recipients' unread notifications, which nobody reads here,
+so with the rows of earlier runs every run would be slower than the last (about 30 ms more per
+decision once some 120,000 notifications had piled up).
+
 Then, unless `--no-peer`, the django-viewflow peer (`--peer DIR`, default
 ../shared/peers/viewflow next to the repository) runs its own `run.sh` against the same
 PostgreSQL server, database `viewflow_peer`, with the same client counts and as many processes
@@ -24,19 +31,17 @@ peer's decision is viewflow's claim + execute (its UI's two requests); ours is o
 `task_decide` on a task the actor's role may decide. Targets are printed with PASS/MISS and
 never asserted.
 
-Clients: each client is a thread of this process with its own connection (the default,
-`--clients-as threads`) or, with `--clients-as processes`, a forked OS process with its own
-connection, as the peer forks its clients. Both were measured on this 2-core machine
-(2026-12-02, baseline code, 200 requests, seven runs of each, alternating, while other sessions
-ran their tests): 8 threads decided 61-80/s (p95 148-202 ms), 8 processes 47-77/s (p95
-167-254 ms). Threads do not distort the figure through the GIL here: the clients' own CPU time
-over the wall time ("client CPU" in the output) stayed at 0.57-0.75 of a core, below the one
-core the GIL allows, since a decision spends most of its time waiting (one client kept only
-0.32-0.40 of a core busy). Eight processes used more CPU (0.74-0.86 of a core) for fewer
-decisions, probably eight interpreters' caches and more context switches on 2 cores shared
-with PostgreSQL. So threads are the default. The peer keeps its forked clients; rerun with
-`--clients-as processes` to see Signoff under the peer's model. A single client always runs
-in one thread of this process.
+Clients: with more than one, each client is a forked OS process with its own connection (the
+default, `--clients-as processes`), as the peer forks its clients; `--clients-as threads` runs
+them as threads of this process, one connection each, as this script did before. Both were
+measured on this 2-core machine (2026-12-02, baseline code, fresh database, 200 requests,
+three runs of each, alternating, while other sessions ran their tests): 8 processes decided
+93-105/s (p95 118-128 ms), 8 threads 69-82/s (p95 158-160 ms). Threads distort the figure
+through the GIL: their CPU time over the wall time ("client CPU" in the output) sat at
+0.84-0.85 of a core, the one core the GIL allows less its hand-offs, while the processes used
+1.31-1.34 cores. (Measured on a database grown by earlier runs, where a slow query made every
+decision wait, threads came out ahead instead: the GIL only shows once the database is quick.)
+A single client always runs in one thread of this process.
 
 `--profile N` measures nothing else: it warms up, then runs N decisions at 1 client under
 cProfile and prints the top 25 functions by cumulative and by own (total) time.
@@ -70,7 +75,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchdb import conninfo, database_url, ensure_database, setup_django  # noqa: E402
+from benchdb import (  # noqa: E402
+    conninfo,
+    database_url,
+    ensure_database,
+    recreate_database,
+    setup_django,
+)
 
 # The environment as given, before setup_django() sets Django's variables for this process:
 # the peer is a Django project of its own and must not inherit them.
@@ -766,8 +777,10 @@ def report_peer(
         "transactions; Signoff's is one task_decide)"
     )
     if any(lv.clients > 1 for lv in levels):
-        ours = "threads" if mode == "threads" else "forked processes"
-        print(f"(several clients: Signoff's are {ours}, viewflow's forked processes)")
+        if mode == "threads":
+            print("(several clients: Signoff's are threads, viewflow's forked processes)")
+        else:
+            print("(several clients: forked processes with their own connections on both sides)")
     return verdicts
 
 
@@ -819,8 +832,8 @@ def main() -> None:
     parser.add_argument(
         "--clients-as",
         choices=["processes", "threads"],
-        default="threads",
-        help="how several clients run (default threads; the peer forks processes)",
+        default="processes",
+        help="how several clients run (default: forked processes, as the peer's)",
     )
     parser.add_argument(
         "--peer",
@@ -830,6 +843,11 @@ def main() -> None:
     )
     parser.add_argument("--no-peer", action="store_true", help="do not run the peer")
     parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="keep the database's rows from earlier runs (default: drop and recreate it)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         metavar="N",
@@ -837,7 +855,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     url = database_url("bench/transitions.py")
-    ensure_database(url)
+    if args.keep_db:
+        ensure_database(url)
+    else:
+        recreate_database(url)
     setup_django()
     fx = prepare(max(args.clients))
 
@@ -845,6 +866,8 @@ def main() -> None:
         profile(fx, args.profile)
         return
 
+    state = "rows of earlier runs kept" if args.keep_db else "recreated empty"
+    print(f"database {conninfo(url)['dbname']}: {state}")
     print(f"machine: {os.cpu_count()} cores; {load()} before the run", flush=True)
     drive_untimed(fx, WARMUP)
     captured = drive_untimed(fx, QUERY_SAMPLES, capture=True)
