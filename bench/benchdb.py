@@ -43,6 +43,23 @@ def ensure_database(url: str) -> None:
             print(f"created database {name}")
 
 
+def recreate_database(url: str) -> None:
+    """An empty database for a run whose figures must not depend on earlier runs' rows. Only
+    names containing "bench" are dropped, and not while another session is connected to it."""
+    import psycopg
+    from psycopg import sql
+
+    name = conninfo(url)["dbname"]
+    if "bench" not in name:
+        sys.exit(f"refusing to drop database {name!r}: its name has no 'bench'")
+    with psycopg.connect(**conninfo(url, "postgres"), autocommit=True) as conn:
+        try:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        except psycopg.errors.ObjectInUse:
+            sys.exit(f"database {name!r} is in use by another session: not dropped")
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def setup_django(*, server_side_binding: bool = False) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "workflow_app.settings"
     # DEBUG at import spares a SECRET_KEY and gives the test client's host and plain static
