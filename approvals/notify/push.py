@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Iterable
@@ -42,6 +44,40 @@ from approvals.notify.facts import TOPICS, Facts, facts_for, unread_count
 logger = logging.getLogger(__name__)
 
 Event = tuple[list[str], dict[str, Any]]
+
+
+class _PushLoop:
+    """One event loop thread per process for what sync code sends to a shared (Redis) layer.
+
+    `async_to_sync` outside an event loop runs each call on a new loop, and channels-redis keeps
+    its connections per loop: every push would connect to Redis again (about 3.5 ms, measured
+    by bench/transitions.py with REDIS_URL set). A loop that lives with the process keeps them.
+    The in-memory layer of the embedded default reaches the consumers of its own loop only, so
+    there pushes keep going through `async_to_sync`, which runs them on the server's loop.
+    """
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+    _pid = 0
+
+    @classmethod
+    def run(cls, coroutine: Any, *, timeout: float = 10.0) -> Any:
+        with cls._lock:
+            if cls._loop is None or cls._pid != os.getpid():  # none yet, or forked since
+                cls._loop = asyncio.new_event_loop()
+                cls._pid = os.getpid()
+                threading.Thread(
+                    target=cls._loop.run_forever, name="signoff-push", daemon=True
+                ).start()
+            loop = cls._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+
+def _run(func: Any, *args: Any) -> Any:
+    """Call an async layer function from sync code (see _PushLoop)."""
+    if settings.NOTIFY_PUSH == "poll":
+        return async_to_sync(func)(*args)
+    return _PushLoop.run(func(*args))
 
 
 def user_group(user_id: int) -> str:
@@ -72,7 +108,7 @@ def _signed_out(sender: Any, request: Any, user: Any, **_: Any) -> None:
     if group is None or layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "notify.signed_out"})
+        _run(layer.group_send, group, {"type": "notify.signed_out"})
     except Exception:
         logger.exception("could not close the signed-out session's connections")
 
@@ -159,20 +195,27 @@ def events_for(messages: Iterable[OutboxMessage], facts: Facts) -> list[Event]:
 
 
 async def send(notifications: list[dict[str, Any]], events: list[Event]) -> None:
-    """To the groups. A notification goes without its recipient's unread count: the
-    connection that shows it counts it (consumers.py), so a change does not count the bells
-    of people who may not be online."""
+    """To the groups: each group's messages in order, the groups at once (one round trip of
+    the layer's each, not one after the other). A notification goes without its recipient's
+    unread count: the connection that shows it counts it (consumers.py), so a change does not
+    count the bells of people who may not be online."""
     layer = get_channel_layer()
     if layer is None:
         return
+    by_group: dict[str, list[dict[str, Any]]] = {}
     for item in notifications:
-        await layer.group_send(
-            user_group(item["recipient"]),
-            {"type": "notify.push", "notification": item},
+        by_group.setdefault(user_group(item["recipient"]), []).append(
+            {"type": "notify.push", "notification": item}
         )
     for groups, event in events:
         for group in groups:
-            await layer.group_send(group, {"type": "notify.event", "event": event})
+            by_group.setdefault(group, []).append({"type": "notify.event", "event": event})
+
+    async def deliver(group: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await layer.group_send(group, message)
+
+    await asyncio.gather(*(deliver(group, messages) for group, messages in by_group.items()))
 
 
 def heard_here() -> bool:
@@ -188,7 +231,7 @@ def publish(notifications: list[dict[str, Any]], events: list[Event]) -> None:
     """After commit: push to the groups. A failure here is logged, never raised: the change is
     committed and the rows let every browser catch up on its next (re)connection."""
     try:
-        async_to_sync(send)(notifications, events)
+        _run(send, notifications, events)
     except Exception:
         logger.exception("live push failed; browsers will catch up from the database")
 
@@ -199,9 +242,7 @@ def publish_unread(user_id: int) -> None:
         count = unread_count(user_id)
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(
-                user_group(user_id), {"type": "notify.unread", "unread": count}
-            )
+            _run(layer.group_send, user_group(user_id), {"type": "notify.unread", "unread": count})
     except Exception:
         logger.exception("unread count push failed")
 
