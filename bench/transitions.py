@@ -18,10 +18,12 @@ in a separate, untimed pass after a warm-up (statechart and role caches filled a
 process), so the timed runs carry no query log.
 
 The database is dropped and created afresh first (only a name containing "bench", and not
-while another session uses it; `--keep-db` keeps its rows), as the peer recreates its own:
-after COMMIT a decision counts its recipients' unread notifications, which nobody reads here,
-so with the rows of earlier runs every run would be slower than the last (about 30 ms more per
-decision once some 120,000 notifications had piled up).
+while another session uses it; `--keep-db` keeps its rows), as the peer recreates its own, so
+that every run starts from the same tables.
+
+With REDIS_URL set the run is in production mode: notifications and live events are pushed to
+the Redis channel layer after each commit, as a web process or a worker does. Without it the
+embedded default's push (poll mode) has no connection open in this process and sends nothing.
 
 Then, unless `--no-peer`, the django-viewflow peer (`--peer DIR`, default
 ../shared/peers/viewflow next to the repository) runs its own `run.sh` against the same
