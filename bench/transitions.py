@@ -23,7 +23,7 @@ that every run starts from the same tables.
 
 With REDIS_URL set the run is in production mode: notifications and live events are pushed to
 the Redis channel layer after each commit, as a web process or a worker does. Without it the
-embedded default's push (poll mode) has no connection open in this process and sends nothing.
+embedded default's push goes to the in-memory layer of this process, which nobody listens to.
 
 Then, unless `--no-peer`, the django-viewflow peer (`--peer DIR`, default
 ../shared/peers/viewflow next to the repository) runs its own `run.sh` against the same

@@ -218,15 +218,6 @@ async def send(notifications: list[dict[str, Any]], events: list[Event]) -> None
     await asyncio.gather(*(deliver(group, messages) for group, messages in by_group.items()))
 
 
-def heard_here() -> bool:
-    """Whether a push from this process can reach anyone. In "poll" mode the in-memory layer
-    reaches this process's connections only, and each ASGI process's relay reads the rows
-    anyway: a worker, a script or a web process with no connection open has nobody to tell."""
-    if settings.NOTIFY_PUSH != "poll":
-        return True
-    return any(relay.users > 0 for relay in list(PollRelay._instances.values()))
-
-
 def publish(notifications: list[dict[str, Any]], events: list[Event]) -> None:
     """After commit: push to the groups. A failure here is logged, never raised: the change is
     committed and the rows let every browser catch up on its next (re)connection."""

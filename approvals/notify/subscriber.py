@@ -216,8 +216,6 @@ def notify(batch: Batch) -> None:
     created = Notification.objects.bulk_create(rows) if rows else []
     for channel in _channels:
         channel(created, facts)
-    if not push.heard_here():
-        return
     pushed = [push.serialize(n, facts.names) for n in created]
     events = push.events_for(batch, facts)
     if pushed or events:
