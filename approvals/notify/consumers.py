@@ -200,5 +200,4 @@ def _missed(user: Any, since: int | None) -> tuple[list[dict[str, Any]], bool, i
         )
         more = len(rows) > CATCH_UP_LIMIT
         items = [push.serialize(n) for n in rows[:CATCH_UP_LIMIT]]
-    unread = mine.filter(read_at__isnull=True).count()
-    return items, more, unread, last
+    return items, more, unread_count(user), last

@@ -5,6 +5,7 @@ from typing import Any
 from django import template
 
 from approvals.models import Notification
+from approvals.notify.facts import unread_count
 
 register = template.Library()
 
@@ -18,6 +19,6 @@ def notification_bell(context: dict[str, Any]) -> dict[str, int]:
         return {"unread": 0, "last_id": 0}
     mine = Notification.objects.filter(recipient=user)
     return {
-        "unread": mine.filter(read_at__isnull=True).count(),
+        "unread": unread_count(user),
         "last_id": mine.order_by("-pk").values_list("pk", flat=True).first() or 0,
     }
