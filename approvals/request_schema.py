@@ -9,7 +9,8 @@ from jsonschema import Draft202012Validator
 
 
 def with_defaults(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    """Top-level `default`s filled in, so guards such as `revisions + 1` find their field."""
+    """Top-level `default`s filled in before validation: a required field with a default may be
+    left out, and guards such as `revisions + 1` find their field."""
     filled = dict(data)
     for name, prop in (schema.get("properties") or {}).items():
         if name not in filled and isinstance(prop, Mapping) and "default" in prop:
@@ -18,25 +19,31 @@ def with_defaults(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[st
 
 
 def form_errors(schema: Mapping[str, Any], data: Any) -> dict[str, list[str]]:
-    """Messages per field ("__all__" for the whole request), empty when valid."""
+    """Messages per field ("__all__" for the whole request), each once, empty when valid."""
     if not isinstance(data, Mapping):
         return {"__all__": ["the request must be an object of fields"]}
     errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        messages = errors.setdefault(field, [])
+        if message not in messages:
+            messages.append(message)
+
     for error in Draft202012Validator(schema).iter_errors(data):
+        # The validator reports `required` and `additionalProperties` once per offending
+        # field, each time with the whole list: name each field by what is (not) in the data.
         if error.validator == "required" and not error.path:
-            present = set(data)
             for name in error.validator_value:
-                if name not in present:
-                    errors.setdefault(name, []).append("This field is required.")
+                if name not in data:
+                    add(name, "This field is required.")
             continue
         if error.validator == "additionalProperties" and not error.path:
             allowed = set(schema.get("properties") or {})
             for name in data:
                 if name not in allowed:
-                    errors.setdefault(name, []).append("Unknown field.")
+                    add(name, "Unknown field.")
             continue
-        field = ".".join(str(p) for p in error.path) or "__all__"
-        errors.setdefault(field, []).append(sentence(error.message))
+        add(".".join(str(p) for p in error.path) or "__all__", sentence(error.message))
     return errors
 
 

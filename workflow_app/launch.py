@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -273,6 +273,22 @@ def supervise(children: list[Child], env: dict[str, str]) -> int:
     return exit_code
 
 
+LOCAL_HOSTS = {"127.0.0.1", "0.0.0.0", "::", "::1", "localhost"}
+
+
+def child_environment(environ: Mapping[str, str], *, host: str, port: int) -> dict[str, str]:
+    """What web, worker and beat run with: the caller's environment, plus the address that
+    links in e-mails, Slack messages and webhook payloads point to (SITE_URL) when the caller
+    named none, so that `run --port 8200` does not send people to port 8000."""
+    env = dict(environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
+    if not env.get("SITE_URL"):
+        name = "localhost" if host in LOCAL_HOSTS else (f"[{host}]" if ":" in host else host)
+        env["SITE_URL"] = f"http://{name}:{port}"
+    return env
+
+
 def command_run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         fail(f"--port {args.port} is not a TCP port")
@@ -285,9 +301,7 @@ def command_run(args: argparse.Namespace) -> int:
     if not _port_free(args.host, args.port):
         fail(f"{args.host}:{args.port} is already in use; choose another with --port")
 
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
+    env = child_environment(os.environ, host=args.host, port=args.port)
     python = sys.executable
     children = [
         Child(

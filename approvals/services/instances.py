@@ -48,10 +48,11 @@ def instance_start(
             {"workflow": [f"Unknown workflow '{definition_key}'."]},
         )
     chart = statechart_for(definition)
+    if isinstance(context, Mapping):
+        context = with_defaults(chart.form, context)
     errors = form_errors(chart.form, context)
     if errors:
         raise InvalidInput("the request has errors", errors)
-    context = with_defaults(chart.form, context)
     title = str(title or context.get("title") or "").strip() or definition.title
     if len(title) > MAX_TITLE:
         raise InvalidInput("the title is too long", {"title": [f"At most {MAX_TITLE} characters."]})

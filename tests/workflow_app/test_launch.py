@@ -144,3 +144,20 @@ def test_usage_error_needs_no_bootstrap() -> None:
     )
     assert result.returncode == 2
     assert "invalid choice: 'serve'" in result.stderr
+
+
+def test_links_point_at_the_port_the_server_was_started_on() -> None:
+    env = launch.child_environment({"PATH": "/bin"}, host="127.0.0.1", port=8200)
+    assert env["SITE_URL"] == "http://localhost:8200"
+    assert env["PATH"] == "/bin" and env["DJANGO_SETTINGS_MODULE"] == "workflow_app.settings"
+    assert (
+        launch.child_environment({}, host="10.1.2.3", port=80)["SITE_URL"] == "http://10.1.2.3:80"
+    )
+    assert (
+        launch.child_environment({}, host="fd00::1", port=81)["SITE_URL"] == "http://[fd00::1]:81"
+    )
+    # An address the operator chose wins.
+    chosen = {"SITE_URL": "https://signoff.example.com"}
+    assert launch.child_environment(chosen, host="0.0.0.0", port=8200)["SITE_URL"] == (
+        "https://signoff.example.com"
+    )

@@ -287,3 +287,32 @@ def test_event_with_bad_input_is_400(api, awaiting_payment, integrator, body, fi
     )
     assert response.status_code == 400
     assert field in response.json()["fields"]
+
+
+def test_a_required_field_with_a_default_may_be_left_out(api, requester):
+    config = review_flow()
+    config["form"]["required"].append("currency")
+    config["form"]["properties"]["currency"] = {
+        "type": "string",
+        "enum": ["EUR", "USD"],
+        "default": "EUR",
+    }
+    publish(config)
+    client = api(requester)
+    response = client.post(
+        "/api/v1/workflows/review/instances/",
+        {"context": {"title": "Laptop", "amount": 900}},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["context"]["currency"] == "EUR"
+    # A value that is sent is still checked, and its message is given once.
+    response = client.post(
+        "/api/v1/workflows/review/instances/",
+        {"context": {"title": "Laptop", "amount": 900, "currency": "YEN"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    (message,) = response.json()["fields"]["context.currency"]
+    assert "YEN" in message
+    assert WorkflowInstance.objects.count() == 1
