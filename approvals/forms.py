@@ -138,6 +138,12 @@ class DelegateForm(forms.Form):
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    # It shares the task page with the decision form: its own ids, so that the label of its
+    # note focuses its note, not the decision's comment.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "delegate_%s")
+        super().__init__(*args, **kwargs)
+
 
 class BulkForm(forms.Form):
     tasks = forms.TypedMultipleChoiceField(coerce=int, choices=())
