@@ -6,6 +6,7 @@ no Redis or PostgreSQL. DATABASE_URL and REDIS_URL switch to the production part
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "csp",
+    "axes",
     "accounts",
     "approvals",
 ]
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a sign-in refused by a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workflow_app.urls"
@@ -98,6 +102,8 @@ TEMPLATES = [
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked (accounts/throttling.py).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -111,6 +117,26 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox"
 LOGOUT_REDIRECT_URL = "login"
 GUARDIAN_RAISE_403 = False
+
+# Sign-in throttling (django-axes, accounts/throttling.py; README, "Sign-in throttling"): after
+# AXES_FAILURE_LIMIT failures for one username or from one address within the cool-off, sign-in
+# for it is refused until the cool-off has passed; a successful sign-in forgets the user's own
+# failures. Attempts are kept in the database, which every web process shares.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Refused attempts during a lockout do not extend it: the page can say when it ends, and
+# someone hammering a username cannot keep its owner out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "accounts.throttling.LoginAttempts"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_address"
+# Every failed attempt is kept for the admin (Axes: "Access failures"), not only the counters.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Reverse proxies in front of the web processes that append to X-Forwarded-For: the client's
+# address is then read from that header (0: the connection's own address).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
