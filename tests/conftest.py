@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
 
 from accounts.models import User
 from approvals.caching import forget_all
+from tests.browser.csp import violations_report, watch_csp
 from tests.factories import GroupFactory, UserFactory
 
 
@@ -40,3 +44,13 @@ def admin_user(db: None) -> User:
 @pytest.fixture
 def outsider(db: None) -> User:
     return UserFactory(username="otto", first_name="Otto", last_name="Outsider")
+
+
+@pytest.fixture
+def csp_guard() -> Iterator[Callable[[Any], Any]]:
+    """csp_guard(context) → the same Playwright browser context, watched: the test fails if any
+    page in it breaks the Content-Security-Policy (tests/browser/csp.py)."""
+    violations: list[str] = []
+    yield lambda context: watch_csp(context, violations)
+    if violations:
+        pytest.fail(violations_report(violations))

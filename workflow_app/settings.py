@@ -6,7 +6,11 @@ no Redis or PostgreSQL. DATABASE_URL and REDIS_URL switch to the production part
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from csp.constants import NONE, SELF
 
 from workflow_app.env import (
     env_bool,
@@ -57,6 +61,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "csp",
+    "axes",
     "accounts",
     "approvals",
 ]
@@ -64,12 +70,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a sign-in refused by a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workflow_app.urls"
@@ -93,6 +102,8 @@ TEMPLATES = [
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked (accounts/throttling.py).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -106,6 +117,26 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox"
 LOGOUT_REDIRECT_URL = "login"
 GUARDIAN_RAISE_403 = False
+
+# Sign-in throttling (django-axes, accounts/throttling.py; README, "Sign-in throttling"): after
+# AXES_FAILURE_LIMIT failures for one username or from one address within the cool-off, sign-in
+# for it is refused until the cool-off has passed; a successful sign-in forgets the user's own
+# failures. Attempts are kept in the database, which every web process shares.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Refused attempts during a lockout do not extend it: the page can say when it ends, and
+# someone hammering a username cannot keep its owner out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "accounts.throttling.LoginAttempts"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_address"
+# Every failed attempt is kept for the admin (Axes: "Access failures"), not only the counters.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Reverse proxies in front of the web processes that append to X-Forwarded-For: the client's
+# address is then read from that header (0: the connection's own address).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -135,6 +166,28 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every page (django-csp; docs/web.md, "Content-Security-Policy"):
+# scripts, styles, images and fonts come from this site only and nothing inline runs, so an
+# injected <script>, on*= handler or style= attribute is inert. The Django admin runs under
+# the same policy. Live updates connect back over WebSocket: 'self' covers ws(s) to this
+# host in current browsers, SITE_URL's ws(s) origin is named for the others.
+_SITE = urlsplit(SITE_URL)
+_SITE_WEBSOCKETS = f"{'wss' if _SITE.scheme == 'https' else 'ws'}://{_SITE.netloc}"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Swagger UI and the admin draw some icons from data: URLs.
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, _SITE_WEBSOCKETS],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Celery: Redis in production; with nothing configured, kombu's filesystem transport, which
 # needs no server and is shared by every process on this machine through var/broker/.

@@ -149,8 +149,10 @@ def render_svg(
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="sd-svg" role="img"'
-        f' aria-label="{_esc(label)}" viewBox="0 0 {_n(width)} {_n(height)}" width="100%"'
-        f' style="max-width:{_n(width)}px" preserveAspectRatio="xMidYMin meet"'
+        # Its natural width as an attribute, scaled down by the stylesheet's max-width: a style=
+        # attribute would be refused by the pages' Content-Security-Policy.
+        f' aria-label="{_esc(label)}" viewBox="0 0 {_n(width)} {_n(height)}" width="{_n(width)}"'
+        f' preserveAspectRatio="xMidYMin meet"'
         f' font-family="{FONT}" font-size="{_n(NAME_SIZE)}">',
         f"<title>{_esc(title)}</title>",
     ]

@@ -41,12 +41,13 @@ def browser(monkeypatch) -> Iterator[object]:
 
 
 @pytest.fixture
-def login(browser, live_server) -> Iterator[Callable[[str, str], object]]:
-    """login(username, password) → a page of a fresh browser context, signed in."""
+def login(browser, live_server, csp_guard) -> Iterator[Callable[[str, str], object]]:
+    """login(username, password) → a page of a fresh browser context, signed in; the test fails
+    if a page of it breaks the Content-Security-Policy."""
     contexts = []
 
     def sign_in(username: str, password: str) -> object:
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context = csp_guard(browser.new_context(viewport={"width": 1280, "height": 860}))
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

@@ -78,7 +78,7 @@ def test_delegate_with_the_name_suggestions(login, live_server, people):
     rob.goto(f"{live_server.url}/inbox/?tab=queue")
     rob.click("text=Team offsite")
     rob.locator("input[name=to]").press_sequentially("Mia", delay=30)
-    rob.wait_for_function("document.querySelectorAll('#people option').length > 0")
+    rob.wait_for_function("() => document.querySelectorAll('#people option').length > 0")
     assert rob.locator("#people option").first.get_attribute("value") == "mia"
     rob.fill("input[name=to]", "mia")
     rob.click("#delegate-form button[type=submit]")
@@ -97,7 +97,7 @@ def test_bulk_approve_with_the_keyboard(login, live_server, people):
         submit(rita, live_server, title, "50")
     rob = login("rob", TEST_PASSWORD)
     rob.goto(f"{live_server.url}/inbox/?tab=queue&sort=age")
-    rob.wait_for_function("document.querySelector('[data-count=queue]').textContent === '3'")
+    rob.wait_for_function("() => document.querySelector('[data-count=queue]').textContent === '3'")
     rob.keyboard.press("j")
     rob.keyboard.press("x")  # Mouse
     rob.keyboard.press("j")

@@ -40,7 +40,7 @@ def server(tmp_path: Path):
     daphne.stop()
 
 
-def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server):
+def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server, csp_guard):
     if not CHROMIUM.exists():
         pytest.fail("browser tests need Debian's chromium: apt-get install chromium")
     from playwright.sync_api import sync_playwright
@@ -51,7 +51,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server):
         try:
             pages = {}
             for name in ("rob", "mia"):
-                context = browser.new_context(viewport={"width": 1200, "height": 800})
+                context = csp_guard(browser.new_context(viewport={"width": 1200, "height": 800}))
                 context.set_default_timeout(20_000)
                 context.add_cookies(
                     [{"name": "sessionid", "value": sessions[name], "url": daphne.http}]
@@ -60,7 +60,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server):
             inbox = pages["rob"].new_page()
             inbox.goto(daphne.http + "/inbox/?tab=queue")
             inbox.wait_for_function(
-                "document.getElementById('signoff-bell').dataset.live === 'online'"
+                "() => document.getElementById('signoff-bell').dataset.live === 'online'"
             )
             assert inbox.locator("tr.inbox-row").count() == 0
 
@@ -74,7 +74,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server):
             task_page = pages["rob"].new_page()
             task_page.goto(daphne.http + task_url)
             task_page.wait_for_function(
-                "document.getElementById('signoff-bell').dataset.live === 'online'"
+                "() => document.getElementById('signoff-bell').dataset.live === 'online'"
             )
             assert task_page.locator("button[value=APPROVE]").count() == 1
 
@@ -83,7 +83,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server):
             mia.click("button[value=APPROVE]")
             mia.wait_for_url("**/inbox/")
 
-            inbox.wait_for_function("document.querySelectorAll('tr.inbox-row').length === 0")
+            inbox.wait_for_function("() => document.querySelectorAll('tr.inbox-row').length === 0")
             task_page.wait_for_selector("#live-note:not([hidden])")
             assert "Mia Manager just acted on this task (APPROVE)" in task_page.inner_text(
                 "#live-note"

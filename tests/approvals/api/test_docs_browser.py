@@ -13,7 +13,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
+def browser_page(monkeypatch, csp_guard):
     if not os.path.exists(CHROMIUM):
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     # Playwright's sync API runs an event loop in this thread, where the test database is then
@@ -24,7 +24,7 @@ def browser_page(monkeypatch):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            yield browser.new_page()
+            yield csp_guard(browser.new_context()).new_page()
         finally:
             browser.close()
 

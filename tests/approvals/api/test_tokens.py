@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApiToken
 from approvals.services.api_tokens import token_create, token_hash
-from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +128,7 @@ def test_session_authentication_needs_csrf_for_writes(requester):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    assert client.login(username="rita", password=TEST_PASSWORD)
+    client.force_login(requester)
     assert client.get("/api/v1/tasks/").status_code == 200
     response = client.post(
         "/api/v1/workflows/x/instances/", {"context": {}}, content_type="application/json"

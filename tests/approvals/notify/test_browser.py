@@ -27,14 +27,14 @@ def server(tmp_path: Path):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
-def test_an_open_page_shows_a_new_task_live(server):
+def test_an_open_page_shows_a_new_task_live(server, csp_guard):
     from playwright.sync_api import sync_playwright
 
     env, sessions, daphne = server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
-            context = browser.new_context(viewport={"width": 1100, "height": 640})
+            context = csp_guard(browser.new_context(viewport={"width": 1100, "height": 640}))
             context.add_cookies(
                 [{"name": "sessionid", "value": sessions["rob"], "url": daphne.http}]
             )
@@ -47,17 +47,21 @@ def test_an_open_page_shows_a_new_task_live(server):
                 "document.addEventListener('signoff:event', e => received.push(e.detail));"
             )
             page.wait_for_function(
-                "document.getElementById('signoff-bell').dataset.live === 'online'"
+                "() => document.getElementById('signoff-bell').dataset.live === 'online'"
             )
 
             instance = start_request(env, "Standing desk")
 
-            page.wait_for_function("received.some(d => d.kind === 'task_new')", timeout=20_000)
+            page.wait_for_function(
+                "() => received.some(d => d.kind === 'task_new')", timeout=20_000
+            )
             details = page.evaluate("received")
             note = next(d for d in details if d.get("kind") == "task_new")
             assert note["instance"] == instance and note["url"] == f"/tasks/{note['task']}/"
             assert note["text"] == "New task: Review for “Standing desk”"
-            page.wait_for_function("received.some(d => d.topic === 'task.created' && !d.kind)")
+            page.wait_for_function(
+                "() => received.some(d => d.topic === 'task.created' && !d.kind)"
+            )
             assert page.locator("[data-unread-count]").inner_text() == "1"
             assert page.locator(".toast").inner_text().startswith("New task: Review")
             assert page.locator("[data-unread-label]").inner_text() == "(1 unread)"

@@ -268,11 +268,9 @@ def test_the_poll_cursor_looks_again_at_ids_that_commit_out_of_order(monkeypatch
 def test_signing_out_closes_that_session_s_connections_only(client, reviewer):
     from django.test import Client
 
-    from tests.factories import TEST_PASSWORD
-
     other_tab_elsewhere = Client()
     for browser in (client, other_tab_elsewhere):
-        assert browser.login(username=reviewer.username, password=TEST_PASSWORD)
+        browser.force_login(reviewer)
 
     def socket(browser):
         cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()

@@ -12,7 +12,7 @@ from approvals.services.instances import instance_start, instance_withdraw
 from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import NOW, multi_flow, publish, review_flow
 from tests.approvals.notify.helpers import emit_sla, told
-from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
+from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +169,7 @@ def test_notifications_are_pushed_only_after_commit(
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=TEST_PASSWORD)
+    client.force_login(user)
     return client
 
 

@@ -28,7 +28,6 @@ from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.integrations.slack.fake_slack import FakeSlackServer
-from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -182,7 +181,7 @@ def test_errors_back_off_then_fail_visibly_to_admins(slack, people, instance, ad
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("failed", 3)
     assert message.last_error == "Slack answered internal_error"
-    client.login(username=admin_user.username, password=TEST_PASSWORD)
+    client.force_login(admin_user)
     page = client.get(reverse("admin:approvals_slackmessage_changelist") + "?status__exact=failed")
     assert page.status_code == 200 and "Slack answered internal_error" in page.content.decode()
 
@@ -424,7 +423,7 @@ def test_an_admin_sends_failed_messages_again(
     message = SlackMessage.objects.get(recipient=people["rob"])
     slack.queue("chat.postMessage", 200, {"ok": False, "error": "not_in_channel"})
     slack_message_send(message_id=message.pk, now=NOW)
-    client.login(username=admin_user.username, password=TEST_PASSWORD)
+    client.force_login(admin_user)
     with django_capture_on_commit_callbacks() as callbacks:
         answer = client.post(
             reverse("admin:approvals_slackmessage_changelist"),
@@ -447,7 +446,7 @@ def test_a_non_superuser_cannot_resend(slack, people, instance, client):
     staff.user_permissions.add(Permission.objects.get(codename="view_slackmessage"))
     message = SlackMessage.objects.get(recipient=people["rob"])
     SlackMessage.objects.filter(pk=message.pk).update(status="failed")
-    client.login(username=staff.username, password=TEST_PASSWORD)
+    client.force_login(staff)
     page = reverse("admin:approvals_slackmessage_changelist")
     assert client.get(page).status_code == 200
     client.post(page, {"action": "retry_now", "_selected_action": [message.pk]})
