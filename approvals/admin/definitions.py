@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from approvals.admin.base import error_text
 from approvals.machine.durations import DurationError, parse_duration
-from approvals.machine.expressions import ExpressionError, compile_expression
+from approvals.machine.expressions import ExpressionError, check_expression
 from approvals.machine.loader import dump_document
 from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
 from approvals.services.definitions import (
@@ -62,7 +62,7 @@ class TransitionForm(forms.ModelForm):
                 self.add_error("delay", str(exc))
         if data.get("guard"):
             try:
-                compile_expression(data["guard"])
+                check_expression(data["guard"])
             except ExpressionError as exc:
                 self.add_error("guard", str(exc))
         assign = data.get("assign") or {}
@@ -71,7 +71,7 @@ class TransitionForm(forms.ModelForm):
         else:
             for name, expression in assign.items():
                 try:
-                    compile_expression(str(expression))
+                    check_expression(str(expression))
                 except ExpressionError as exc:
                     self.add_error("assign", f"{name}: {exc}")
         return data

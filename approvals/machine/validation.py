@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from approvals.machine import expressions
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
     STATE_TYPES,
@@ -32,7 +33,7 @@ from approvals.machine.config import (
     target_path,
 )
 from approvals.machine.durations import DurationError, parse_duration
-from approvals.machine.expressions import ExpressionError, compile_expression
+from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError
 
 __all__ = ["canonical_config", "validate_config"]
@@ -207,7 +208,7 @@ class _Validator:
             self.error(where, f"expected an expression string, got {_type_name(source)}")
             return False
         try:
-            compile_expression(source)
+            expressions.check_expression(source)
         except ExpressionError as error:
             self.error(where, str(error))
             return False
