@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from approvals.admin.base import error_text
+from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression
 from approvals.machine.loader import dump_document
@@ -79,6 +79,7 @@ class TransitionForm(forms.ModelForm):
 
 class DraftOnlyInline(admin.TabularInline):
     extra = 0
+    formfield_overrides = DEFINITION_JSON
 
     def _editable(self, obj: WorkflowDefinition | None) -> bool:
         return obj is None or obj.is_editable
@@ -174,6 +175,7 @@ class DefinitionForm(forms.ModelForm):
 @admin.register(WorkflowDefinition)
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
     form = DefinitionForm
+    formfield_overrides = DEFINITION_JSON
     list_display = ("key", "version", "title", "status", "published_at")
     list_filter = ("status",)
     search_fields = ("key", "title")

@@ -34,7 +34,7 @@ from approvals.machine.config import (
 )
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError
-from approvals.machine.loader import DefinitionError
+from approvals.machine.loader import DefinitionError, nesting_problem
 
 __all__ = ["canonical_config", "validate_config"]
 
@@ -1027,7 +1027,12 @@ def validate_config(
 
     An empty list means the definition is valid. Role names are checked only when
     ``roles`` is given, action names (entry, exit, invoke.src) only when ``actions`` is.
+    A config nested deeper than files may be (loader.MAX_DEPTH) gets that one problem: the
+    other checks, and canonical_config, would follow it as deep as it goes.
     """
+    problem = nesting_problem(config)
+    if problem:
+        return [problem]
     return _Validator(roles, actions).run(config)
 
 

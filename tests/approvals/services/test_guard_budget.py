@@ -18,6 +18,7 @@ from tests.approvals.flows import EXPENSIVE, NOW, guarded_flow, publish
 
 pytestmark = pytest.mark.django_db
 
+
 def timed_flow() -> dict[str, Any]:
     return {
         "id": "timed",
