@@ -3,6 +3,7 @@ a JSON form field that refuses nesting the definition readers cannot follow."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -12,8 +13,9 @@ from django.db import models
 from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 
-from approvals.machine.loader import nesting_problem
+from approvals.machine.loader import MAX_DEPTH, nesting_problem
 from approvals.services.errors import WorkflowError
+from approvals.storable import has_surrogates, json_problem
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -28,8 +30,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class DefinitionJSONField(forms.JSONField):
-    """Django's JSON field, with JSON nested deeper than a definition may be a form error: the
-    parser's RecursionError (a 500) for what it cannot follow, loader.MAX_DEPTH otherwise."""
+    """Django's JSON field, with what a definition's rows cannot hold a form error rather than
+    a 500: nesting the parser cannot follow (RecursionError) or deeper than loader.MAX_DEPTH,
+    and text the database refuses (NUL, lone surrogates: approvals.storable)."""
 
     def to_python(self, value: Any) -> Any:
         try:
@@ -39,6 +42,10 @@ class DefinitionJSONField(forms.JSONField):
         problem = nesting_problem(converted)
         if problem:
             raise ValidationError(f"{problem[0].upper()}{problem[1:]}.", code="invalid")
+        unstorable = json_problem(converted, max_depth=MAX_DEPTH)
+        if unstorable:
+            where, message = unstorable
+            raise ValidationError(f"{where}: {message}" if where else message, code="invalid")
         return converted
 
     def bound_data(self, data: Any, initial: Any) -> Any:
@@ -46,6 +53,13 @@ class DefinitionJSONField(forms.JSONField):
             return super().bound_data(data, initial)
         except RecursionError:
             return InvalidJSONInput(data)
+
+    def prepare_value(self, value: Any) -> Any:
+        shown = super().prepare_value(value)
+        if isinstance(shown, str) and has_surrogates(shown):
+            # Shown again with its error: as the \u escape it was typed as, which a page can hold.
+            return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        return shown
 
 
 # For the admins whose JSON is read as part of a definition (ModelAdmin.formfield_overrides).

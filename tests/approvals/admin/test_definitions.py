@@ -81,6 +81,23 @@ def test_import_of_a_deeply_nested_definition_shows_an_error_not_a_500(staff_cli
     assert not WorkflowDefinition.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("escaped", "message"),
+    [
+        ("\\u0000", b"Text may not contain NUL characters."),
+        ("\\ud800", b"Text may not contain surrogate characters"),
+    ],
+)
+def test_import_of_text_the_database_cannot_store_is_an_error_not_a_500(
+    staff_client, reviewer, escaped, message
+):
+    text = GOOD.replace("title: Tiny", f'title: "Tiny {escaped}"')
+    response = staff_client.post(reverse("admin:approvals_definition_import"), {"text": text})
+    assert response.status_code == 200
+    assert b"title: " + message in response.content
+    assert not WorkflowDefinition.objects.exists()
+
+
 def test_published_definition_is_read_only_and_new_version_makes_a_draft(staff_client):
     v1 = publish(review_flow())
     page = staff_client.get(reverse("admin:approvals_workflowdefinition_change", args=[v1.pk]))
@@ -158,6 +175,21 @@ def test_deeply_nested_json_in_a_draft_is_a_form_error_not_a_500(
     assert response.status_code == 200
     assert message in response.content
     assert WorkflowDefinition.objects.get(key="review", version=2).title == "Review"
+
+
+@pytest.mark.parametrize(
+    ("escaped", "message"),
+    [
+        ("\\u0000", b"a.b: Text may not contain NUL characters."),
+        ("\\ud800", b"a.b: Text may not contain surrogate characters"),
+    ],
+)
+def test_text_the_database_cannot_store_in_a_draft_is_a_form_error(staff_client, escaped, message):
+    url, data = draft_change(staff_client)
+    data["states-0-meta"] = f'{{"a": {{"b": "x{escaped}"}}}}'
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert message in response.content
 
 
 def test_unknown_definition_actions_are_404(staff_client):
