@@ -11,7 +11,6 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import (
@@ -27,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.people import choosable_people
 from approvals import selectors
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
 from approvals.models import (
@@ -423,7 +423,7 @@ def task_cancel_view(request: HttpRequest, task: Task) -> HttpResponse:
 def user_search(request: HttpRequest) -> HttpResponse:
     """Up to ten active people matching a name, for the delegate box."""
     q = request.GET.get("q", "").strip()[:100]
-    users = get_user_model().objects.filter(is_active=True).exclude(pk=request.user.pk)
+    users = choosable_people().exclude(pk=request.user.pk)
     if q:
         for word in q.split()[:3]:
             users = users.filter(

@@ -40,3 +40,11 @@ def admin_user(db: None) -> User:
 @pytest.fixture
 def outsider(db: None) -> User:
     return UserFactory(username="otto", first_name="Otto", last_name="Outsider")
+
+
+@pytest.fixture
+def anonymous(db: None) -> User:
+    """django-guardian's anonymous user: an active row in the users table, and no person."""
+    from guardian.utils import get_anonymous_user
+
+    return get_anonymous_user()

@@ -176,10 +176,11 @@ def test_unclaim_returns_it_to_the_queue_and_twice_is_409(api, review, reviewer)
         ({"to": "nobody"}, "No active user 'nobody'."),
         ({"to": "rob"}, "Choose someone else."),
         ({"to": "rita"}, "Choose someone other than the requester."),
+        ({"to": "AnonymousUser"}, "No active user 'AnonymousUser'."),
         ({}, "This field is required."),
     ],
 )
-def test_delegate_with_bad_input_is_400(api, review, reviewer, requester, body, message):
+def test_delegate_with_bad_input_is_400(api, review, reviewer, requester, anonymous, body, message):
     task = only_task(review)
     response = api(reviewer).post(f"/api/v1/tasks/{task.pk}/delegate/", body, format="json")
     assert response.status_code == 400, response.json()
