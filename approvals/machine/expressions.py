@@ -839,7 +839,8 @@ class _StaticCost:
         if len(lengths) == 1 and len(children) == 1:
             return steps, lengths[0]
         if node.data == "addition" and len(lengths) == 2 and None not in lengths:
-            return steps, sum(n for n in lengths if n is not None)
+            # Joining two lists of known lengths (a difference of lists is an error anyway).
+            return steps, sum(length for length in lengths if length is not None)
         return steps, None
 
 
