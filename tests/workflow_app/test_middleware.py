@@ -98,3 +98,11 @@ def test_an_outsider_is_refused_and_nothing_is_written(client, outsider, task):
     # Without the bad text, the outsider meets the usual 404.
     response = client.post(f"/tasks/{task.pk}/decide/", {"decision": "APPROVE"})
     assert response.status_code == 404
+
+
+def test_a_view_that_reads_the_body_itself_still_can_after_the_check(client, settings):
+    # The Slack endpoint verifies its signature over the raw body: checking the form first must
+    # not consume it (an unsigned press is a 401, not a 500).
+    settings.SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+    response = post_utf7(client, "/slack/interactivity/", payload='{"type": "block_actions"}')
+    assert response.status_code == 401
