@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import OutOfOffice, User
+from accounts.people import choosable_people
 
 # Longer chains than this are refused at creation; resolution stops here too.
 MAX_CHAIN = 10
@@ -40,7 +41,7 @@ def absence_problems(
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    substitute = User.objects.filter(pk=substitute_id, is_active=True).first()
+    substitute = choosable_people().filter(pk=substitute_id).first()
     if substitute is None:
         add("substitute", "Choose an active user.")
     elif substitute.pk == user_id:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.absences import absence_problems, local_day
 from accounts.models import OutOfOffice, Role, User
+from accounts.people import choosable_people
 
 
 @admin.register(User)
@@ -18,6 +19,13 @@ class UserAdmin(BaseUserAdmin):
         ("Slack", {"fields": ("slack_user_id",)}),
     )
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> Any:
+        # The person search of the fields that choose someone (out-of-office's autocomplete)
+        # offers only people who can be chosen; the user list itself shows everyone.
+        if request.path.endswith("/autocomplete/"):
+            queryset = queryset.filter(pk__in=choosable_people())
+        return super().get_search_results(request, queryset, search_term)
 
 
 class RoleInline(admin.StackedInline):
@@ -75,3 +83,8 @@ class OutOfOfficeAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "substitute__username")
     list_select_related = ("user", "substitute")
     autocomplete_fields = ("user", "substitute")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name in ("user", "substitute"):
+            kwargs["queryset"] = choosable_people()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

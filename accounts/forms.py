@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
+
+from accounts.people import choosable_people
 
 
 class UserField(forms.CharField):
@@ -15,7 +16,7 @@ class UserField(forms.CharField):
         username = super().clean(value)
         if not username:
             return None
-        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        user = choosable_people().filter(username=username).first()
         if user is None:
             raise forms.ValidationError(f"No active user '{username}'.")
         return user

@@ -11,7 +11,6 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import (
@@ -25,8 +24,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts.people import choosable_people
 from approvals import selectors
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
 from approvals.models import (
@@ -103,7 +103,7 @@ def _visible_instance(request: HttpRequest, instance_id: int) -> WorkflowInstanc
 
 
 @login_required
-@require_GET
+@require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
     form = _inbox_form(request)
     tab = form.cleaned_data.get("tab") or "mine"
@@ -135,7 +135,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def inbox_counts(request: HttpRequest) -> HttpResponse:
     """The tab bar with each tab's count under the inbox's filters (loaded after the rows)."""
     form = _inbox_form(request)
@@ -206,7 +206,7 @@ def _back_to_inbox(request: HttpRequest) -> str:
 
 
 @login_required
-@require_GET
+@require_safe
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _visible_task(request, task_id)
     return render(request, "approvals/task.html", _task_context(request, task))
@@ -419,11 +419,11 @@ def task_cancel_view(request: HttpRequest, task: Task) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def user_search(request: HttpRequest) -> HttpResponse:
     """Up to ten active people matching a name, for the delegate box."""
     q = request.GET.get("q", "").strip()[:100]
-    users = get_user_model().objects.filter(is_active=True).exclude(pk=request.user.pk)
+    users = choosable_people().exclude(pk=request.user.pk)
     if q:
         for word in q.split()[:3]:
             users = users.filter(
@@ -439,7 +439,7 @@ def user_search(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def request_list(request: HttpRequest) -> HttpResponse:
     instances = list(selectors.my_requests(request.user)[:200])
     waiting = selectors.waiting_by_instance(instances)
@@ -455,7 +455,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def request_new(request: HttpRequest) -> HttpResponse:
     definitions = WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED).order_by(
         "title"
@@ -464,6 +464,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 @refusals_as_403
 def request_start(request: HttpRequest, key: str) -> HttpResponse:
     definition = get_object_or_404(WorkflowDefinition, key=key, status=DefinitionStatus.PUBLISHED)
@@ -484,10 +485,8 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
                 messages.success(request, f"Request “{instance.title}” submitted.")
                 return redirect("request", instance_id=instance.pk)
         status = 400
-    elif request.method == "GET":
-        form, status = request_form(schema), 200
     else:
-        return HttpResponse(status=405)
+        form, status = request_form(schema), 200
     return render(
         request,
         "approvals/request_form.html",
@@ -497,7 +496,7 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
     instance = _visible_instance(request, instance_id)
     now = timezone.now()

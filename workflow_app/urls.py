@@ -5,6 +5,10 @@ from accounts.views import home
 from approvals.api.tokens import api_tokens
 from workflow_app.health import healthz
 
+# Under /api/ every error is JSON (workflow_app.errors.ApiErrorsAsJson); a body too large is a
+# 413 for pages and the API alike.
+handler400 = "workflow_app.errors.bad_request"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from approvals.admin.base import error_text
+from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.machine.durations import DurationError, parse_duration
-from approvals.machine.expressions import ExpressionError, compile_expression
+from approvals.machine.expressions import ExpressionError, check_expression
 from approvals.machine.loader import dump_document
 from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
 from approvals.services.definitions import (
@@ -62,7 +62,7 @@ class TransitionForm(forms.ModelForm):
                 self.add_error("delay", str(exc))
         if data.get("guard"):
             try:
-                compile_expression(data["guard"])
+                check_expression(data["guard"])
             except ExpressionError as exc:
                 self.add_error("guard", str(exc))
         assign = data.get("assign") or {}
@@ -71,7 +71,7 @@ class TransitionForm(forms.ModelForm):
         else:
             for name, expression in assign.items():
                 try:
-                    compile_expression(str(expression))
+                    check_expression(str(expression))
                 except ExpressionError as exc:
                     self.add_error("assign", f"{name}: {exc}")
         return data
@@ -79,6 +79,7 @@ class TransitionForm(forms.ModelForm):
 
 class DraftOnlyInline(admin.TabularInline):
     extra = 0
+    formfield_overrides = DEFINITION_JSON
 
     def _editable(self, obj: WorkflowDefinition | None) -> bool:
         return obj is None or obj.is_editable
@@ -174,6 +175,7 @@ class DefinitionForm(forms.ModelForm):
 @admin.register(WorkflowDefinition)
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
     form = DefinitionForm
+    formfield_overrides = DEFINITION_JSON
     list_display = ("key", "version", "title", "status", "published_at")
     list_filter = ("status",)
     search_fields = ("key", "title")

@@ -7,13 +7,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.people import choosable_people
 from approvals import selectors
 from approvals.admin.base import CancelForm, ReadOnlyAdmin, error_text
 from approvals.models import LIVE_TASK_STATUSES, Task, WorkflowInstance
@@ -23,11 +23,22 @@ from approvals.services.task_work import task_reassign
 
 
 class ReassignForm(forms.Form):
+    """Whom a task can go to: people who can be chosen, and who may act on it (never the
+    requester where the step forbids them to decide their own request)."""
+
     to = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True),
+        queryset=choosable_people(),
         required=False,
         empty_label="— back to the roles' queue —",
+        error_messages={"invalid_choice": "Choose someone who may act on this task."},
     )
+
+    def __init__(self, *args: Any, task: Task, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        people = choosable_people().order_by("first_name", "last_name", "username")
+        if task.forbid_requester and not task.for_requester:
+            people = people.exclude(pk=task.instance.requester_id)
+        self.fields["to"].queryset = people
 
 
 @admin.register(WorkflowInstance)
@@ -51,7 +62,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
             context.update(
                 timeline=instance.audit_events.select_related("actor", "task").order_by("seq"),
                 live_tasks=[
-                    (t, ReassignForm(prefix=f"t{t.pk}")) for t in selectors.live_tasks(instance)
+                    (t, ReassignForm(prefix=f"t{t.pk}", task=t))
+                    for t in selectors.live_tasks(instance)
                 ],
                 cancel_form=CancelForm(),
                 diagram=selectors.diagram(instance),
@@ -89,12 +101,13 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
         return self._back(pk)
 
     def reassign_view(self, request: HttpRequest, pk: int, task_id: int) -> HttpResponse:
-        if not Task.objects.filter(pk=task_id, instance_id=pk).exists():
+        task = Task.objects.select_related("instance").filter(pk=task_id, instance_id=pk).first()
+        if task is None:
             messages.error(request, "No such task on this request.")
             return self._back(pk)
-        form = ReassignForm(request.POST, prefix=f"t{task_id}")
+        form = ReassignForm(request.POST, prefix=f"t{task_id}", task=task)
         if not form.is_valid():
-            messages.error(request, "Choose an active user.")
+            messages.error(request, " ".join(form.errors["to"]))
             return self._back(pk)
         to = form.cleaned_data["to"]
         try:

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from accounts.people import choosable_people
 from approvals.models import ApiToken
 from approvals.services.api_tokens import token_check, token_create, token_revoke
 from approvals.services.errors import InvalidInput
@@ -21,6 +22,10 @@ class ApiTokenAddForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["user", "name", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = choosable_people()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -3,7 +3,6 @@ meaning (the form schema, the decisions a state has, who may act)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -13,33 +12,9 @@ from approvals.api import selectors
 from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
 from approvals.services.instances import MAX_TITLE
 from approvals.services.task_work import MAX_COMMENT
+from approvals.storable import json_problem
 
 # ----- input
-
-
-MAX_DEPTH = 32
-
-
-def _storable(value: Any, depth: int = 0) -> str | None:
-    """Why a JSON value cannot be stored (PostgreSQL's jsonb refuses NUL characters and
-    non-finite numbers), or None."""
-    if depth > MAX_DEPTH:
-        return f"Nested deeper than {MAX_DEPTH} levels."
-    if isinstance(value, str):
-        return "Text may not contain NUL characters." if "\x00" in value else None
-    if isinstance(value, float) and not math.isfinite(value):
-        return "Numbers must be finite."
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _storable(key, depth + 1) or _storable(item, depth + 1)
-            if problem:
-                return problem
-    if isinstance(value, list):
-        for item in value:
-            problem = _storable(item, depth + 1)
-            if problem:
-                return problem
-    return None
 
 
 class StrictJSONObjectField(serializers.JSONField):
@@ -52,9 +27,11 @@ class StrictJSONObjectField(serializers.JSONField):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             self.fail("not_object")
-        problem = _storable(value)
+        problem = json_problem(value)
         if problem:
-            raise serializers.ValidationError(problem)
+            where, message = problem
+            # A place inside the object is named as a field of its own: "context.items[0].note".
+            raise serializers.ValidationError({where: [message]} if where else [message])
         return value
 
 

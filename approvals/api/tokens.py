@@ -21,7 +21,7 @@ EXPIRY_CHOICES = [("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "
 
 @never_cache
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context: dict[str, object] = {"expiry_choices": EXPIRY_CHOICES, "errors": {}}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -28,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.people import choosable_people
 from approvals.api import selectors
 from approvals.api.errors import NotFound
 from approvals.api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -434,7 +434,7 @@ class TaskDelegate(_TaskAction):
     def act(self, request: Request, pk: int, now: Any) -> Response:
         """Answers with the new task, the delegate's."""
         data = _valid(DelegateInput, request)
-        delegate = get_user_model().objects.filter(username=data["to"], is_active=True).first()
+        delegate = choosable_people().filter(username=data["to"]).first()
         if delegate is None:
             raise serializers.ValidationError({"to": [f"No active user '{data['to']}'."]})
         successor = task_delegate(

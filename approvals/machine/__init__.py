@@ -7,8 +7,10 @@ management command or a test alike. See docs/definition-format.md for the format
 from approvals.machine.config import normalize_transitions, state_type
 from approvals.machine.durations import DurationError, format_duration, parse_duration
 from approvals.machine.expressions import (
+    Budget,
     Expression,
     ExpressionError,
+    check_expression,
     compile_expression,
     evaluate_guard,
 )
@@ -16,11 +18,13 @@ from approvals.machine.loader import DefinitionError, dump_document, load_docume
 from approvals.machine.validation import canonical_config, validate_config
 
 __all__ = [
+    "Budget",
     "DefinitionError",
     "DurationError",
     "Expression",
     "ExpressionError",
     "canonical_config",
+    "check_expression",
     "compile_expression",
     "dump_document",
     "evaluate_guard",

@@ -15,16 +15,25 @@ cannot tell them apart and ``revisions + 1`` must store ``1``. Division of two i
 truncates, as in CEL (``7 / 2 == 3``); write ``7 / 2.0`` or ``double(x) / 2`` for a
 fraction. Division by zero is an error for doubles too (CEL would give infinity, which JSON
 cannot hold).
+
+Budget: evaluation runs while a decision holds its request's row lock, so it is bounded. A
+`Budget` counts steps (a name, literal or call read, an operator or method applied; a
+macro's body once per element; joining, comparing and storing lists and text by their size)
+and the wall time spent evaluating; a built list, map or text has a size limit. What can be
+known before anything runs (macros nested too deep, macros over literal lists that would
+take too many steps) is refused by `check_expression`, which validation uses.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
 import json
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -39,8 +48,10 @@ from celpy.evaluation import Activation, CELEvalError, Evaluator
 from approvals.machine.durations import format_duration
 
 __all__ = [
+    "Budget",
     "Expression",
     "ExpressionError",
+    "check_expression",
     "compile_expression",
     "evaluate_guard",
 ]
@@ -53,14 +64,31 @@ MAX_TREE_DEPTH = 300
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _SAFE_INT = 2**53
 
+# The evaluation budget (docs/definition-format.md). Steps are counted the same on every
+# machine; the wall time is the backstop for a machine under load and for steps that are slow
+# one by one. celpy evaluates some 25,000 steps per second of CPU, so a full budget of steps
+# costs about 0.4 s of CPU time.
+MAX_STEPS = 10_000
+MAX_SECONDS = 2.0
+MAX_ITEMS = 10_000  # elements of a list, entries of a map, that an expression builds
+MAX_TEXT = 100_000  # characters of a text (bytes of a bytes value) that an expression builds
+MAX_MACRO_NESTING = 3
+# Joining text costs a step per this many characters of the result.
+_CHARACTERS_PER_STEP = 100
+
 
 class ExpressionError(Exception):
     """A guard or assign expression that does not compile or cannot be evaluated."""
 
-    def __init__(self, message: str, *, column: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, column: int | None = None, over_budget: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.column = column
+        # True when the expression ran out of its evaluation budget (or would, as far as can
+        # be known before it runs), rather than being wrong about its data.
+        self.over_budget = over_budget
 
     def __str__(self) -> str:
         return self.message
@@ -72,6 +100,122 @@ class _OperandError(TypeError):
     It subclasses TypeError because that is what celpy's evaluator catches and wraps into a
     CELEvalError, keeping the class so that we can recognise our own message afterwards.
     """
+
+
+# ---------------------------------------------------------------------------------------
+# The budget
+
+
+class Budget:
+    """What a group of evaluations may spend together.
+
+    A service call draws every guard and assign it evaluates from one budget (the engine's
+    `Run` holds it), so the row lock it holds is held for at most MAX_SECONDS of evaluation
+    however many expressions it tries. Not shared between threads.
+    """
+
+    __slots__ = ("seconds", "seconds_left", "steps", "steps_left")
+
+    def __init__(self, *, steps: int = MAX_STEPS, seconds: float = MAX_SECONDS) -> None:
+        self.steps = self.steps_left = steps
+        self.seconds = self.seconds_left = seconds
+
+    def __repr__(self) -> str:
+        return f"Budget(steps_left={self.steps_left}, seconds_left={self.seconds_left:.3f})"
+
+
+class _Spending:
+    """The budget of the evaluation running in this context, with its deadline."""
+
+    __slots__ = ("budget", "deadline")
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.deadline = time.monotonic() + budget.seconds_left
+
+    def spend(self, steps: int) -> None:
+        budget = self.budget
+        budget.steps_left -= steps
+        if budget.steps_left < 0:
+            raise ExpressionError(
+                f"evaluation budget exceeded: more than {budget.steps:,} steps", over_budget=True
+            )
+        if time.monotonic() >= self.deadline:
+            raise ExpressionError(
+                f"evaluation budget exceeded: more than {budget.seconds:g} s of evaluation",
+                over_budget=True,
+            )
+
+    def close(self) -> None:
+        self.budget.seconds_left = max(0.0, self.deadline - time.monotonic())
+
+
+_SPENDING: contextvars.ContextVar[_Spending | None] = contextvars.ContextVar(
+    "expression_budget", default=None
+)
+
+
+def _spend(steps: int) -> None:
+    spending = _SPENDING.get()
+    if spending is not None:
+        spending.spend(steps)
+
+
+def _check_size(value: Any) -> None:
+    """A value the expression built must stay within the size limits."""
+    if isinstance(value, str | bytes):
+        if len(value) > MAX_TEXT:
+            raise ExpressionError(
+                f"evaluation budget exceeded: text of more than {MAX_TEXT:,} characters",
+                over_budget=True,
+            )
+    elif isinstance(value, list) and len(value) > MAX_ITEMS:
+        raise ExpressionError(
+            f"evaluation budget exceeded: a list of more than {MAX_ITEMS:,} elements",
+            over_budget=True,
+        )
+    elif isinstance(value, dict) and len(value) > MAX_ITEMS:
+        raise ExpressionError(
+            f"evaluation budget exceeded: a map of more than {MAX_ITEMS:,} entries",
+            over_budget=True,
+        )
+
+
+def _spend_on_size(value: Any) -> None:
+    """Copying or walking a value costs by its size."""
+    if isinstance(value, str | bytes):
+        _spend(len(value) // _CHARACTERS_PER_STEP)
+    elif isinstance(value, list | dict):
+        _spend(len(value))
+
+
+# The parse-tree nodes whose value the expression builds (rather than reads from the data):
+# literal lists and maps, macros and methods, function calls.
+_BUILDING_NODES = frozenset({"list_lit", "map_lit", "member_dot_arg", "ident_arg"})
+
+
+class _BudgetedEvaluator(Evaluator):
+    """celpy's interpreter, charging the budget of this context at each step."""
+
+    def _visit_tree(self, tree: lark.Tree) -> Any:
+        # celpy's tree wraps every operand in a chain of one-child nodes (expr, conditionalor,
+        # ... primary); a step is a node that does something: a primary (name, literal, call,
+        # list or map) or a node that combines several children (an operator, a member access).
+        if len(tree.children) != 1 or tree.data == "primary":
+            _spend(1)
+        value = super()._visit_tree(tree)
+        if tree.data in _BUILDING_NODES:
+            _check_size(value)
+        return value
+
+    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+        # Macro bodies (map, all...) are evaluated by sub-evaluators: they spend too.
+        return _BudgetedEvaluator(ast, activation=self.activation)
+
+
+class _BudgetedRunner(celpy.InterpretedRunner):
+    def evaluate(self, context: Any) -> Any:
+        return _BudgetedEvaluator(ast=self.ast, activation=self.new_activation()).evaluate(context)
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,8 +302,11 @@ def _to_python(value: Any) -> Any:
     if kind == "string":
         return str(value)
     if kind == "list":
+        # Stored as JSON, a list that holds one list many times is that many copies.
+        _spend(len(value))
         return [_to_python(item) for item in value]
     if kind == "map":
+        _spend(len(value))
         return {_to_python(k): _to_python(v) for k, v in value.items()}
     if kind == "timestamp":
         return str(celtypes.TimestampType(value))
@@ -215,7 +362,10 @@ def _arith(symbol: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], A
                 return celtypes.DoubleType(result)
             return op(a, b)
         if symbol == "+" and _kind(a) == _kind(b) and _kind(a) in ("string", "list", "bytes"):
-            return op(a, b)
+            joined = op(a, b)
+            _check_size(joined)
+            _spend_on_size(joined)
+            return joined
         if symbol in ("+", "-") and {_kind(a), _kind(b)} <= {"timestamp", "duration"}:
             return op(a, b)
         raise _OperandError(f"cannot apply '{symbol}' to {_kind(a)} and {_kind(b)}")
@@ -230,10 +380,14 @@ def _equal(a: Any, b: Any) -> bool:
     if ka != kb:
         return False
     if ka == "list":
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+        if len(a) != len(b):
+            return False
+        _spend(len(a))
+        return all(_equal(x, y) for x, y in zip(a, b, strict=True))
     if ka == "map":
         if len(a) != len(b):
             return False
+        _spend(len(a))
         for key, value in a.items():
             match = [other for other in b if _equal(key, other)]
             if not match or not _equal(value, b[match[0]]):
@@ -276,6 +430,8 @@ def _in(item: Any, container: Any) -> Any:
     if (error := _first_error(item, container)) is not None:
         return error
     kind = _kind(container)
+    if kind in ("list", "map"):
+        _spend(len(container))
     if kind == "list":
         return celtypes.BoolType(any(_equal(item, element) for element in container))
     if kind == "map":
@@ -358,8 +514,19 @@ def _matches(text: Any, pattern: Any) -> Any:
     return celtypes.BoolType(_regex(str(pattern)).search(str(text)) is not None)
 
 
+def _string(value: Any) -> Any:
+    # CEL defines string() for scalars; celpy's writes out a whole list or map in one step,
+    # which the budget could not stop.
+    if (error := _first_error(value)) is not None:
+        return error
+    if _kind(value) in ("list", "map"):
+        raise _OperandError(f"string() does not accept a {_kind(value)}")
+    return celtypes.StringType(value)
+
+
 _OPERATORS: dict[str, Callable[..., Any]] = {
     "matches": _matches,
+    "string": _string,
     "_+_": _arith("+", lambda a, b: a + b),
     "_-_": _arith("-", lambda a, b: a - b),
     "_*_": _arith("*", lambda a, b: a * b),
@@ -527,12 +694,13 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {**_OPERATORS}
 class Expression:
     """A compiled expression. Immutable and safe to share between threads."""
 
-    __slots__ = ("_analysis", "_runner", "source")
+    __slots__ = ("_analysis", "_runner", "_tree", "source")
 
     def __init__(self, source: str, tree: lark.Tree, analysis: _Analysis) -> None:
         self.source = source
+        self._tree = tree
         self._analysis = analysis
-        self._runner = _ENVIRONMENT.program(tree, functions=_FUNCTIONS)
+        self._runner = _BudgetedRunner(_ENVIRONMENT, tree, _FUNCTIONS)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -541,11 +709,18 @@ class Expression:
         """Top-level context names the expression reads (without ``event``)."""
         return self._analysis.identifiers - self._analysis.bound - {"event"}
 
-    def evaluate(self, context: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> Any:
+    def evaluate(
+        self,
+        context: Mapping[str, Any],
+        event: Mapping[str, Any] | None = None,
+        *,
+        budget: Budget | None = None,
+    ) -> Any:
         """Evaluate against ``context`` (bare names) and ``event`` (``event.x``).
 
         Returns plain JSON-like Python values. Raises ExpressionError for every problem
-        that the expression or the data can cause.
+        that the expression or the data can cause, ``over_budget`` set when it is the
+        budget's: ``budget`` when given (shared with other evaluations), a fresh one otherwise.
         """
         # Only referenced names are converted: contexts grow with step outputs, and an
         # odd value in a field the guard never reads must not break it.
@@ -554,8 +729,10 @@ class Expression:
             if name in context and name != "event":
                 activation[name] = _to_cel(context[name])
         activation["event"] = _to_cel(dict(event) if event is not None else {})
+        spending = _Spending(budget if budget is not None else Budget())
+        token = _SPENDING.set(spending)
         try:
-            result = self._runner.evaluate(activation)
+            return _to_python(self._runner.evaluate(activation))
         except CELEvalError as error:
             raise ExpressionError(_describe(error), column=error.column) from None
         except RecursionError:
@@ -566,7 +743,9 @@ class Expression:
             # This is the sandbox boundary: whatever celpy lets escape (a conversion in a
             # function, an overflow in a timestamp) is the expression's fault, not a crash.
             raise ExpressionError(_unexpected(error)) from None
-        return _to_python(result)
+        finally:
+            _SPENDING.reset(token)
+            spending.close()
 
 
 def _unexpected(error: Exception) -> str:
@@ -617,6 +796,91 @@ def _check_literals(literals: list[lark.Tree]) -> None:
             raise ExpressionError(f"invalid literal{where}: {str(token)[:40]}", column=column)
 
 
+class _StaticCost:
+    """A lower bound of the steps an expression takes, from its tree alone.
+
+    Only literal lists and maps have a known length; a macro over one costs its body's steps
+    once per element. Data (context, event) counts as empty, so what is refused here is over
+    the budget whatever the data.
+    """
+
+    def __init__(self, tree: lark.Tree) -> None:
+        self.steps, _ = self._cost(tree, nesting=0)
+
+    def _cost(self, node: lark.Tree, *, nesting: int) -> tuple[int, int | None]:
+        """(steps, length of the node's value when known). Recursive: the tree's depth is
+        capped (MAX_TREE_DEPTH) before this runs."""
+        children = node.children
+        steps = 1 if len(children) != 1 or node.data == "primary" else 0
+        macro = _macro_parts(node)
+        if macro is not None:
+            name, source, body = macro
+            if nesting + 1 > MAX_MACRO_NESTING:
+                raise ExpressionError(
+                    f"macros nested more than {MAX_MACRO_NESTING} deep "
+                    "(map, filter, all, exists, exists_one)",
+                    over_budget=True,
+                )
+            source_steps, length = self._cost(source, nesting=nesting)
+            body_steps, _ = self._cost(body, nesting=nesting + 1)
+            return steps + source_steps + (length or 0) * body_steps, (
+                length if name == "map" else None
+            )
+        lengths = []
+        for child in children:
+            if isinstance(child, lark.Tree):
+                child_steps, length = self._cost(child, nesting=nesting)
+                steps += child_steps
+                lengths.append(length)
+        if node.data == "list_lit":
+            return steps, _exprlist_length(node)
+        if node.data == "map_lit":
+            return steps, (_exprlist_length(node) or 0) // 2
+        if len(lengths) == 1 and len(children) == 1:
+            return steps, lengths[0]
+        if node.data == "addition" and len(lengths) == 2 and None not in lengths:
+            # Joining two lists of known lengths (a difference of lists is an error anyway).
+            return steps, sum(length for length in lengths if length is not None)
+        return steps, None
+
+
+def _macro_parts(node: lark.Tree) -> tuple[str, lark.Tree, lark.Tree] | None:
+    """(name, the list it runs over, its body) for a macro call such as list.map(x, body)."""
+    if node.data != "member_dot_arg" or len(node.children) != 3:
+        return None
+    source, name, args = node.children
+    if str(name) not in _MACROS or not isinstance(args, lark.Tree) or len(args.children) != 2:
+        return None
+    body = args.children[1]
+    if not isinstance(source, lark.Tree) or not isinstance(body, lark.Tree):
+        return None
+    return str(name), source, body
+
+
+def _exprlist_length(node: lark.Tree) -> int:
+    # list_lit / map_lit hold one exprlist / mapinits node (none when empty).
+    if not node.children or not isinstance(node.children[0], lark.Tree):
+        return 0
+    return len(node.children[0].children)
+
+
+def check_expression(source: str) -> Expression:
+    """Compile an expression and refuse what is over the evaluation budget before it runs:
+    macros nested more than MAX_MACRO_NESTING deep, and work over literal lists that takes
+    more than MAX_STEPS steps. Validation uses this; the engine compiles with
+    `compile_expression` alone, so that a definition published before a limit still loads
+    (its expressions meet the budget when they run)."""
+    expression = compile_expression(source)
+    steps = _StaticCost(expression._tree).steps
+    if steps > MAX_STEPS:
+        raise ExpressionError(
+            f"evaluating this takes more than {MAX_STEPS:,} steps (at least {steps:,}), "
+            "over the evaluation budget",
+            over_budget=True,
+        )
+    return expression
+
+
 def compile_expression(source: str) -> Expression:
     """Compile a CEL expression (cached by source text).
 
@@ -629,10 +893,14 @@ def compile_expression(source: str) -> Expression:
 
 
 def evaluate_guard(
-    expr: Expression, context: Mapping[str, Any], event: Mapping[str, Any] | None = None
+    expr: Expression,
+    context: Mapping[str, Any],
+    event: Mapping[str, Any] | None = None,
+    *,
+    budget: Budget | None = None,
 ) -> bool:
     """Evaluate ``expr`` as a guard: it must give true or false."""
-    result = expr.evaluate(context, event)
+    result = expr.evaluate(context, event, budget=budget)
     if not isinstance(result, bool):
         raise ExpressionError(f"guard '{expr.source}' gave {_show(result)}, not true/false")
     return result

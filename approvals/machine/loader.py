@@ -20,12 +20,16 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, ScalarNode
 
-__all__ = ["DefinitionError", "dump_document", "load_document"]
+__all__ = ["DefinitionError", "dump_document", "load_document", "nesting_problem"]
 
 MAX_DOCUMENT_CHARS = 1_000_000
 # Aliases share one object; expanding them (into JSON, into rows) multiplies it. This caps
 # the expanded size, which is what a "billion laughs" document attacks.
 MAX_EXPANDED_NODES = 200_000
+# Mappings and lists inside each other: a definition needs a dozen levels or so (states in
+# regions in parallel states, a form's nested objects). Past this, the readers, the checks
+# and the database's JSON would recurse as deep as the document goes.
+MAX_DEPTH = 64
 
 
 class DefinitionError(Exception):
@@ -145,6 +149,10 @@ class _DuplicateJSONKey(ValueError):
     pass
 
 
+class _TooDeep(DefinitionError):
+    """Deeper than the parser can follow: no other reader would do better."""
+
+
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -177,6 +185,8 @@ def _load_json(text: str, filename: str) -> Any:
         raise DefinitionError(
             f"{filename}: line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    except RecursionError:
+        raise _TooDeep(f"{filename}: the document is nested too deeply") from None
     except _DuplicateJSONKey as error:
         # The YAML reader knows where the duplicate is; JSON's hook does not.
         _load_yaml(text, filename)
@@ -226,6 +236,8 @@ def load_document(text: str, *, filename: str = "<definition>") -> dict[str, Any
         # not JSON (unquoted keys) falls through to the YAML reader.
         try:
             document = _load_json(stripped, filename)
+        except _TooDeep:
+            raise
         except DefinitionError:
             document = _load_yaml(stripped, filename)
     else:
@@ -235,8 +247,52 @@ def load_document(text: str, *, filename: str = "<definition>") -> dict[str, Any
         raise DefinitionError(
             f"{filename}: the top level must be a mapping (id, title, states...), but it is {kind}"
         )
+    problem = nesting_problem(document)
+    if problem:
+        raise DefinitionError(f"{filename}: {problem}")
     result: dict[str, Any] = _detach(document, [MAX_EXPANDED_NODES], filename)
     return result
+
+
+def nesting_problem(value: Any) -> str | None:
+    """``"<dotted path>: nested more than MAX_DEPTH levels deep"`` for the first place of
+    ``value`` (a top-level mapping is level 1) that is, or None.
+
+    Iterative, since the recursion limit is what it protects, and it stops after
+    MAX_EXPANDED_NODES values, since YAML aliases can make a small document enormous (the
+    caller's own expansion check refuses those).
+    """
+    # (value, depth, key, parent entry): the parents form a chain, so the path of the place
+    # found is rebuilt at the end instead of being kept for every value.
+    stack: list[tuple[Any, int, str, Any]] = [(value, 1, "", None)]
+    visited = 0
+    while stack and visited < MAX_EXPANDED_NODES:
+        entry = stack.pop()
+        node, depth = entry[0], entry[1]
+        visited += 1
+        if isinstance(node, dict):
+            children = [(str(key), item) for key, item in node.items()]
+        elif isinstance(node, list):
+            children = [(f"[{index}]", item) for index, item in enumerate(node)]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return f"{_path_of(entry)}: nested more than {MAX_DEPTH} levels deep"
+        stack.extend((item, depth + 1, key, entry) for key, item in children)
+    return None
+
+
+def _path_of(entry: tuple[Any, int, str, Any]) -> str:
+    keys: list[str] = []
+    while entry is not None and entry[3] is not None:
+        keys.append(entry[2])
+        entry = entry[3]
+    path = ""
+    for key in reversed(keys):
+        path += key if key.startswith("[") or not path else f".{key}"
+    if len(path) > 80:
+        path = path[:77] + "..."
+    return path or "top level"
 
 
 def _kind_name(value: Any) -> str:

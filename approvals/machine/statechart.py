@@ -28,6 +28,7 @@ from approvals.machine.config import (
 )
 from approvals.machine.durations import parse_duration
 from approvals.machine.expressions import (
+    Budget,
     Expression,
     ExpressionError,
     compile_expression,
@@ -124,7 +125,12 @@ class State:
 
 
 class GuardError(Exception):
-    """A guard or assign expression failed at run time."""
+    """A guard or assign expression failed at run time (`over_budget`: it ran out of its
+    evaluation budget)."""
+
+    def __init__(self, message: str, *, over_budget: bool = False) -> None:
+        super().__init__(message)
+        self.over_budget = over_budget
 
 
 class Statechart:
@@ -206,34 +212,43 @@ class Statechart:
         candidates: Iterable[Transition],
         context: Mapping[str, Any],
         event: Mapping[str, Any] | None,
+        *,
+        budget: Budget | None = None,
     ) -> Transition | None:
-        """The first candidate whose guard holds (XState's order), or None."""
+        """The first candidate whose guard holds (XState's order), or None. The guards draw
+        on `budget` (one of their own when None)."""
         for candidate in candidates:
             if candidate.guard is None:
                 return candidate
             try:
-                if evaluate_guard(candidate.guard, context, event):
+                if evaluate_guard(candidate.guard, context, event, budget=budget):
                     return candidate
             except ExpressionError as exc:
                 raise GuardError(
                     f"guard '{candidate.guard.source}' of {candidate.source} "
-                    f"({candidate.label}) failed: {exc}"
+                    f"({candidate.label}) failed: {exc}",
+                    over_budget=exc.over_budget,
                 ) from exc
         return None
 
     @staticmethod
     def assign(
-        transition: Transition, context: Mapping[str, Any], event: Mapping[str, Any] | None
+        transition: Transition,
+        context: Mapping[str, Any],
+        event: Mapping[str, Any] | None,
+        *,
+        budget: Budget | None = None,
     ) -> dict[str, Any]:
         updated = dict(context)
         for name, expression in transition.assign:
             try:
                 # Every expression sees the context as it was before this transition.
-                updated[name] = expression.evaluate(context, event)
+                updated[name] = expression.evaluate(context, event, budget=budget)
             except ExpressionError as exc:
                 raise GuardError(
                     f"assign {name} = '{expression.source}' of {transition.source} "
-                    f"({transition.label}) failed: {exc}"
+                    f"({transition.label}) failed: {exc}",
+                    over_budget=exc.over_budget,
                 ) from exc
         return updated
 

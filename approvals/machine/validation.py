@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from approvals.machine import expressions
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
     STATE_TYPES,
@@ -32,8 +33,8 @@ from approvals.machine.config import (
     target_path,
 )
 from approvals.machine.durations import DurationError, parse_duration
-from approvals.machine.expressions import ExpressionError, compile_expression
-from approvals.machine.loader import DefinitionError
+from approvals.machine.expressions import ExpressionError
+from approvals.machine.loader import DefinitionError, nesting_problem
 
 __all__ = ["canonical_config", "validate_config"]
 
@@ -207,7 +208,7 @@ class _Validator:
             self.error(where, f"expected an expression string, got {_type_name(source)}")
             return False
         try:
-            compile_expression(source)
+            expressions.check_expression(source)
         except ExpressionError as error:
             self.error(where, str(error))
             return False
@@ -1026,7 +1027,12 @@ def validate_config(
 
     An empty list means the definition is valid. Role names are checked only when
     ``roles`` is given, action names (entry, exit, invoke.src) only when ``actions`` is.
+    A config nested deeper than files may be (loader.MAX_DEPTH) gets that one problem: the
+    other checks, and canonical_config, would follow it as deep as it goes.
     """
+    problem = nesting_problem(config)
+    if problem:
+        return [problem]
     return _Validator(roles, actions).run(config)
 
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from approvals.models import Notification
 from approvals.notify.facts import unread_count
@@ -18,7 +18,7 @@ from approvals.notify.services import notifications_mark_read
 PAGE_SIZE = 30
 
 
-@require_GET
+@require_safe
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     only_unread = request.GET.get("show") == "unread"

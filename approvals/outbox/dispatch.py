@@ -21,14 +21,45 @@ logger = logging.getLogger(__name__)
 
 def after_commit(func: Callable[[], Any]) -> None:
     """Run `func` once the transaction commits; its failure is logged, never raised."""
-    transaction.on_commit(func, robust=True)
+    transaction.on_commit(_Logged(func))
+
+
+class _Logged:
+    """`func`, its failure logged here rather than by on_commit(robust=True): Django's log of a
+    failure reads func.__qualname__, which a partial lacks, and that AttributeError escaped
+    after the commit (a 500 for a committed decision) and dropped the callbacks queued after."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        self.func = func
+
+    def __call__(self) -> None:
+        try:
+            self.func()
+        except Exception:
+            logger.exception("after commit, %s failed; the sweep sends it again", self.name)
+
+    @property
+    def name(self) -> str:
+        func = self.func
+        if isinstance(func, functools.partial):
+            return f"{getattr(func.func, '__qualname__', func.func)}{tuple(func.args)!r}"
+        return getattr(func, "__qualname__", None) or repr(func)
+
+    def __repr__(self) -> str:
+        return f"after_commit({self.func!r})"
 
 
 def queue(task: str, calls: Iterable[Sequence[Any]], *, countdown: float | None = None) -> int:
     """Send one message to the Celery task of that name per argument tuple; returns how many
     the broker took. By name, so that what writes rows never imports the workers' code."""
     sent = 0
-    celery_task = current_app.tasks[task]
+    try:
+        celery_task = current_app.tasks[task]
+    except KeyError:
+        logger.warning("could not queue %s: no such task; the sweep will", task)
+        return 0
     for args in calls:
         try:
             celery_task.apply_async(tuple(args), countdown=countdown)

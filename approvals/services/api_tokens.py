@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.people import is_choosable
 from approvals.models import ApiToken
 from approvals.permissions import is_active_user
 from approvals.services.errors import InvalidInput, NotAllowed
@@ -33,6 +34,8 @@ def token_check(
     """The cleaned name, or InvalidInput saying what is wrong (also used by the admin form)."""
     if not user.is_active:
         raise InvalidInput("inactive user", {"user": ["This user is inactive."]})
+    if not is_choosable(user):
+        raise InvalidInput("not a person", {"user": ["Choose a person's account."]})
     name = (name or "").strip()
     if not name:
         raise InvalidInput("a name is required", {"name": ["Name the token (what uses it)."]})

@@ -25,7 +25,7 @@ from approvals.machine.config import (
     transitions_of,
     walk_states,
 )
-from approvals.machine.loader import DefinitionError, load_document
+from approvals.machine.loader import MAX_DEPTH, DefinitionError, load_document
 from approvals.machine.statechart import OUTCOMES, Statechart
 from approvals.machine.validation import canonical_config, validate_config
 from approvals.models import (
@@ -36,6 +36,7 @@ from approvals.models import (
     WorkflowDefinition,
 )
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
+from approvals.storable import json_problem
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
 
@@ -134,6 +135,12 @@ def definition_problems(config: Mapping[str, Any]) -> list[str]:
     problems = validate_config(config, roles=roles, actions=action_names())
     if not problems:
         problems = _outcome_problems(config)
+    if not problems:
+        # Valid, and so within the nesting limit; its rows must also be storable text.
+        unstorable = json_problem(config, max_depth=MAX_DEPTH)
+        if unstorable:
+            where, message = unstorable
+            problems = [f"{where or 'top level'}: {message}"]
     return problems
 
 

@@ -9,12 +9,14 @@ lock the instance, build a Run, call `start`/`fire`/`end`, then `commit`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django_fsm import ConcurrentTransition
 
+from approvals.machine.expressions import Budget
 from approvals.machine.statechart import GuardError, State, Statechart, Transition
 from approvals.models import (
     LIVE_TASK_STATUSES,
@@ -31,6 +33,8 @@ from approvals.outbox.subscribers import Batch, fan_out
 from approvals.roles import role_ids_by_name
 from approvals.services.audit import AuditTrail
 from approvals.services.errors import Conflict
+
+logger = logging.getLogger(__name__)
 
 # An `always` chain longer than this is a loop in the definition, not a process.
 MAX_MICROSTEPS = 100
@@ -55,6 +59,9 @@ class Run:
         self.outbox: list[OutboxMessage] = []
         self.fields: set[str] = set()
         self.microsteps = 0
+        # Every guard and assign of this call draws on one budget: the row lock is held for
+        # at most its time of evaluation, however many expressions the call tries.
+        self.budget = Budget()
         self._branches: dict[str, Branch] | None = None
         # States whose only live task this run has just closed (rule any keeps one live task
         # per state), so leaving them needs no cancelling UPDATE.
@@ -241,6 +248,21 @@ class Run:
         self._exit_top(top)
         self._finish(outcome, event=event, data=data)
 
+    def _expression_failed(self, exc: GuardError) -> str:
+        """The refusal's message. Over its budget, an expression fails whatever the data: that
+        is the definition's fault, which the log tells whoever maintains it."""
+        if not exc.over_budget:
+            return str(exc)
+        definition = self.instance.definition
+        logger.warning(
+            "request %s (%s version %s): %s",
+            self.instance.pk,
+            definition.key,
+            definition.version,
+            exc,
+        )
+        return f"{exc}; nothing was changed: an administrator must simplify the definition"
+
     def describe_state(self) -> str:
         leaves = self.active_leaves()
         return ", ".join(leaves)
@@ -251,10 +273,12 @@ class Run:
         self, candidates: list[Transition], data: Mapping[str, Any] | None
     ) -> Transition | None:
         try:
-            return self.chart.select(candidates, self.instance.context, data)
+            return self.chart.select(candidates, self.instance.context, data, budget=self.budget)
         except GuardError as exc:
             raise Conflict(
-                str(exc), current_state=self.instance.state, accepted_events=self.accepted_events()
+                self._expression_failed(exc),
+                current_state=self.instance.state,
+                accepted_events=self.accepted_events(),
             ) from None
 
     def _take(
@@ -269,9 +293,13 @@ class Run:
             )
         if transition.assign:
             try:
-                self.set_context(self.chart.assign(transition, self.instance.context, data))
+                self.set_context(
+                    self.chart.assign(transition, self.instance.context, data, budget=self.budget)
+                )
             except GuardError as exc:
-                raise Conflict(str(exc), current_state=self.instance.state) from None
+                raise Conflict(
+                    self._expression_failed(exc), current_state=self.instance.state
+                ) from None
         audit_data: dict[str, Any] = {"trigger": transition.trigger}
         if transition.event:
             audit_data["event"] = transition.event

@@ -32,6 +32,7 @@ from approvals.models import (
 from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
+from approvals.services.errors import Conflict
 from approvals.services.locking import try_lock_instance
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ ESCALATED = "escalated"
 FLAGGED = "flagged"
 REMINDED = "reminded"
 FIRED = "fired"
+TIMER_FAILED = "timer_failed"  # its guard failed: recorded, the sweep goes on
 BUSY = "busy"  # another transaction holds the request; the next sweep tries again
 STALE = "stale"  # already handled (by another sweeper, or a person acted first)
 
@@ -53,19 +55,28 @@ class SweepResult:
     flagged: int = 0
     reminded: int = 0
     timers_fired: int = 0
+    timers_failed: int = 0
     busy: int = 0
     stale: int = 0
 
     def add(self, outcome: str) -> None:
         name = {ESCALATED: "escalated", FLAGGED: "flagged", REMINDED: "reminded"}.get(
-            outcome, {FIRED: "timers_fired", BUSY: "busy", STALE: "stale"}.get(outcome)
+            outcome,
+            {
+                FIRED: "timers_fired",
+                TIMER_FAILED: "timers_failed",
+                BUSY: "busy",
+                STALE: "stale",
+            }.get(outcome),
         )
         if name:
             setattr(self, name, getattr(self, name) + 1)
 
     @property
     def total(self) -> int:
-        return self.escalated + self.flagged + self.reminded + self.timers_fired
+        return (
+            self.escalated + self.flagged + self.reminded + self.timers_fired + self.timers_failed
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -73,7 +84,7 @@ class SweepResult:
     def __str__(self) -> str:
         return (
             f"escalated {self.escalated}, flagged {self.flagged}, reminded {self.reminded}, "
-            f"timers fired {self.timers_fired}, "
+            f"timers fired {self.timers_fired}, timers failed {self.timers_failed}, "
             f"busy {self.busy}, already handled {self.stale}"
         )
 
@@ -281,10 +292,23 @@ def task_remind(*, task_id: int, now: datetime) -> str:
 
 
 def timer_fire(*, timer_id: int, now: datetime) -> str:
-    """An `after` transition that fell due moves the request, if it is still in that state."""
+    """An `after` transition that fell due moves the request, if it is still in that state.
+
+    A guard (or assign) that fails, over its evaluation budget for instance, fails the same way
+    at every sweep: the timer is then marked fired, as one whose guards do not hold, and the
+    failure is recorded in the request's history (`timer.failed`), so that neither this sweep
+    nor the next ones are held up by it."""
     instance_id = Timer.objects.filter(pk=timer_id).values_list("instance_id", flat=True).first()
     if instance_id is None:
         return STALE
+    try:
+        return _timer_fire(timer_id, instance_id, now)
+    except Conflict as exc:
+        logger.warning("timer %s of request %s failed: %s", timer_id, instance_id, exc.message)
+        return _timer_failed(timer_id, instance_id, exc.message, now)
+
+
+def _timer_fire(timer_id: int, instance_id: int, now: datetime) -> str:
     with transaction.atomic():
         instance = try_lock_instance(instance_id=instance_id)
         if instance is None:
@@ -304,6 +328,29 @@ def timer_fire(*, timer_id: int, now: datetime) -> str:
         run.take_first(run.chart.state(timer.state).after.get(timer.delay, []), None)
         run.commit()
     return FIRED
+
+
+@transaction.atomic
+def _timer_failed(timer_id: int, instance_id: int, error: str, now: datetime) -> str:
+    """What the failed attempt wrote was rolled back with it; this records the failure."""
+    instance = try_lock_instance(instance_id=instance_id)
+    if instance is None:
+        return BUSY
+    timer = Timer.objects.get(pk=timer_id)
+    if timer.fired_at or timer.cancelled_at:
+        return STALE
+    Timer.objects.filter(pk=timer.pk).update(fired_at=now)
+    run = Run(
+        instance, statechart_for(instance.definition), actor=None, channel=Channel.SLA, now=now
+    )
+    run.record(
+        "timer.failed",
+        from_state=timer.state,
+        to_state=timer.state,
+        data={"after": timer.delay, "error": error},
+    )
+    run.commit()
+    return TIMER_FAILED
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.absences import local_day, resolve_assignee
+from accounts.people import choosable_people
 from approvals.machine.statechart import APPROVE
 from approvals.models import (
     Channel,
@@ -320,7 +321,7 @@ def _behalf_data(absent_id: int | None) -> dict[str, Any]:
 
 
 def _find_user(user_id: int | None, field: str) -> Any:
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    user = choosable_people().filter(pk=user_id).first()
     if user is None:
         raise InvalidInput("no such user", {field: ["Choose an active user."]})
     return user

@@ -145,6 +145,35 @@ def parallel_flow() -> dict[str, Any]:
     }
 
 
+# Nothing is known about `items` when the definition is checked, so this passes validation;
+# over 40 items it needs 40**3 inner evaluations, far over the budget.
+EXPENSIVE = "items.all(a, items.all(b, items.all(c, c >= 0)))"
+
+
+def guarded_flow() -> dict[str, Any]:
+    """APPROVE is guarded by EXPENSIVE: over 40 items, a decision runs out of its budget."""
+    return {
+        "id": "guarded",
+        "title": "Guarded",
+        "initial": "review",
+        "form": {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "integer"}}},
+        },
+        "states": {
+            "review": {
+                "meta": {"task": {"roles": ["manager"]}},
+                "on": {
+                    "APPROVE": [{"target": "approved", "guard": EXPENSIVE}],
+                    "REJECT": "rejected",
+                },
+            },
+            "approved": {"type": "final"},
+            "rejected": {"type": "final", "meta": {"outcome": "rejected"}},
+        },
+    }
+
+
 def publish(config: dict[str, Any]) -> WorkflowDefinition:
     """Create the roles the flow names, then import and publish it."""
     config = copy.deepcopy(config)

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.people import is_choosable
 from approvals.services.api_tokens import token_create
 from approvals.services.errors import InvalidInput
 
@@ -21,7 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, username: str, name: str, **options: Any) -> None:
         user = get_user_model().objects.filter(username=username).first()
-        if user is None:
+        # Guardian's anonymous user is no one (an inactive account is told why, below).
+        if user is None or (user.is_active and not is_choosable(user)):
             raise CommandError(f"no user '{username}'")
         try:
             # The command runs with the operator's shell access: it acts as the user.

@@ -36,6 +36,10 @@ class Command(BaseCommand):
             ("tasks flagged (past the last escalation level)", result.flagged),
             ("reminders sent", result.reminded),
             ("timers fired", result.timers_fired),
+            (
+                "timers whose guard failed (recorded in their request's history)",
+                result.timers_failed,
+            ),
             ("automated steps queued", sent.get("steps", 0)),
             ("Slack messages queued", sent.get("slack", 0)),
             ("webhook deliveries queued", sent.get("webhooks", 0)),

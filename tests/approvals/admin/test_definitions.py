@@ -72,6 +72,32 @@ def test_bad_import_shows_the_problems_and_creates_nothing(staff_client):
     assert not WorkflowDefinition.objects.exists()
 
 
+@pytest.mark.parametrize("depth", [100_000, 200])
+def test_import_of_a_deeply_nested_definition_shows_an_error_not_a_500(staff_client, depth):
+    text = '{"id": "deep", "title": "Deep", "meta": ' + "[" * depth + "]" * depth + "}"
+    response = staff_client.post(reverse("admin:approvals_definition_import"), {"text": text})
+    assert response.status_code == 200
+    assert b"nested too deeply" in response.content or b"levels deep" in response.content
+    assert not WorkflowDefinition.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("escaped", "message"),
+    [
+        ("\\u0000", b"Text may not contain NUL characters."),
+        ("\\ud800", b"Text may not contain surrogate characters"),
+    ],
+)
+def test_import_of_text_the_database_cannot_store_is_an_error_not_a_500(
+    staff_client, reviewer, escaped, message
+):
+    text = GOOD.replace("title: Tiny", f'title: "Tiny {escaped}"')
+    response = staff_client.post(reverse("admin:approvals_definition_import"), {"text": text})
+    assert response.status_code == 200
+    assert b"title: " + message in response.content
+    assert not WorkflowDefinition.objects.exists()
+
+
 def test_published_definition_is_read_only_and_new_version_makes_a_draft(staff_client):
     v1 = publish(review_flow())
     page = staff_client.get(reverse("admin:approvals_workflowdefinition_change", args=[v1.pk]))
@@ -82,7 +108,8 @@ def test_published_definition_is_read_only_and_new_version_makes_a_draft(staff_c
     assert draft.states.count() == v1.states.count()
 
 
-def test_draft_with_a_broken_guard_is_refused_at_save(staff_client):
+def draft_change(staff_client) -> tuple[str, dict[str, str]]:
+    """A new draft of review_flow: its change page's URL and the data its form posts as is."""
     v1 = publish(review_flow())
     staff_client.post(reverse("admin:approvals_definition_new_version", args=[v1.pk]))
     draft = WorkflowDefinition.objects.get(key="review", version=2)
@@ -108,11 +135,61 @@ def test_draft_with_a_broken_guard_is_refused_at_save(staff_client):
                 if isinstance(value, dict | list):
                     value = json.dumps(value)
                 data[f"{fs.prefix}-{i}-{name}"] = "" if value is None else value
-        if fs.prefix == "transitions":
-            data["transitions-0-guard"] = "amount <"
+    return url, data
+
+
+def test_draft_with_a_broken_guard_is_refused_at_save(staff_client):
+    url, data = draft_change(staff_client)
+    data["transitions-0-guard"] = "amount <"
     response = staff_client.post(url, data)
     assert response.status_code == 200
     assert b"syntax error" in response.content.lower()
+
+
+def test_draft_with_a_guard_over_the_budget_is_refused_at_save(staff_client):
+    url, data = draft_change(staff_client)
+    digits = "[0,1,2,3,4,5,6,7,8,9]"
+    data["transitions-0-guard"] = (
+        f"{digits}.all(a, {digits}.all(b, {digits}.all(c, {digits}.all(d, d > a))))"
+    )
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert b"macros nested more than 3 deep" in response.content
+
+
+@pytest.mark.parametrize(
+    ("field", "depth", "message"),
+    [
+        ("states-0-meta", 100_000, b"nested too deeply"),
+        ("states-0-meta", 200, b"nested more than 64 levels deep"),
+        ("form_schema", 100_000, b"nested too deeply"),
+        ("transitions-0-assign", 200, b"nested more than 64 levels deep"),
+    ],
+)
+def test_deeply_nested_json_in_a_draft_is_a_form_error_not_a_500(
+    staff_client, field, depth, message
+):
+    url, data = draft_change(staff_client)
+    data[field] = '{"a": ' + "[" * depth + "]" * depth + "}"
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert message in response.content
+    assert WorkflowDefinition.objects.get(key="review", version=2).title == "Review"
+
+
+@pytest.mark.parametrize(
+    ("escaped", "message"),
+    [
+        ("\\u0000", b"a.b: Text may not contain NUL characters."),
+        ("\\ud800", b"a.b: Text may not contain surrogate characters"),
+    ],
+)
+def test_text_the_database_cannot_store_in_a_draft_is_a_form_error(staff_client, escaped, message):
+    url, data = draft_change(staff_client)
+    data["states-0-meta"] = f'{{"a": {{"b": "x{escaped}"}}}}'
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert message in response.content
 
 
 def test_unknown_definition_actions_are_404(staff_client):

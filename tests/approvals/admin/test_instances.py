@@ -43,3 +43,23 @@ def test_operator_cancels_and_reassigns_from_the_instance_page(
     )
     instance.refresh_from_db()
     assert instance.status == InstanceStatus.CANCELLED
+
+
+def test_reassign_offers_people_who_may_act_and_refuses_the_others(
+    staff_client, requester, reviewer, anonymous
+):
+    publish(review_flow())  # forbid_requester: the requester may not decide their own request
+    instance = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+    task = instance.tasks.get()
+    page = staff_client.get(reverse("admin:approvals_workflowinstance_change", args=[instance.pk]))
+    options = page.context["live_tasks"][0][1].fields["to"].queryset
+    assert reviewer in options
+    assert anonymous not in options and requester not in options
+    url = reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk])
+    for refused in (anonymous, requester):
+        response = staff_client.post(url, {f"t{task.pk}-to": refused.pk}, follow=True)
+        assert "Choose someone who may act on this task." in response.content.decode()
+        task.refresh_from_db()
+        assert task.status == TaskStatus.OPEN

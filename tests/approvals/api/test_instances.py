@@ -80,7 +80,7 @@ def test_start_creates_the_request_and_answers_201(api, requester):
         ),
         (
             {"context": {"title": "nul \x00 byte", "amount": 1}},
-            {"context": ["Text may not contain NUL characters."]},
+            {"context.title": ["Text may not contain NUL characters."]},
         ),
     ],
 )

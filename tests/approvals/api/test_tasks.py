@@ -9,7 +9,7 @@ import pytest
 from approvals.models import Decision, Task, TaskStatus
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_claim
-from tests.approvals.flows import NOW, publish, routed_flow
+from tests.approvals.flows import EXPENSIVE, NOW, guarded_flow, publish, routed_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -176,10 +176,11 @@ def test_unclaim_returns_it_to_the_queue_and_twice_is_409(api, review, reviewer)
         ({"to": "nobody"}, "No active user 'nobody'."),
         ({"to": "rob"}, "Choose someone else."),
         ({"to": "rita"}, "Choose someone other than the requester."),
+        ({"to": "AnonymousUser"}, "No active user 'AnonymousUser'."),
         ({}, "This field is required."),
     ],
 )
-def test_delegate_with_bad_input_is_400(api, review, reviewer, requester, body, message):
+def test_delegate_with_bad_input_is_400(api, review, reviewer, requester, anonymous, body, message):
     task = only_task(review)
     response = api(reviewer).post(f"/api/v1/tasks/{task.pk}/delegate/", body, format="json")
     assert response.status_code == 400, response.json()
@@ -221,3 +222,24 @@ def test_a_retried_delegation_hands_the_task_over_once(api, review, reviewer, re
     assert first.status_code == again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert Task.objects.filter(instance=review).count() == 2  # the original and one successor
+
+
+def test_a_decision_whose_guard_runs_out_of_its_budget_is_409_naming_the_guard(
+    api, requester, reviewer
+):
+    publish(guarded_flow())
+    instance = instance_start(
+        definition_key="guarded", context={"items": list(range(40))}, actor=requester, now=NOW
+    )
+    task = only_task(instance)
+    response = api(reviewer).post(
+        f"/api/v1/tasks/{task.pk}/decide/", {"decision": "APPROVE"}, format="json"
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "conflict"
+    assert body["detail"].startswith(f"guard '{EXPENSIVE}' of review (APPROVE) failed: ")
+    assert "evaluation budget exceeded" in body["detail"]
+    assert body["current_state"] == "review"
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.OPEN
+    assert not Decision.objects.exists()

@@ -11,6 +11,11 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApiToken
 from approvals.services.api_tokens import token_create, token_hash
+<<<<<<< HEAD
+=======
+from approvals.services.errors import InvalidInput
+from tests.factories import TEST_PASSWORD
+>>>>>>> input
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +190,22 @@ def test_create_api_token_command_prints_a_working_token(requester):
     with pytest.raises(CommandError, match="no user 'nobody'"):
         call_command("create_api_token", "nobody", "CI", stdout=StringIO())
     assert ApiToken.objects.count() == 1
+
+
+def test_no_token_for_guardians_anonymous_user(client, admin_user, requester, anonymous):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    client.force_login(admin_user)
+    page = client.get("/admin/approvals/apitoken/add/")
+    users = page.context["adminform"].form.fields["user"].queryset
+    assert requester in users and anonymous not in users
+    response = client.post("/admin/approvals/apitoken/add/", {"user": anonymous.pk, "name": "x"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    with pytest.raises(CommandError, match="no user 'AnonymousUser'"):
+        call_command("create_api_token", "AnonymousUser", "CI", stdout=StringIO())
+    with pytest.raises(InvalidInput):
+        token_create(user=anonymous, name="x", actor=admin_user, now=timezone.now())
+    assert not ApiToken.objects.exists()

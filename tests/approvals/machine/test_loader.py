@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from approvals.machine import DefinitionError, dump_document, load_document
+from approvals.machine.loader import MAX_DEPTH
 
 
 def error_of(text: str, filename: str = "po.yaml") -> list[str]:
@@ -112,6 +113,37 @@ def test_billion_laughs_is_refused() -> None:
     for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
     assert error_of("\n".join(lines)) == ["po.yaml: the document expands to too many values"]
+
+
+DEEPER_THAN_THE_PARSER = 100_000
+
+
+@pytest.mark.parametrize(
+    ("text", "filename"),
+    [
+        ('{"a":' * DEEPER_THAN_THE_PARSER + "1" + "}" * DEEPER_THAN_THE_PARSER, "deep.json"),
+        ("[" * DEEPER_THAN_THE_PARSER + "]" * DEEPER_THAN_THE_PARSER, "deep.json"),
+        ('{"a":' * DEEPER_THAN_THE_PARSER + "1" + "}" * DEEPER_THAN_THE_PARSER, "pasted"),
+        ("a: " + "[" * DEEPER_THAN_THE_PARSER + "]" * DEEPER_THAN_THE_PARSER, "deep.yaml"),
+    ],
+)
+def test_nesting_deeper_than_the_parser_follows_is_an_error(text: str, filename: str) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_document(text, filename=filename)
+    assert caught.value.errors == [f"{filename}: the document is nested too deeply"]
+
+
+@pytest.mark.parametrize("filename", ["deep.json", "deep.yaml"])
+def test_nesting_that_parses_but_is_deeper_than_the_limit_is_an_error(filename: str) -> None:
+    depth = MAX_DEPTH + 1
+    text = '{"id": "x", "meta": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+    with pytest.raises(DefinitionError) as caught:
+        load_document(text, filename=filename)
+    [message] = caught.value.errors
+    assert message.startswith(f"{filename}: meta.a.a.a.")
+    assert message.endswith(f": nested more than {MAX_DEPTH} levels deep")
+    within = '{"id": "x", "meta": ' + '{"a": ' * (MAX_DEPTH - 2) + "1" + "}" * (MAX_DEPTH - 2) + "}"
+    assert load_document(within, filename=filename)["id"] == "x"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from approvals.machine import (
     state_type,
     validate_config,
 )
+from approvals.machine.loader import MAX_DEPTH
 
 ROLES = {"manager", "director", "finance", "security", "warehouse", "shipping", "operator"}
 ACTIONS = {"notify", "webhook"}
@@ -1051,3 +1052,29 @@ def test_a_transition_with_a_broken_guard_still_leads_somewhere() -> None:
     assert errors(config) == [
         "states.review.on.ESCALATE.guard: syntax error at column 8: unexpected end of expression"
     ]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 5000])
+def test_a_config_nested_deeper_than_the_limit_is_refused_not_a_crash(depth: int) -> None:
+    # A config that never was a file (the admin, a program) gets the same limit as a file.
+    config = simple()
+    config["states"]["review"]["meta"]["deep"] = nested(depth)
+    [problem] = errors(config)
+    assert problem.startswith("states.review.meta.deep.a.a.")
+    assert problem.endswith(f": nested more than {MAX_DEPTH} levels deep")
+    with pytest.raises(DefinitionError):
+        canonical_config(config)
+
+
+def test_a_config_nested_within_the_limit_is_fine() -> None:
+    config = simple()
+    config["states"]["review"]["meta"]["deep"] = nested(MAX_DEPTH - 4)
+    assert errors(config) == []
+    assert canonical_config(config)["states"]["review"]["meta"]["deep"] == nested(MAX_DEPTH - 4)

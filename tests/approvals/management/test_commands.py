@@ -67,6 +67,19 @@ def test_import_of_a_bad_file_names_the_problems(tmp_path: Path) -> None:
     assert not WorkflowDefinition.objects.exists()
 
 
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_import_of_a_deeply_nested_file_is_a_clear_error(tmp_path: Path, suffix: str) -> None:
+    deep = tmp_path / f"deep{suffix}"
+    deep.write_text('{"id": "deep", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(CommandError, match=r"deep\.(json|yaml): the document is nested too deep"):
+        call_command("import_workflow", str(deep))
+    parseable = tmp_path / f"parseable{suffix}"
+    parseable.write_text('{"id": "deep", "meta": ' + "[" * 200 + "]" * 200 + "}")
+    with pytest.raises(CommandError, match="nested more than 64 levels deep"):
+        call_command("import_workflow", str(parseable))
+    assert not WorkflowDefinition.objects.exists()
+
+
 def test_export_of_an_unknown_key_or_version_fails() -> None:
     with pytest.raises(CommandError, match="no workflow 'nope'"):
         export("nope", "yaml")

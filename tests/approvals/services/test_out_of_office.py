@@ -211,3 +211,49 @@ def test_the_admin_refuses_a_loop(client: Client, admin_user, reviewer, outsider
         {"user": outsider.pk, "substitute": admin_user.pk, "starts_on": TODAY, "ends_on": TODAY},
     )
     assert OutOfOffice.objects.count() == 2
+
+
+def test_guardians_anonymous_user_cannot_cover_for_anyone(
+    client: Client, reviewer, admin_user, anonymous
+):
+    client.force_login(reviewer)
+    response = client.post(
+        "/accounts/profile/",
+        {"substitute": anonymous.username, "starts_on": TODAY, "ends_on": TODAY},
+    )
+    assert response.status_code == 400
+    assert "No active user &#x27;AnonymousUser&#x27;." in response.content.decode()
+    with pytest.raises(InvalidInput) as caught:
+        absence_create(
+            user_id=reviewer.pk,
+            substitute_id=anonymous.pk,
+            starts_on=TODAY,
+            ends_on=TODAY,
+            actor=reviewer,
+            now=timezone.now(),
+        )
+    assert caught.value.field_errors == {"substitute": ["Choose an active user."]}
+    # Nor in the admin: not offered by the person search, refused when posted.
+    client.force_login(admin_user)
+    found = client.get(
+        "/admin/autocomplete/",
+        {
+            "term": "anon",
+            "app_label": "accounts",
+            "model_name": "outofoffice",
+            "field_name": "substitute",
+        },
+    ).json()["results"]
+    assert found == []
+    response = client.post(
+        "/admin/accounts/outofoffice/add/",
+        {
+            "user": reviewer.pk,
+            "substitute": anonymous.pk,
+            "starts_on": TODAY,
+            "ends_on": TODAY,
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not OutOfOffice.objects.exists()

@@ -222,3 +222,13 @@ def test_reject_under_rule_all_cancels_the_other_approvals(requester, reviewer, 
 def test_unknown_task_is_refused(reviewer):
     with pytest.raises(NotAllowed):
         task_decide(task_id=424242, event="APPROVE", actor=reviewer, now=NOW)
+
+
+def test_no_task_goes_to_guardians_anonymous_user(instance, reviewer, admin_user, anonymous):
+    task = only_task(instance)
+    with pytest.raises(InvalidInput) as caught:
+        task_delegate(task_id=task.pk, to_user_id=anonymous.pk, actor=reviewer, now=NOW)
+    assert caught.value.field_errors == {"to": ["Choose an active user."]}
+    with pytest.raises(InvalidInput):
+        task_reassign(task_id=task.pk, to_user_id=anonymous.pk, actor=admin_user, now=NOW)
+    assert only_task(instance).pk == task.pk and task.successors.count() == 0

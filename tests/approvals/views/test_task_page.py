@@ -221,6 +221,20 @@ def test_requester_edits_and_resubmits_after_changes_were_requested(
     assert event.data["changed"] == {"amount": [1200, 900]}
 
 
+def test_nobody_can_delegate_to_guardians_anonymous_user(
+    client: Client, review, requester, reviewer, anonymous
+):
+    task = start(requester).tasks.get()
+    client.force_login(reviewer)
+    before = snapshot()
+    response = client.post(f"/tasks/{task.pk}/delegate/", {"to": anonymous.username})
+    assert response.status_code == 400
+    assert "No active user &#x27;AnonymousUser&#x27;." in response.content.decode()
+    assert snapshot() == before
+    found = client.get("/people/?q=anonym").json()["results"]
+    assert found == []
+
+
 def test_people_search_suggests_active_colleagues_but_not_me(
     client: Client, review, reviewer, reviewer2, outsider
 ):
