@@ -47,7 +47,6 @@ def outsider(db: None) -> User:
 
 
 @pytest.fixture
-<<<<<<< HEAD
 def csp_guard() -> Iterator[Callable[[Any], Any]]:
     """csp_guard(context) → the same Playwright browser context, watched: the test fails if any
     page in it breaks the Content-Security-Policy (tests/browser/csp.py)."""
@@ -55,10 +54,11 @@ def csp_guard() -> Iterator[Callable[[Any], Any]]:
     yield lambda context: watch_csp(context, violations)
     if violations:
         pytest.fail(violations_report(violations))
-=======
+
+
+@pytest.fixture
 def anonymous(db: None) -> User:
     """django-guardian's anonymous user: an active row in the users table, and no person."""
     from guardian.utils import get_anonymous_user
 
     return get_anonymous_user()
->>>>>>> input

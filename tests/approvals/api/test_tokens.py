@@ -11,11 +11,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApiToken
 from approvals.services.api_tokens import token_create, token_hash
-<<<<<<< HEAD
-=======
 from approvals.services.errors import InvalidInput
-from tests.factories import TEST_PASSWORD
->>>>>>> input
 
 pytestmark = pytest.mark.django_db
 
