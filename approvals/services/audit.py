@@ -12,7 +12,11 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
+
+from django.db.models import F
 
 from approvals.models import AuditEvent, WorkflowInstance
 
@@ -105,40 +109,109 @@ class BrokenLink:
         return f"instance {self.instance_id}: {where}: {self.problem}"
 
 
-def verify_chain(instance: WorkflowInstance, events: Iterable[AuditEvent]) -> BrokenLink | None:
+@dataclass(frozen=True)
+class ChainResult:
+    """One instance's chain as read with the head the instance recorded (`recorded_seq`,
+    `recorded_head`), and its first broken link if any."""
+
+    instance_id: int
+    recorded_seq: int
+    recorded_head: str
+    events: int
+    broken: BrokenLink | None
+
+
+def verify_chain(
+    events: Iterable[AuditEvent], *, instance_id: int, recorded_seq: int, recorded_head: str
+) -> BrokenLink | None:
     """The first broken link of one instance's chain, or None when it verifies."""
     previous = ""
     expected_seq = 1
     for event in events:
         if event.seq != expected_seq:
-            return BrokenLink(instance.pk, expected_seq, None, f"missing (found #{event.seq} next)")
+            return BrokenLink(instance_id, expected_seq, None, f"missing (found #{event.seq} next)")
         if event.prev_hash != previous:
             return BrokenLink(
-                instance.pk,
+                instance_id,
                 event.seq,
                 event.pk,
                 "prev_hash does not match the previous event's hash",
             )
         if event_hash(event) != event.hash:
             return BrokenLink(
-                instance.pk, event.seq, event.pk, "content does not match its hash (edited)"
+                instance_id, event.seq, event.pk, "content does not match its hash (edited)"
             )
         previous = event.hash
         expected_seq += 1
-    if expected_seq - 1 != instance.audit_seq or previous != instance.audit_head:
+    if expected_seq - 1 != recorded_seq or previous != recorded_head:
         return BrokenLink(
-            instance.pk,
+            instance_id,
             expected_seq,
             None,
             f"chain ends at #{expected_seq - 1} but the instance recorded "
-            f"#{instance.audit_seq} (events deleted)",
+            f"#{recorded_seq} (events deleted)",
         )
     return None
 
 
-def verify_instances(instances: Iterable[WorkflowInstance]) -> Iterator[BrokenLink]:
+# Instances whose chains are read in one statement; their events are held in memory meanwhile.
+CHECK_BATCH = 200
+
+
+def check_chains(instances: Iterable[WorkflowInstance | int]) -> Iterator[ChainResult]:
+    """Verify the chains of these instances (objects or ids), in the order given.
+
+    Each chain is read in the same statement as the head its instance recorded (a join), so
+    both come from one snapshot, on PostgreSQL and SQLite alike: a change committed meanwhile is
+    wholly in the read or wholly out of it. Reading the instance first and its events after
+    would see, on a busy system, events the instance row read earlier did not know of yet, and
+    report a chain that merely grew as broken."""
+    batch: list[int] = []
     for instance in instances:
-        events = AuditEvent.objects.filter(instance=instance).order_by("seq").iterator()
-        broken = verify_chain(instance, events)
-        if broken:
-            yield broken
+        batch.append(instance if isinstance(instance, int) else instance.pk)
+        if len(batch) == CHECK_BATCH:
+            yield from _check_batch(batch)
+            batch = []
+    if batch:
+        yield from _check_batch(batch)
+
+
+def _check_batch(instance_ids: list[int]) -> Iterator[ChainResult]:
+    # Read before the events: an instance is created with its first events, so one seen here
+    # has them committed, and finding none below means they were deleted, not yet to come.
+    heads = {
+        pk: (seq, head)
+        for pk, seq, head in WorkflowInstance.objects.filter(pk__in=instance_ids).values_list(
+            "pk", "audit_seq", "audit_head"
+        )
+    }
+    events = (
+        AuditEvent.objects.filter(instance_id__in=instance_ids)
+        .annotate(recorded_seq=F("instance__audit_seq"), recorded_head=F("instance__audit_head"))
+        .order_by("instance_id", "seq")
+    )
+    chains = {
+        instance_id: list(chain)
+        for instance_id, chain in groupby(events.iterator(), key=attrgetter("instance_id"))
+    }
+    for instance_id in instance_ids:
+        chain = chains.get(instance_id, [])
+        if chain:
+            recorded_seq, recorded_head = chain[0].recorded_seq, chain[0].recorded_head
+        elif instance_id in heads:
+            recorded_seq, recorded_head = heads[instance_id]
+        else:
+            continue
+        broken = verify_chain(
+            chain,
+            instance_id=instance_id,
+            recorded_seq=recorded_seq,
+            recorded_head=recorded_head,
+        )
+        yield ChainResult(instance_id, recorded_seq, recorded_head, len(chain), broken)
+
+
+def verify_instances(instances: Iterable[WorkflowInstance | int]) -> Iterator[BrokenLink]:
+    for result in check_chains(instances):
+        if result.broken:
+            yield result.broken
