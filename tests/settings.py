@@ -6,6 +6,8 @@ DATABASE_URL still chooses the database, so the same suite runs on PostgreSQL an
 import os
 
 os.environ.setdefault("DEBUG", "true")
+# One audit key for the suite and the processes it starts on its database (they inherit it).
+os.environ.setdefault("AUDIT_CHAIN_KEY", "test-audit-chain-key-0123456789abcdef")
 
 from workflow_app.settings import *  # noqa: F403
 

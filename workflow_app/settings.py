@@ -12,6 +12,7 @@ from workflow_app.env import (
     env_bool,
     env_database,
     env_int,
+    env_keys,
     env_list,
     env_rate,
     env_redis_url,
@@ -33,6 +34,13 @@ EMBEDDED = env_str("DATABASE_URL") is None and REDIS_URL is None
 
 DEBUG = env_bool("DEBUG", EMBEDDED)
 SECRET_KEY = secret_key("SECRET_KEY", debug=DEBUG, keep_file=VAR_DIR / "secret_key")
+# Keys the audit chain's MACs (docs/engine.md, "Audit trail"): kept outside the database, so
+# write access to the database alone cannot recompute the chain. New events are keyed with
+# AUDIT_CHAIN_KEY; AUDIT_CHAIN_PREVIOUS_KEYS still verify the events keyed before a rotation.
+AUDIT_CHAIN_KEY = secret_key(
+    "AUDIT_CHAIN_KEY", debug=DEBUG, keep_file=VAR_DIR / "audit_chain_key", min_length=32
+)
+AUDIT_CHAIN_PREVIOUS_KEYS = env_keys("AUDIT_CHAIN_PREVIOUS_KEYS", min_length=32)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )
