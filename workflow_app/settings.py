@@ -169,6 +169,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Signs what the `webhook` action posts (X-Signoff-Signature); receivers verify with it.
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+# Webhook targets (subscriptions, the `webhook` action) must be public addresses; loopback,
+# private and link-local ones are allowed only with this on (cloud metadata never). On by
+# default with DEBUG, where everything runs on one machine and a test receiver is on localhost.
+ALLOW_PRIVATE_WEBHOOK_TARGETS = env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", DEBUG)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 # Automated steps: how long one attempt may run before the sweep assumes its worker died and
 # sends it again (keep it above the slowest action, e.g. the webhook's 10 s timeout), and the
