@@ -105,7 +105,9 @@ def address_problem(address: IPAddress, *, allow_private: bool) -> tuple[str, bo
         ("is_multicast", "a multicast address"),
         ("is_private", "a private address"),
     ):
-        if getattr(target, test) or getattr(address, test):
+        # An IPv6 address carrying an IPv4 one is judged by where it leads: the ranges that
+        # carry them are themselves "private" (::ffff:0:0/96) or "global" (2002::/16).
+        if getattr(target, test):
             return f"{what}{shown}", True
     if not target.is_global or target.is_reserved:
         return f"not a public address{shown}", True

@@ -3,9 +3,16 @@ sent (the connections it makes are tested where they are made: webhooks, the act
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.error import URLError
+from urllib.request import Request
+
 import pytest
 
-from approvals.integrations.http import target_problem
+from approvals.integrations.http import TargetRefused, target_problem, webhook_opener
 
 REFUSED = [
     ("http://127.0.0.1:8000/hook", "127.0.0.1 is a loopback address"),
@@ -24,6 +31,7 @@ REFUSED = [
     ("http://[fd12:3456::1]/hook", "fd12:3456::1 is a private address"),
     ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata address"),
     ("http://[fd00:ec2::254]/latest/", "fd00:ec2::254 is a cloud metadata address"),
+    ("http://[::ffff:169.254.169.254]/", "is a cloud metadata address (169.254.169.254)"),
     ("http://169.254.10.10/hook", "169.254.10.10 is a link-local address"),
     ("http://[fe80::1]/hook", "fe80::1 is a link-local address"),
     ("http://100.64.0.7/hook", "100.64.0.7 is not a public address"),
@@ -49,6 +57,7 @@ def test_private_and_metadata_targets_are_refused_with_the_reason(url: str, reas
         "https://93.184.215.14/hook",
         "http://[2606:4700:4700::1111]:8443/hook",
         "https://8.8.8.8/hook",
+        "https://[::ffff:8.8.8.8]/hook",
     ],
 )
 def test_public_targets_pass(url: str) -> None:
@@ -81,3 +90,46 @@ def test_a_name_is_resolved_when_asked() -> None:
 def test_what_is_not_an_http_url_is_refused(url: str, message: str) -> None:
     problem = target_problem(url, allow_private=True, resolve=False)
     assert problem is not None and message in problem
+
+
+@contextmanager
+def raw_listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on 127.0.0.1 that keeps the first bytes of each connection, then hangs up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                received.append(conn.recv(4096))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+def test_https_goes_to_the_checked_address_and_speaks_tls_to_the_name() -> None:
+    with raw_listener() as (port, received):
+        request = Request(f"https://localhost:{port}/hook", data=b"{}", method="POST")
+        with pytest.raises(URLError) as refused:
+            webhook_opener(allow_private=False).open(request, timeout=5)
+        assert isinstance(refused.value.reason, TargetRefused)
+        assert received == []  # refused before connecting
+
+        with pytest.raises(URLError):  # the listener speaks no TLS
+            webhook_opener(allow_private=True).open(request, timeout=5)
+    (hello,) = received
+    assert hello[:1] == b"\x16"  # a TLS handshake record, on an address that was checked...
+    assert b"localhost" in hello  # ...with the name for SNI and the certificate check
