@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import attrgetter
@@ -165,15 +165,15 @@ class ChainResult:
     recorded_head: str
     events: int
     broken: BrokenLink | None
-    unkeyed: int = 0
-    unknown_keys: Mapping[str, int] = field(default_factory=dict)
-    keys: ChainKeys | None = None
+    unkeyed: int
+    unknown_keys: Mapping[str, int]
+    keys: ChainKeys
 
     @property
     def problem(self) -> str | None:
         if self.broken:
             return self.broken.problem
-        if self.unknown_keys and self.keys:
+        if self.unknown_keys:
             return "its events have " + unknown_key_problem(min(self.unknown_keys), self.keys)
         return None
 
