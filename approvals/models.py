@@ -500,6 +500,10 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
+    # HMAC-SHA256 of `hash` with AUDIT_CHAIN_KEY, a key kept outside the database, and the id of
+    # the key that made it. Empty on events written before the key existed.
+    mac = models.CharField(max_length=64, blank=True, db_default="")
+    mac_key_id = models.CharField(max_length=16, blank=True, db_default="")
 
     class Meta:
         ordering = ["instance", "seq"]

@@ -60,6 +60,7 @@ def environment() -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="workflow_app.settings",
         DEBUG="false",
         SECRET_KEY=SECRET,
+        AUDIT_CHAIN_KEY=SECRET,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SITE_URL="http://127.0.0.1:8000",
         SECURE_SSL_REDIRECT="false",

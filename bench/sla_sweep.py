@@ -60,14 +60,16 @@ def prepare() -> tuple[int, int, int, int]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from approvals.services.definitions import definition_import
 
     call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        # The audit table refuses DELETE (append-only trigger); TRUNCATE is the bench's reset.
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The audit table refuses DELETE and TRUNCATE (append-only triggers); the bench connects
+        # as a superuser and resets it in replica mode, where no trigger fires.
+        cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute(
             "TRUNCATE approvals_failedaction, approvals_auditevent, approvals_outboxmessage, "
             "approvals_task_candidate_groups, approvals_decision, approvals_timer, "

@@ -6,11 +6,27 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db.backends.postgresql.operations import DatabaseOperations
 
 from accounts.models import User
 from approvals.caching import forget_all
 from tests.browser.csp import violations_report, watch_csp
 from tests.factories import GroupFactory, UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_as_a_superuser() -> Iterator[None]:
+    """Transactional tests are cleaned up with TRUNCATE, which the audit table refuses (its
+    append-only trigger, on PostgreSQL). The suite connects as a superuser and empties the
+    tables as only one can: in replica mode, where no trigger fires (as the tampering tests)."""
+    plain = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        plain(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture(autouse=True)

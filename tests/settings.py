@@ -6,6 +6,8 @@ DATABASE_URL still chooses the database, so the same suite runs on PostgreSQL an
 import os
 
 os.environ.setdefault("DEBUG", "true")
+# One audit key for the suite and the processes it starts on its database (they inherit it).
+os.environ.setdefault("AUDIT_CHAIN_KEY", "test-audit-chain-key-0123456789abcdef")
 
 from workflow_app.settings import *  # noqa: F403
 
@@ -14,3 +16,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # WhiteNoise warns at every request when STATIC_ROOT is missing, which it is until collectstatic.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# In-process tests run with production's outgoing-URL policy; those whose receivers listen on
+# 127.0.0.1 allow private targets themselves.
+ALLOW_PRIVATE_WEBHOOK_TARGETS = False

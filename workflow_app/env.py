@@ -144,20 +144,45 @@ def env_time_zone(name: str, default: str) -> str:
     return value
 
 
-def secret_key(name: str, *, debug: bool, keep_file: Path) -> str:
+def secret_key(name: str, *, debug: bool, keep_file: Path, min_length: int = 0) -> str:
     """The configured key; in development, one generated once and kept under var/."""
     value = _raw(name)
-    if value is not None:
-        return value
-    if not debug:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+    if value is None:
+        if not debug:
+            raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+        value = _kept_key(keep_file)
+    if len(value) < min_length:
+        raise ImproperlyConfigured(
+            f"{name} is too short: use at least {min_length} random characters, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
+
+
+def _kept_key(keep_file: Path) -> str:
     if keep_file.exists():
         return keep_file.read_text().strip()
     keep_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    keep_file.write_text(key)
-    keep_file.chmod(0o600)
-    return key
+    # Processes started together (web, worker, beat) must agree on one key: written aside,
+    # then linked into place, so the first one wins and the others read what it wrote.
+    draft = keep_file.with_name(f".{keep_file.name}.{secrets.token_hex(8)}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(secrets.token_urlsafe(50))
+    try:
+        os.link(draft, keep_file)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return keep_file.read_text().strip()
+
+
+def env_keys(name: str, *, min_length: int) -> list[str]:
+    """Comma-separated keys, each as long as a key must be."""
+    keys = env_list(name, [])
+    if any(len(key) < min_length for key in keys):
+        raise ImproperlyConfigured(f"{name} holds a key shorter than {min_length} characters")
+    return keys
 
 
 def env_rate(name: str, default: str) -> str:

@@ -16,6 +16,7 @@ from workflow_app.env import (
     env_bool,
     env_database,
     env_int,
+    env_keys,
     env_list,
     env_rate,
     env_redis_url,
@@ -37,6 +38,13 @@ EMBEDDED = env_str("DATABASE_URL") is None and REDIS_URL is None
 
 DEBUG = env_bool("DEBUG", EMBEDDED)
 SECRET_KEY = secret_key("SECRET_KEY", debug=DEBUG, keep_file=VAR_DIR / "secret_key")
+# Keys the audit chain's MACs (docs/engine.md, "Audit trail"): kept outside the database, so
+# write access to the database alone cannot recompute the chain. New events are keyed with
+# AUDIT_CHAIN_KEY; AUDIT_CHAIN_PREVIOUS_KEYS still verify the events keyed before a rotation.
+AUDIT_CHAIN_KEY = secret_key(
+    "AUDIT_CHAIN_KEY", debug=DEBUG, keep_file=VAR_DIR / "audit_chain_key", min_length=32
+)
+AUDIT_CHAIN_PREVIOUS_KEYS = env_keys("AUDIT_CHAIN_PREVIOUS_KEYS", min_length=32)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )
@@ -217,6 +225,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Signs what the `webhook` action posts (X-Signoff-Signature); receivers verify with it.
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+# Webhook targets (subscriptions, the `webhook` action) must be public addresses; loopback,
+# private and link-local ones are allowed only with this on (cloud metadata never). On by
+# default with DEBUG, where everything runs on one machine and a test receiver is on localhost.
+ALLOW_PRIVATE_WEBHOOK_TARGETS = env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", DEBUG)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
 # Automated steps: how long one attempt may run before the sweep assumes its worker died and
 # sends it again (keep it above the slowest action, e.g. the webhook's 10 s timeout), and the

@@ -48,7 +48,7 @@ from approvals.api.serializers import (
 from approvals.api.throttling import ReadThrottle, WriteThrottle
 from approvals.models import Channel, InstanceStatus, WorkflowInstance
 from approvals.permissions import can_operate
-from approvals.services.audit import verify_chain
+from approvals.services.audit import check_chains
 from approvals.services.errors import InvalidInput
 from approvals.services.instances import instance_send_event, instance_start
 from approvals.services.task_work import task_claim, task_decide, task_delegate, task_unclaim
@@ -285,14 +285,14 @@ class InstanceHistoryVerify(APIView):
         responses={200: VerifySerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        instance = _visible_instance(request, pk)
-        broken = verify_chain(instance, selectors.history(instance).iterator())
+        (result,) = check_chains([_visible_instance(request, pk)])
+        broken = result.broken
         return Response(
             VerifySerializer(
                 {
                     "ok": broken is None,
-                    "events": instance.audit_seq,
-                    "head": instance.audit_head,
+                    "events": result.recorded_seq,
+                    "head": result.recorded_head,
                     "broken_seq": broken.seq if broken else None,
                     "problem": broken.problem if broken else None,
                 }

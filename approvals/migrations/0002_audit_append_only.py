@@ -1,7 +1,7 @@
 """On PostgreSQL the audit table refuses UPDATE and DELETE (invariant 3).
 
-TRUNCATE is a statement-level operation these row triggers do not see; it stays available to the
-database owner (and to the test runner's flush).
+TRUNCATE is a statement-level operation these row triggers do not see; a later migration
+(audit_mac_and_no_truncate) refuses it with a statement-level trigger.
 """
 
 from django.db import migrations

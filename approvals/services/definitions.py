@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Max
 
 from approvals.actions import action_names
+from approvals.integrations.http import target_problem
 from approvals.machine.config import (
     as_list,
     invoke_of,
@@ -134,13 +136,38 @@ def definition_problems(config: Mapping[str, Any]) -> list[str]:
     roles = set(Group.objects.values_list("name", flat=True))
     problems = validate_config(config, roles=roles, actions=action_names())
     if not problems:
-        problems = _outcome_problems(config)
+        problems = _outcome_problems(config) + _webhook_target_problems(config)
     if not problems:
         # Valid, and so within the nesting limit; its rows must also be storable text.
         unstorable = json_problem(config, max_depth=MAX_DEPTH)
         if unstorable:
             where, message = unstorable
             problems = [f"{where or 'top level'}: {message}"]
+    return problems
+
+
+def _webhook_target_problems(config: Mapping[str, Any]) -> list[str]:
+    """The `webhook` action's URLs written in the definition must be public addresses. Names
+    are not looked up here (validation runs on every admin page of a definition); the call
+    checks what they resolve to."""
+    urls: list[tuple[str, Any]] = []
+    if "webhook_url" in (config.get("settings") or {}):
+        urls.append(("settings.webhook_url", config["settings"]["webhook_url"]))
+    for state in walk_states(config):
+        invoke = invoke_of(state.node)
+        if invoke and invoke.get("src") == "webhook" and "url" in (invoke.get("input") or {}):
+            where = "states." + ".states.".join(state.path.split("."))
+            urls.append((f"{where}.invoke.input.url", invoke["input"]["url"]))
+    problems = []
+    for where, url in urls:
+        if not isinstance(url, str):
+            problems.append(f"{where}: expected a URL, got {url!r}")
+            continue
+        problem = target_problem(
+            url, allow_private=settings.ALLOW_PRIVATE_WEBHOOK_TARGETS, resolve=False
+        )
+        if problem:
+            problems.append(f"{where}: {url} is refused: {problem}")
     return problems
 
 

@@ -99,12 +99,56 @@ def test_development_secret_key_is_generated_once_and_kept(
     assert keep.stat().st_mode & 0o077 == 0
 
 
+def test_audit_chain_key_is_required_when_debug_is_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AUDIT_CHAIN_KEY", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_KEY must be set"):
+        env.secret_key(
+            "AUDIT_CHAIN_KEY", debug=False, keep_file=tmp_path / "audit_chain_key", min_length=32
+        )
+
+
+def test_a_short_audit_chain_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "hunter2")
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_KEY is too short"):
+        env.secret_key("AUDIT_CHAIN_KEY", debug=True, keep_file=tmp_path / "k", min_length=32)
+    monkeypatch.setenv("AUDIT_CHAIN_PREVIOUS_KEYS", f"{'a' * 32},short")
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_PREVIOUS_KEYS holds a key"):
+        env.env_keys("AUDIT_CHAIN_PREVIOUS_KEYS", min_length=32)
+
+
+def test_processes_started_together_keep_one_generated_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import threading
+
+    monkeypatch.delenv("AUDIT_CHAIN_KEY", raising=False)
+    keep = tmp_path / "audit_chain_key"
+    barrier = threading.Barrier(8)
+    keys: list[str] = []
+
+    def read() -> None:
+        barrier.wait()
+        keys.append(env.secret_key("AUDIT_CHAIN_KEY", debug=True, keep_file=keep, min_length=32))
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(keys)) == 1 and keys[0] == keep.read_text()
+    assert keep.stat().st_mode & 0o077 == 0
+    assert [path.name for path in tmp_path.iterdir()] == ["audit_chain_key"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("DATABASE_URL", "mysql://root@localhost/x", "DATABASE_URL='mysql://root@localhost/x'"),
+        ("AUDIT_CHAIN_KEY", "hunter2", "AUDIT_CHAIN_KEY is too short"),
     ],
 )
 def test_manage_py_refuses_to_start_with_a_bad_value(
@@ -114,3 +158,13 @@ def test_manage_py_refuses_to_start_with_a_bad_value(
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_without_an_audit_chain_key(tmp_path: Path) -> None:
+    production = child_env(
+        tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="x", AUDIT_CHAIN_KEY=None
+    )
+    result = manage("check", env=production)
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY must be set when DEBUG is off" in result.stderr

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.request import Request
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from approvals.integrations.http import RedirectRefused, api_opener
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +20,24 @@ logger = logging.getLogger(__name__)
 MISS_SECONDS = 3600
 
 
+class _SlackClient(WebClient):
+    """slack_sdk's client with its requests made by our one HTTP client, which never follows a
+    redirect (urllib's would carry the bot token to wherever Slack's address pointed). This is
+    the method slack_sdk (pinned) sends each request with; a test makes Slack answer 302."""
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        try:
+            response = api_opener(proxy=self.proxy, tls=self.ssl).open(req, timeout=self.timeout)
+        except RedirectRefused as exc:
+            raise SlackRequestError(f"Slack's API answered HTTP {exc.code} {exc.reason}") from None
+        with response:
+            charset = response.headers.get_content_charset() or "utf-8"
+            body = response.read().decode(charset)
+        return {"status": response.status, "headers": response.headers, "body": body}
+
+
 def web_client(*, timeout: int = 10) -> WebClient:
-    return WebClient(
+    return _SlackClient(
         token=settings.SLACK_BOT_TOKEN or None, base_url=settings.SLACK_API_URL, timeout=timeout
     )
 

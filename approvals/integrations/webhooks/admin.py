@@ -8,12 +8,14 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from approvals.integrations.http import target_problem
 from approvals.integrations.webhooks.services import webhook_redeliver
 from approvals.models import (
     WEBHOOK_EVENT_TYPES,
@@ -54,6 +56,11 @@ class SubscriptionForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError("Use an http:// or https:// URL.")
+        problem = target_problem(
+            url, allow_private=settings.ALLOW_PRIVATE_WEBHOOK_TARGETS, resolve=True
+        )
+        if problem:
+            raise forms.ValidationError(f"Refused: {problem}.")
         return url
 
     def clean_secret(self) -> str:

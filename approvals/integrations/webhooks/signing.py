@@ -1,7 +1,8 @@
 """Signed outgoing HTTP POSTs (X-Signoff-Signature: HMAC-SHA256 over "timestamp.body").
 
 A receiver recomputes `v1=` + hex(HMAC-SHA256(secret, f"{timestamp}.{raw body}")) and compares
-it in constant time, refusing timestamps more than a few minutes old (docs/webhooks.md).
+it in constant time, refusing timestamps more than a few minutes old (docs/webhooks.md). They go
+through `approvals.integrations.http`: only to public addresses, never following a redirect.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
+
+from approvals.integrations.http import TargetRefused, webhook_opener
 
 EXCERPT_BYTES = 2000
 
@@ -59,13 +64,19 @@ def post_signed(
     secret: str,
     timeout: float = 10.0,
 ) -> int:
-    """POST and return the status; raises on a network error or a non-2xx answer."""
+    """POST and return the status; raises on a network error, a refused address (TargetRefused)
+    or a non-2xx answer (HTTPError, a redirect included)."""
     body = json.dumps(payload, sort_keys=True, default=str).encode()
     request = _signed_request(
         url, body, secret=secret, headers={"Idempotency-Key": idempotency_key}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return int(response.status)
+    try:
+        with _opener().open(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TargetRefused):
+            raise exc.reason from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -81,13 +92,8 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect would turn the POST into a GET elsewhere; a receiver must answer at its URL.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
+def _opener() -> urllib.request.OpenerDirector:
+    return webhook_opener(allow_private=settings.ALLOW_PRIVATE_WEBHOOK_TARGETS)
 
 
 def send_signed(
@@ -96,7 +102,7 @@ def send_signed(
     """POST a signed body; never raises for what the network or the receiver does."""
     request = _signed_request(url, body, secret=secret, headers=headers)
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with _opener().open(request, timeout=timeout) as response:
             return Answer(int(response.status), _excerpt(response.read(EXCERPT_BYTES)), "")
     except urllib.error.HTTPError as exc:
         try:
@@ -106,6 +112,8 @@ def send_signed(
         return Answer(exc.code, excerpt, f"HTTP {exc.code} {exc.reason}")
     except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, bad URLs
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TargetRefused):
+            return Answer(None, "", f"not sent: {reason}"[:500])
         return Answer(None, "", f"{type(exc).__name__}: {reason}"[:500])
 
 

@@ -44,6 +44,51 @@ def test_unknown_outcome_is_refused(db):
     ]
 
 
+def _posting_flow(*, webhook_url: str, input_url: str) -> dict:
+    return {
+        "id": "posting",
+        "title": "Posting",
+        "initial": "posting",
+        "settings": {"webhook_url": webhook_url},
+        "states": {
+            "posting": {
+                "entry": ["webhook"],
+                "invoke": {"src": "webhook", "input": {"url": input_url}, "onDone": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+
+
+def test_a_webhook_to_a_private_address_is_refused_when_validated(db, settings):
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = False
+    config = _posting_flow(webhook_url="http://192.168.0.10/erp", input_url="http://[::1]:9000/x")
+    with pytest.raises(InvalidInput) as exc:
+        definition_import(config=config, actor=None, publish=True, now=NOW)
+    policy = (
+        "webhook targets must be public addresses (set ALLOW_PRIVATE_WEBHOOK_TARGETS=true to "
+        "allow private ones)"
+    )
+    assert exc.value.field_errors["definition"] == [
+        f"settings.webhook_url: http://192.168.0.10/erp is refused: 192.168.0.10 is a private "
+        f"address; {policy}",
+        f"states.posting.invoke.input.url: http://[::1]:9000/x is refused: ::1 is a loopback "
+        f"address; {policy}",
+    ]
+    assert not WorkflowDefinition.objects.exists()
+
+    public = _posting_flow(
+        webhook_url="https://erp.example.com/hooks", input_url="https://8.8.8.8/"
+    )
+    assert definition_problems(public) == []
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = True
+    assert definition_problems(config) == []
+    metadata = _posting_flow(webhook_url="http://169.254.169.254/", input_url="https://8.8.8.8/")
+    (problem,) = definition_problems(metadata)
+    assert problem.startswith("settings.webhook_url: http://169.254.169.254/ is refused: ")
+    assert "169.254.169.254 is a cloud metadata address" in problem
+
+
 def test_published_versions_are_immutable_and_instances_stay_pinned(requester, reviewer):
     v1 = publish(review_flow())
     assert (v1.version, v1.status) == (1, DefinitionStatus.PUBLISHED)

@@ -60,6 +60,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         HEARTBEAT_SECONDS="60",
         ACTION_LEASE_SECONDS="3",
         WEBHOOK_SECRET="test-secret",
+        ALLOW_PRIVATE_WEBHOOK_TARGETS="true",  # the test's receiver listens on 127.0.0.1
     )
 
 
@@ -249,8 +250,9 @@ def receiver() -> Iterator[str]:
 
 
 def test_worker_killed_during_a_step_then_restarted_moves_the_request_once(
-    requester, processes, receiver, django_capture_on_commit_callbacks
+    requester, processes, receiver, django_capture_on_commit_callbacks, settings
 ):
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = True  # its URL is checked when it is published
     publish(
         {
             "id": "ship",

@@ -28,6 +28,7 @@ from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.integrations.slack.fake_slack import FakeSlackServer
+from tests.approvals.integrations.webhooks.receiver import listener
 
 pytestmark = pytest.mark.django_db
 
@@ -184,6 +185,20 @@ def test_errors_back_off_then_fail_visibly_to_admins(slack, people, instance, ad
     client.force_login(admin_user)
     page = client.get(reverse("admin:approvals_slackmessage_changelist") + "?status__exact=failed")
     assert page.status_code == 200 and "Slack answered internal_error" in page.content.decode()
+
+
+def test_a_redirect_from_slack_is_not_followed_and_the_token_stays_home(slack, people, instance):
+    message = SlackMessage.objects.get(recipient=people["rob"])
+    with listener() as internal:
+        slack.queue("chat.postMessage", 302, {}, {"Location": internal.url})
+        delay = slack_message_send(message_id=message.pk, now=NOW)
+    assert internal.requests == []
+    message.refresh_from_db()
+    assert (message.status, delay) == ("pending", 10)  # retried as any failure
+    assert message.last_error == (
+        f"could not reach Slack: Slack's API answered HTTP 302 Found: redirect to "
+        f"{internal.url} not followed (outgoing calls never follow redirects)"
+    )
 
 
 def test_a_permanent_error_fails_at_once(slack, people, instance):

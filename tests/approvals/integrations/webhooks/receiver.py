@@ -72,3 +72,70 @@ def receiver(secret: str, statuses: list[int] | None = None) -> Iterator[Receive
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Listener:
+    """Records every request whatever its method, and answers 200 (a place nothing should reach)."""
+
+    url: str = ""
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+
+@contextmanager
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def listener() -> Iterator[Listener]:
+    state = Listener()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.requests.append((self.command, self.path, dict(self.headers)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_GET = do_POST = _record
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with _serve(Handler) as base:
+        state.url = base + "/internal"
+        yield state
+
+
+@contextmanager
+def redirector(location: str, status: int = 302) -> Iterator[Listener]:
+    """Answers every request with a redirect to `location`."""
+    state = Listener()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _redirect(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state.requests.append((self.command, self.path, dict(self.headers)))
+            self.send_response(status)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _redirect
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with _serve(Handler) as base:
+        state.url = base + "/hooks/signoff"
+        yield state

@@ -64,7 +64,55 @@ def test_bad_subscriptions_are_refused_with_a_message(client, admin_user, field,
     assert not WebhookSubscription.objects.exists()
 
 
-def test_delivery_page_shows_the_log_and_redeliver_sends_again(client, admin_user, requester):
+POLICY = "webhook targets must be public addresses"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://10.0.0.5/hooks", "10.0.0.5 is a private address"),
+        ("http://[::ffff:127.0.0.1]:8080/hooks", "is a loopback address (127.0.0.1)"),
+        ("http://localhost:8080/hooks", "localhost resolves to"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata"),
+    ],
+)
+def test_a_private_receiver_is_refused_when_saved(client, admin_user, settings, url, message):
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = False
+    client.force_login(admin_user)
+    data = {
+        "name": "ERP",
+        "url": url,
+        "secret": SECRET,
+        "event_types": ["task.decided"],
+        "is_active": "on",
+    }
+    response = client.post("/admin/approvals/webhooksubscription/add/", data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html and POLICY in html
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_allowing_private_receivers_still_refuses_cloud_metadata(client, admin_user, settings):
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = True
+    client.force_login(admin_user)
+    data = {"name": "ERP", "secret": SECRET, "event_types": ["task.decided"], "is_active": "on"}
+    refused = client.post(
+        "/admin/approvals/webhooksubscription/add/",
+        {**data, "url": "http://[fd00:ec2::254]/latest/"},
+    )
+    assert refused.status_code == 200 and "cloud metadata address" in refused.content.decode()
+    saved = client.post(
+        "/admin/approvals/webhooksubscription/add/", {**data, "url": "http://10.0.0.5/hooks"}
+    )
+    assert saved.status_code == 302
+    assert WebhookSubscription.objects.get().url == "http://10.0.0.5/hooks"
+
+
+def test_delivery_page_shows_the_log_and_redeliver_sends_again(
+    client, admin_user, requester, settings
+):
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = True  # the receiver listens on 127.0.0.1
     publish(review_flow())
     with receiver(SECRET, statuses=[500, 200]) as hook:
         WebhookSubscription.objects.create(

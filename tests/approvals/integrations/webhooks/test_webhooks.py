@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from datetime import timedelta
 
@@ -25,7 +26,8 @@ from approvals.services.errors import NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
-from tests.approvals.integrations.webhooks.receiver import receiver
+from tests.approvals.integrations.webhooks.receiver import listener, receiver, redirector
+from tests.approvals.test_actions import LOOPBACK_REFUSED
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +55,11 @@ def start(requester, **context):
         actor=requester,
         now=NOW,
     )
+
+
+@pytest.fixture(autouse=True)
+def _receivers_listen_on_loopback(settings) -> None:
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = True
 
 
 @pytest.fixture
@@ -227,30 +234,32 @@ def test_unreachable_receiver_gives_up_after_max_attempts_then_redelivers(
 
 
 def test_a_redirect_is_a_failure_not_followed(flow, requester):
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Redirect(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        subscribe(f"http://127.0.0.1:{server.server_port}/", ["instance.started"])
+    with listener() as internal, redirector(internal.url) as hop:
+        subscribe(hop.url, ["instance.started"])
         start(requester)
         delivery = WebhookDelivery.objects.get()
         logged = webhook_attempt(delivery_id=delivery.pk, attempt=1, now=NOW)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert logged.status_code == 302 and not logged.succeeded
+    assert f"HTTP 302 Found: redirect to {internal.url} not followed" in logged.error
+    assert len(hop.requests) == 1 and internal.requests == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_private_receiver_is_refused_when_the_post_is_made(flow, requester, settings, host):
+    """Saved before the policy, or under a name that resolved elsewhere when it was saved:
+    the address is checked again when the POST is made, on the address connected to."""
+    settings.ALLOW_PRIVATE_WEBHOOK_TARGETS = False
+    with receiver(SECRET) as hook:
+        subscribe(hook.url.replace("127.0.0.1", host), ["instance.started"])
+        start(requester)
+        delivery = WebhookDelivery.objects.get()
+        logged = webhook_attempt(delivery_id=delivery.pk, attempt=1, now=NOW)
+    assert hook.received == []
+    assert logged.status_code is None and not logged.succeeded
+    assert re.search(rf"^not sent: {host} {LOOPBACK_REFUSED}", logged.error), logged.error
+    assert "ALLOW_PRIVATE_WEBHOOK_TARGETS" in logged.error
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING  # retried as any failure
 
 
 def test_after_commit_a_worker_delivers_it(flow, requester, django_capture_on_commit_callbacks):

@@ -57,7 +57,11 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.mark.slow
 def test_worker_delivers_and_beat_retries_after_a_failure(tmp_path: Path) -> None:
     env = child_env(
-        tmp_path, WEBHOOK_BACKOFF_SECONDS="1", WEBHOOK_SWEEP_SECONDS="1", HEARTBEAT_SECONDS="60"
+        tmp_path,
+        WEBHOOK_BACKOFF_SECONDS="1",
+        WEBHOOK_SWEEP_SECONDS="1",
+        HEARTBEAT_SECONDS="60",
+        ALLOW_PRIVATE_WEBHOOK_TARGETS="true",  # the receiver listens on 127.0.0.1
     )
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         done = manage(*command, env=env)
