@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import urllib.error
+
 import pytest
 
-from approvals.actions import ActionCall, action_names, get_action
+from approvals.actions import ActionCall, PermanentError, action_names, get_action
 from approvals.integrations.webhooks.signing import signature
+from tests.approvals.integrations.webhooks.receiver import receiver
 
 
 def call(**settings: str) -> ActionCall:
@@ -24,12 +27,45 @@ def test_builtin_actions_are_registered() -> None:
     assert {"notify", "webhook"} <= action_names()
 
 
-def test_webhook_needs_a_url_and_a_secret(settings) -> None:
+def test_webhook_needs_a_url_and_a_secret_and_says_what_to_do(settings) -> None:
+    """Configuration missing: no attempt can succeed until someone acts, so it is permanent."""
     settings.WEBHOOK_SECRET = ""
-    with pytest.raises(ValueError, match="no webhook URL"):
+    with pytest.raises(PermanentError, match="no address") as no_url:
         get_action("webhook")(call())
-    with pytest.raises(ValueError, match="no WEBHOOK_SECRET"):
+    assert "settings.webhook_url" in no_url.value.advice
+    with pytest.raises(PermanentError, match="no WEBHOOK_SECRET is configured") as no_secret:
         get_action("webhook")(call(webhook_url="http://127.0.0.1:9/hook"))
+    assert no_secret.value.advice.startswith("set WEBHOOK_SECRET and restart the worker")
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+def test_a_refusal_from_the_receiver_is_permanent(settings, status) -> None:
+    settings.WEBHOOK_SECRET = "s3cret"
+    refusal = f"refused the webhook: HTTP {status}"
+    with (
+        receiver("s3cret", statuses=[status]) as target,
+        pytest.raises(PermanentError, match=refusal),
+    ):
+        get_action("webhook")(call(webhook_url=target.url))
+    assert len(target.received) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_passing_failure_of_the_receiver_is_retried(settings, status) -> None:
+    settings.WEBHOOK_SECRET = "s3cret"
+    with (
+        receiver("s3cret", statuses=[status]) as target,
+        pytest.raises(urllib.error.HTTPError) as exc,
+    ):
+        get_action("webhook")(call(webhook_url=target.url))
+    assert not isinstance(exc.value, PermanentError) and exc.value.code == status
+
+
+def test_a_webhook_the_receiver_takes_returns_its_status(settings) -> None:
+    settings.WEBHOOK_SECRET = "s3cret"
+    with receiver("s3cret") as target:
+        assert get_action("webhook")(call(webhook_url=target.url)) == {"status": 200}
+    assert target.received[0].signature_ok
 
 
 def test_signature_covers_timestamp_and_body() -> None:
