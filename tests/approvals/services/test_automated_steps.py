@@ -346,6 +346,8 @@ def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester
     from django.test import Client
     from django.urls import reverse
 
+    from tests.approvals.admin.test_instances import nested_forms
+
     review = _fail_to_review(requester)
     failure = review.failed_action
     client.force_login(admin_user)
@@ -354,6 +356,10 @@ def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester
     page = client.get(reverse("admin:approvals_failedaction_change", args=[failure.pk]))
     assert b"RuntimeError: down" in page.content and b"Retry the step" in page.content
     assert b'value="GIVE_UP"' in page.content
+    # Every attempt is listed, and the operations are forms of their own (not nested in the
+    # change form, where a browser drops them).
+    assert page.content.decode().split('id="attempts"')[1].count("<tr><td>") == 3
+    assert nested_forms(page.content.decode()) == []
 
     # An outsider is sent to the admin login; nothing changes.
     other = Client()
