@@ -25,6 +25,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors
@@ -206,12 +207,15 @@ def _back_to_inbox(request: HttpRequest) -> str:
 
 
 def _page_or_live_part(
-    request: HttpRequest, page: str, part: str, context: dict[str, Any], status: int = 200
+    request: HttpRequest, page: str, part: str, context: dict[str, Any]
 ) -> HttpResponse:
     """The page, or with HX-Request only its state-dependent part: what static/js/task.js
     fetches and puts in place at every live event, so the whole part follows one truth."""
     template = part if request.headers.get("HX-Request") else page
-    return render(request, template, context, status=status)
+    response = render(request, template, context)
+    # One URL, two bodies: no cache may hand the part to a navigation, or the page to task.js.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

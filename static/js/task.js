@@ -139,7 +139,6 @@
       const card = root.querySelector("[data-task-live]");
       if (wasLive && card && card.dataset.taskLive === "false") tell(card.dataset.settled);
       if (window.htmx) window.htmx.process(root);
-      document.dispatchEvent(new CustomEvent("signoff:page-refreshed"));
     } catch (e) {
       // The network or the server: the next event (or the reconnection) tries again.
     } finally {

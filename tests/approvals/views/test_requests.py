@@ -211,6 +211,7 @@ def test_the_live_part_is_the_page_without_its_frame(client: Client, review, req
     part = client.get(f"/requests/{instance.pk}/", headers={"HX-Request": "true"})
     html = part.content.decode()
     assert part.status_code == 200 and "<html" not in html and 'id="live-page"' not in html
+    assert "HX-Request" in part["Vary"]
     for piece in ('id="status-line"', 'id="waiting"', 'id="timeline"', "<svg", 'id="withdraw"'):
         assert piece in html
     client.force_login(outsider)
