@@ -17,6 +17,7 @@ from approvals.models import FailedAction, InstanceStatus, OutboxMessage, Task, 
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import publish, review_flow
+from tests.browser.test_phones_and_accessibility import axe_problems
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -123,6 +124,7 @@ def test_both_withdraw_buttons_ask_first_and_end_withdrawn(login, live_server, p
     rita.click("#withdraw")
     rita.wait_for_url(f"**/requests/{first.pk}/withdraw/")
     assert WorkflowInstance.objects.get(pk=first.pk).is_active  # asking changed nothing
+    assert axe_problems(rita) == []
     rita.fill("#withdraw-comment", "Bought one myself.")
     rita.click("#confirm-withdraw")
     rita.wait_for_url(f"**/requests/{first.pk}/")
@@ -201,11 +203,13 @@ def test_an_automated_step_a_person_can_follow(login, live_server, people):
     assert rows.count() == 2
     assert "the ERP timed out" in rows.nth(0).inner_text()
     assert "HTTP 422" in rows.nth(1).inner_text() and "not retried" in rows.nth(1).inner_text()
+    assert axe_problems(oscar) == []
 
     oscar.click("#retry")
     oscar.wait_for_url(f"**/tasks/{review.pk}/")
     assert "Retried by Oscar Ortiz at" in oscar.inner_text("#decision")
     assert "running once more" in oscar.inner_text("#retry-outcome")
+    assert axe_problems(oscar) == []
 
     ERP_ANSWERS.append(RuntimeError("the ERP is still down"))
     assert attempt(instance) == "failed"  # one attempt: its failure is reviewed at once
