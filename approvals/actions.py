@@ -2,7 +2,8 @@
 
 Definitions refer to actions by name only; the code is registered here, so a definition cannot
 smuggle code in. An action takes the instance's context and the step's input and returns a
-JSON-serialisable output (stored in the context under the state's name on success). The
+JSON-serialisable output (stored in the context under the state's name on success), or raises:
+any exception is retried by the step's policy, `PermanentError` is not. The
 built-in actions are in `approvals/automation/builtin.py`; the runner is
 `approvals/automation/runner.py`.
 """
@@ -25,6 +26,18 @@ class ActionCall:
     input: Mapping[str, Any]
     settings: Mapping[str, Any]
     idempotency_key: str
+
+
+class PermanentError(Exception):
+    """An action's failure that another attempt cannot mend until a person changes something:
+    a setting is missing, the target refused the request (a 4xx). The step is not retried; it
+    goes to its `onError`, or to an operator's manual review, at once. The message is shown to
+    people as it is, so say it in words; `advice` is what to do ("set WEBHOOK_SECRET and
+    restart the worker")."""
+
+    def __init__(self, message: str, *, advice: str = "") -> None:
+        super().__init__(message)
+        self.advice = advice
 
 
 _registry: dict[str, ActionFunc] = {}

@@ -162,6 +162,8 @@ class InstanceStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed"
+    # The requester stopped it (from the request page or their own task); never an operator.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
@@ -221,6 +223,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             InstanceStatus.REJECTED,
             InstanceStatus.CANCELLED,
             InstanceStatus.FAILED,
+            InstanceStatus.WITHDRAWN,
         ),
     )
     def finish(self, outcome: str) -> str:
@@ -755,6 +758,9 @@ class FailedAction(models.Model):
     src = models.CharField(max_length=100)
     attempts = models.PositiveSmallIntegerField()
     error = models.TextField()
+    advice = models.CharField(
+        max_length=500, blank=True, help_text="What to do about it, where the action said."
+    )
     failed_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=20, choices=FailedActionResolution.choices, blank=True)
@@ -771,6 +777,31 @@ class FailedAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.src} failed in {self.state} of {self.instance_id}"
+
+
+class StepAttempt(models.Model):
+    """One attempt of an automated step and what came of it, written with its outcome: the
+    manual-review page and the admin list every attempt of a step visit, across the operator's
+    retries (they share the step's key)."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="+")
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="step_attempts"
+    )
+    step = models.CharField(max_length=300, help_text="One key per step visit (the payload's).")
+    number = models.PositiveSmallIntegerField(help_text="The attempt's number in its round.")
+    at = models.DateTimeField()
+    error = models.TextField(blank=True, help_text="Empty: it succeeded.")
+    permanent = models.BooleanField(
+        default=False, help_text="The action said another attempt cannot help."
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["step", "at"], name="step_attempt_step")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.step}: {self.error or 'ok'}"
 
 
 # ----- REST API and outgoing webhooks (issue 7)

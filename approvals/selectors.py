@@ -5,12 +5,14 @@ Writes live in `approvals/services/`; nothing here changes a row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.lookups import Exact
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
@@ -18,11 +20,17 @@ from approvals.models import (
     LIVE_TASK_STATUSES,
     AuditEvent,
     Decision,
+    FailedAction,
+    FailedActionResolution,
+    OutboxMessage,
+    OutboxStatus,
+    StepAttempt,
     Task,
     TaskStatus,
     WorkflowInstance,
 )
 from approvals.permissions import role_ids, task_refusal
+from approvals.services.automated_steps import INVOKE, step_is_current, step_key
 from approvals.services.definitions import definition_config, statechart_for
 from approvals.services.task_work import EVENTS_NEEDING_COMMENT
 
@@ -235,11 +243,32 @@ def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
                 actor=str(event.actor) if event.actor else event.actor_name or "Signoff",
                 channel=event.channel,
                 text=text,
-                comment=str(event.data.get("comment") or event.data.get("reason") or ""),
+                comment=_said(event),
                 kind=kind,
             )
         )
     return entries
+
+
+def _said(event: AuditEvent) -> str:
+    """The words that go with an event: a comment or reason, or what a step returned."""
+    data = event.data or {}
+    if event.event == "action.completed":
+        return output_text(data.get("output"))
+    return str(data.get("comment") or data.get("reason") or "")
+
+
+def output_text(output: Any) -> str:
+    """An automated step's output as lines of text ("message: Your purchase order was..."),
+    never a Python dict."""
+    if not isinstance(output, dict):
+        return "" if output in (None, "", [], {}) else str(output)
+    lines = []
+    for key, value in output.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False)
+        lines.append(f"{key.replace('_', ' ').capitalize()}: {value}")
+    return "\n".join(lines)
 
 
 def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
@@ -269,6 +298,8 @@ def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
     if name == "task.reassigned":
         to = data.get("to") or "the roles' queue"
         return f"reassigned the task to {to}{behalf}", "task"
+    if name == "action.completed":
+        return f"finished the automated step {label(event.to_state)}", "task"
     if name.startswith("instance."):
         outcome = data.get("outcome") or name.split(".", 1)[1]
         return f"ended: {outcome}", "end"
@@ -339,3 +370,143 @@ def my_requests(user: Any) -> QuerySet[WorkflowInstance]:
         .select_related("definition")
         .order_by("-created_at", "-pk")
     )
+
+
+# ----- automated steps, as the request page, the task page and the admin tell them
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """An automated step that has not finished: starting, running, or waiting to retry."""
+
+    label: str  # the state's label
+    src: str
+    attempt: int  # the attempt running, or the next one
+    max_attempts: int
+    next_at: datetime | None  # when the next attempt is due, while it waits
+    running: bool
+    last_error: str
+
+    @property
+    def summary(self) -> str:
+        of = f"attempt {self.attempt} of {self.max_attempts}"
+        if self.running:
+            return f"running, {of}"
+        if self.next_at is None:
+            return f"starting, {of}"
+        return f"retrying, {of}, next at {timezone.localtime(self.next_at):%H:%M}"
+
+
+def steps_in_progress(instance: WorkflowInstance) -> list[StepProgress]:
+    """The request's automated steps still to finish (`invoke`s, with their retry policy)."""
+    if not instance.is_active:
+        return []
+    messages = list(
+        OutboxMessage.objects.filter(
+            instance=instance, topic=INVOKE, status=OutboxStatus.PENDING
+        ).order_by("pk")
+    )
+    if not messages:
+        return []
+    logged = dict(
+        StepAttempt.objects.filter(message__in=messages)
+        .values("message")
+        .annotate(n=Count("pk"))
+        .values_list("message", "n")
+    )
+    steps = []
+    for message in messages:
+        payload = message.payload
+        if not step_is_current(instance, payload):
+            continue  # its state was left; the worker closes it without running it
+        # A claimed attempt not yet recorded is running now (or its worker died: the sweep
+        # hands it out again once its lease ends).
+        running = message.attempts > logged.get(message.pk, 0)
+        waiting = not running and message.attempts > 0
+        steps.append(
+            StepProgress(
+                label=state_label(instance, payload["state"]),
+                src=str(payload.get("src", "")),
+                attempt=message.attempts if running else message.attempts + 1,
+                max_attempts=int(payload.get("max_attempts") or 1),
+                next_at=message.available_at if waiting else None,
+                running=running,
+                last_error=message.last_error if message.attempts else "",
+            )
+        )
+    return steps
+
+
+@dataclass(frozen=True)
+class SkippedStep:
+    label: str
+    by: str
+    at: datetime | None
+
+
+def skipped_steps(instance: WorkflowInstance) -> list[SkippedStep]:
+    """Automated steps an operator skipped: the request did not get there cleanly."""
+    failures = FailedAction.objects.filter(
+        instance=instance, resolution=FailedActionResolution.SKIPPED
+    ).select_related("resolved_by")
+    return [
+        SkippedStep(
+            label=state_label(instance, f.state),
+            by=str(f.resolved_by) if f.resolved_by else "an operator",
+            at=f.resolved_at,
+        )
+        for f in failures.order_by("resolved_at", "pk")
+    ]
+
+
+def step_attempts(failure: FailedAction) -> list[StepAttempt]:
+    """Every attempt of the failed step's visit, oldest first, across the operator's retries."""
+    return list(StepAttempt.objects.filter(step=step_key(failure.message)).order_by("at", "pk"))
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What came of an operator's Retry: running, worked, or failed again (and its review)."""
+
+    status: str  # running | done | failed
+    at: datetime | None
+    error: str
+    review: Task | None
+
+
+def retry_outcome(failure: FailedAction) -> RetryOutcome | None:
+    if failure.resolution != FailedActionResolution.RETRIED:
+        return None
+    message = (
+        OutboxMessage.objects.filter(
+            instance_id=failure.instance_id, topic=INVOKE, payload__retry_of=failure.pk
+        )
+        .order_by("pk")
+        .first()
+    )
+    if message is None:
+        return None
+    last = StepAttempt.objects.filter(message=message).order_by("-pk").first()
+    if message.status == OutboxStatus.PENDING:
+        return RetryOutcome("running", None, "", None)
+    if message.status == OutboxStatus.FAILED:
+        again = FailedAction.objects.filter(message=message).select_related("task").first()
+        return RetryOutcome(
+            "failed",
+            last.at if last else None,
+            message.last_error,
+            again.task if again else None,
+        )
+    return RetryOutcome("done", last.at if last else message.delivered_at, "", None)
+
+
+def current_steps(instance: WorkflowInstance) -> list[str]:
+    """Where an active request is, in labels: its state, or each open region's state."""
+    if not instance.is_active:
+        return []
+    leaves = list(
+        instance.branches.filter(closed_at__isnull=True)
+        .order_by("pk")
+        .values_list("state", flat=True)
+    )
+    return [state_label(instance, path) for path in leaves or [instance.state]]

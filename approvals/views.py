@@ -24,6 +24,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.people import choosable_people
@@ -205,11 +206,25 @@ def _back_to_inbox(request: HttpRequest) -> str:
 # ----- task page
 
 
+def _page_or_live_part(
+    request: HttpRequest, page: str, part: str, context: dict[str, Any]
+) -> HttpResponse:
+    """The page, or with HX-Request only its state-dependent part: what static/js/task.js
+    fetches and puts in place at every live event, so the whole part follows one truth."""
+    template = part if request.headers.get("HX-Request") else page
+    response = render(request, template, context)
+    # One URL, two bodies: no cache may hand the part to a navigation, or the page to task.js.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 @login_required
 @require_safe
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     task = _visible_task(request, task_id)
-    return render(request, "approvals/task.html", _task_context(request, task))
+    return _page_or_live_part(
+        request, "approvals/task.html", "approvals/_task_page.html", _task_context(request, task)
+    )
 
 
 def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, Any]:
@@ -218,22 +233,23 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
     may_act = selectors.may_act(request.user, task, now)
     chart = statechart_for(instance.definition)
     review = task.failed_action if task.kind == TaskKind.ACTION_REVIEW else None
+    attempts = selectors.step_attempts(review) if review is not None else []
     context = {
+        **_request_context(request, instance),
         "task": task,
-        "instance": instance,
         "state": selectors.state_label(instance, task.state),
         "badge": selectors.due_badge(task, now),
-        "fields": _fields(chart.form, instance.context),
-        "timeline": selectors.timeline(instance),
-        "diagram": selectors.diagram(instance),
-        "live_tasks": _live_tasks(request, instance, now),
         "may_act": may_act,
         "choices": selectors.decision_choices(task) if may_act and review is None else [],
         "review": review,
+        "review_attempts": attempts,
+        "failed_attempts": sum(1 for a in attempts if a.error) or (review and review.attempts),
+        "retry_outcome": selectors.retry_outcome(review) if review is not None else None,
         "skip_choices": skip_choices(review) if review is not None and may_act else [],
         "review_errors": forms.get("review_errors") or {},
-        "decided": None if task.is_live else selectors.decision_of(task),
+        "decided": None if task.is_live or review else selectors.decision_of(task),
         "closed_reason": "" if task.is_live else describe_closed(task),
+        "settled_note": "" if task.is_live else _settled_note(task, review),
         "can_claim": may_act and task.assignee_id is None,
         "can_unclaim": task.is_live
         and task.assignee_id == request.user.pk
@@ -251,6 +267,30 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
     return context
 
 
+def _settled_note(task: Task, review: Any) -> str:
+    """One line for a person who had the task open while someone else settled it."""
+    decided = None if review else selectors.decision_of(task)
+    if decided is None:
+        return sentence(describe_closed(task))
+    behalf = f" on behalf of {decided.on_behalf_of}" if decided.on_behalf_of else ""
+    choice = decided.event.replace("_", " ").lower()
+    return f"{decided.actor}{behalf} decided this task ({choice})."
+
+
+def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[str, Any]:
+    """What the request page and the task page both show of the request, as it is now."""
+    return {
+        "instance": instance,
+        "current_steps": selectors.current_steps(instance),
+        "steps_running": selectors.steps_in_progress(instance),
+        "skipped_steps": selectors.skipped_steps(instance),
+        "fields": _fields(statechart_for(instance.definition).form, instance.context),
+        "live_tasks": _live_tasks(request, instance, timezone.now()),
+        "timeline": selectors.timeline(instance),
+        "diagram": selectors.diagram(instance),
+    }
+
+
 def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> list[Any]:
     """(task, who it waits on, whether the viewer may act on it) for each live task."""
     return [
@@ -260,19 +300,14 @@ def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> l
 
 
 def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """The request's data as (label, value, help), in the form's order, then any step outputs."""
+    """The request's form fields as (label, value, name), in the form's order. What automated
+    steps returned is in the context too, under their state's name; the history tells it."""
     properties = schema.get("properties") or {}
-    shown = [
+    return [
         (prop.get("title") or name.replace("_", " ").capitalize(), data.get(name), name)
         for name, prop in properties.items()
         if name in data
     ]
-    extra = [
-        (name.replace("_", " ").capitalize(), value, name)
-        for name, value in data.items()
-        if name not in properties
-    ]
-    return shown + extra
 
 
 def _task_action(view: Any) -> Any:
@@ -381,8 +416,8 @@ def task_retry_view(request: HttpRequest, task: Task) -> HttpResponse:
         actor=request.user,
         now=timezone.now(),
     )
-    messages.success(request, "The step will run again.")
-    return redirect("request", instance_id=task.instance_id)
+    messages.success(request, "The step runs once more; this page shows how it went.")
+    return redirect("task", task_id=task.pk)
 
 
 @_task_action
@@ -499,27 +534,37 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
 @require_safe
 def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
     instance = _visible_instance(request, instance_id)
-    now = timezone.now()
-    return render(
-        request,
-        "approvals/instance.html",
-        {
-            "instance": instance,
-            "state": selectors.state_label(instance, instance.state),
-            "fields": _fields(statechart_for(instance.definition).form, instance.context),
-            "live_tasks": _live_tasks(request, instance, now),
-            "timeline": selectors.timeline(instance),
-            "diagram": selectors.diagram(instance),
-            "can_withdraw": instance.is_active and instance.requester_id == request.user.pk,
-        },
+    context = {
+        **_request_context(request, instance),
+        "state": selectors.state_label(instance, instance.state),
+        "can_withdraw": _may_withdraw(request, instance),
+    }
+    return _page_or_live_part(
+        request, "approvals/instance.html", "approvals/_instance_page.html", context
     )
 
 
+def _may_withdraw(request: HttpRequest, instance: WorkflowInstance) -> bool:
+    return instance.is_active and instance.requester_id == request.user.pk
+
+
 @login_required
-@require_POST
 @refusals_as_403
 def instance_withdraw_view(request: HttpRequest, instance_id: int) -> HttpResponse:
+    """GET asks the requester to confirm (from the request page or their own task alike);
+    POST withdraws."""
     instance = _visible_instance(request, instance_id)
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405)
+    if instance.requester_id != request.user.pk:
+        raise NotAllowed("only the requester can withdraw a request")
+    if request.method == "GET":
+        if not instance.is_active:
+            messages.warning(
+                request, f"The request is already {instance.get_status_display().lower()}."
+            )
+            return redirect("request", instance_id=instance.pk)
+        return render(request, "approvals/withdraw.html", {"instance": instance})
     try:
         instance_withdraw(
             instance_id=instance.pk,

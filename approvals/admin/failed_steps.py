@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from approvals.admin.base import CancelForm, ReadOnlyAdmin, error_text
 from approvals.models import LIVE_TASK_STATUSES, FailedAction
+from approvals.selectors import step_attempts
 from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
@@ -77,6 +78,7 @@ class FailedActionAdmin(ReadOnlyAdmin):
                 retry_form=RetryForm(),
                 skip_form=SkipForm(choices=skip_choices(failure)),
                 cancel_form=CancelForm(),
+                attempts=step_attempts(failure),
             )
         return super().change_view(request, object_id, form_url, context)
 
@@ -114,7 +116,7 @@ class FailedActionAdmin(ReadOnlyAdmin):
                 comment=comment,
                 channel="admin",
             ),
-            "The step will run again.",
+            "The step runs once more (one attempt); its outcome shows on the request.",
         )
 
     def skip_view(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -67,6 +67,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
                 ],
                 cancel_form=CancelForm(),
                 diagram=selectors.diagram(instance),
+                steps_running=selectors.steps_in_progress(instance),
             )
         return super().change_view(request, object_id, form_url, context)
 

@@ -12,7 +12,8 @@ outbox message in the transaction of the move. After commit the Celery task `run
 3. record the outcome on the locked instance (`services.automated_steps.step_record`), which
    re-checks that the message is still pending and the step still current: `onDone`, or
    after the last attempt `onError` or a manual-review task; otherwise the message goes back
-   to the queue, due after its backoff.
+   to the queue, due after its backoff. An action that raises `PermanentError` (a setting is
+   missing, the target refused the request) is not retried: its one attempt is the last.
 
 A worker killed mid-step leaves the message pending with an expired lease; the outbox sweep
 sends it again, so the step runs again and the transition still happens once, because step 3
@@ -31,7 +32,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.actions import ActionCall, get_action
+from approvals.actions import ActionCall, PermanentError, get_action
 from approvals.models import OutboxMessage, OutboxStatus
 from approvals.outbox import retry
 from approvals.outbox.dispatch import queue, queue_after_commit
@@ -117,13 +118,22 @@ def action_execute(*, message_id: int, now: datetime | None = None) -> str:
     )
     try:
         output = _json_output(get_action(name)(call))
+    except PermanentError as exc:  # another attempt cannot help: told at once
+        logger.info("action %s of instance %s failed for good: %s", name, instance.pk, exc)
+        return step_record(
+            message_id,
+            output=None,
+            error=str(exc)[:MAX_ERROR],
+            now=clock(),
+            permanent=True,
+            advice=exc.advice,
+        )
     except Exception as exc:  # an action's failure is data: retried, then reviewed
         logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        outcome = step_record(message_id, output=None, error=error, now=clock())
+        delay = backoff_seconds(payload, message.attempts)
+        outcome = step_record(message_id, output=None, error=error, now=clock(), retry_delay=delay)
         if outcome == RETRY:
-            delay = backoff_seconds(payload, message.attempts)
-            STEPS.retry_later(message_id, now=clock(), delay=delay, last_error=error)
             queue(RUN_ACTION, [(message_id,)], countdown=delay)
         return outcome
     return step_record(message_id, output=output, error=None, now=clock())

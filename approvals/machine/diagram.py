@@ -108,6 +108,7 @@ OUTCOME_COLOURS = {
     "completed": ("#eaf6ee", "#7fbf95"),
     "rejected": ("#fdeeec", "#e3a29b"),
     "cancelled": ("#f1f2f5", "#aab2c0"),
+    "withdrawn": ("#f1f2f5", "#aab2c0"),
 }
 
 # XML 1.0 cannot carry these at all, escaped or not: dropped so the output always parses.

@@ -36,7 +36,8 @@ from approvals.machine.expressions import (
 )
 
 APPROVE = "APPROVE"
-OUTCOMES = ("completed", "rejected", "cancelled")
+WITHDRAW = "WITHDRAW"
+OUTCOMES = ("completed", "rejected", "cancelled", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,17 @@ class Statechart:
             self._add_state(config_state)
         self.initial: str = config["initial"]
         self.has_timers = any(state.after for state in self.states.values())
+        self.withdrawn_state = self._withdrawn_state()
+
+    def _withdrawn_state(self) -> str | None:
+        """Where the requester's withdrawal ends a request from a state that has no WITHDRAW
+        of its own: the top-level final state whose outcome is `withdrawn`, else the one named
+        `withdrawn`; None when there is neither."""
+        finals = [s for s in self.states.values() if s.parent is None and s.is_final]
+        for state in finals:
+            if state.outcome == "withdrawn":
+                return state.path
+        return next((s.path for s in finals if s.name == "withdrawn"), None)
 
     def _add_state(self, config_state: ConfigState) -> None:
         path, node = config_state.path, config_state.node

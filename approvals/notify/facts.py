@@ -39,6 +39,7 @@ LIVE_ONLY_TOPICS = (
     "task.cancelled",
     "instance.state_changed",
     "action.failed",
+    "action.retrying",
 )
 TOPICS = NOTIFYING_TOPICS + LIVE_ONLY_TOPICS
 # Topics whose recipients are the members of their task's roles.

@@ -46,6 +46,7 @@ OUTCOME_WORDS = {
     "completed": "is complete",
     "rejected": "was rejected",
     "cancelled": "was cancelled",
+    "withdrawn": "was withdrawn",
     "failed": "stopped: an automated step failed",
 }
 

@@ -8,7 +8,7 @@ are `approvals.automation.runner`; this module only moves requests.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from approvals.models import (
     InstanceStatus,
     OutboxMessage,
     OutboxStatus,
+    StepAttempt,
     Task,
     TaskKind,
     TaskStatus,
@@ -38,6 +39,8 @@ from approvals.services.locking import lock_instance, lock_task
 INVOKE = "action.invoke"
 RUN = "action.run"
 ACTION_TOPICS = (INVOKE, RUN)
+# A failed attempt with attempts left: live pages show the step's progress.
+RETRYING = "action.retrying"
 # What an attempt came to (step_record).
 NOT_DUE, DONE, RETRY, FAILED = "not due", "done", "retry", "failed"
 # entry/exit actions have no retry policy of their own in the format.
@@ -71,10 +74,21 @@ def step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> b
 
 
 def step_record(
-    message_id: int, *, output: dict[str, Any] | None, error: str | None, now: datetime
+    message_id: int,
+    *,
+    output: dict[str, Any] | None,
+    error: str | None,
+    now: datetime,
+    permanent: bool = False,
+    advice: str = "",
+    retry_delay: float = 0.0,
 ) -> str:
     """Record one attempt's outcome. Returns DONE, FAILED, RETRY (attempts are left: the
-    caller puts the message back in its queue) or NOT_DUE (someone else finished it)."""
+    message is due again `retry_delay` seconds from now, and the caller queues it) or NOT_DUE
+    (someone else finished it).
+
+    A `permanent` failure (the action said another attempt cannot help) is the last attempt
+    whatever the retry policy; `advice` says what to do and goes with the error."""
     with transaction.atomic():
         instance_id = OutboxMessage.objects.values_list("instance_id", flat=True).get(pk=message_id)
         instance = lock_instance(instance_id=instance_id)
@@ -90,6 +104,17 @@ def step_record(
         )
         payload = message.payload
         current = message.topic == RUN or step_is_current(instance, payload)
+        if current:
+            # Only attempts that ran: a step whose state was left is closed without one.
+            StepAttempt.objects.create(
+                message=message,
+                instance=instance,
+                step=step_key(message),
+                number=message.attempts,
+                at=now,
+                error=error or "",
+                permanent=permanent,
+            )
         if error is None:
             _deliver(message, now)
             if current:
@@ -97,15 +122,39 @@ def step_record(
                 run.commit()
             return DONE
         max_attempts = int(payload.get("max_attempts") or DEFAULT_ATTEMPTS)
-        if current and message.attempts < max_attempts:
+        if current and not permanent and message.attempts < max_attempts:
+            # What STEPS.retry_later writes, here in the transaction of the attempt, so that
+            # a page reading "next at" and the live event that makes it read agree.
+            message.available_at = now + timedelta(seconds=retry_delay)
+            message.last_error = error
+            message.save(update_fields=["available_at", "last_error"])
+            run.emit(
+                RETRYING,
+                {
+                    "state": payload["state"],
+                    "src": payload.get("src") or payload.get("action"),
+                    "attempts": message.attempts,
+                    "max_attempts": max_attempts,
+                    "next_at": message.available_at.isoformat(),
+                    "error": error,
+                },
+                key=f"retrying:{message.pk}:{message.attempts}",
+            )
+            run.commit()
             return RETRY
         message.status = OutboxStatus.FAILED
         message.last_error = error
         message.save(update_fields=["status", "last_error"])
         if current:
-            _fail(run, message, error)
+            _fail(run, message, error, advice)
             run.commit()
         return FAILED
+
+
+def step_key(message: OutboxMessage) -> str:
+    """The step visit an action message belongs to: the same for its retries (an `invoke`
+    carries it); an entry/exit action is its own."""
+    return str(message.payload.get("step") or message.idempotency_key)
 
 
 def _deliver(message: OutboxMessage, now: datetime) -> None:
@@ -145,11 +194,12 @@ def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
         )
 
 
-def _fail(run: Run, message: OutboxMessage, error: str) -> None:
+def _fail(run: Run, message: OutboxMessage, error: str, advice: str = "") -> None:
     payload = message.payload
     name = payload.get("src") or payload.get("action")
     summary = {"state": payload["state"], "src": name, "attempts": message.attempts}
-    run.record("action.failed", to_state=payload["state"], data={**summary, "error": error})
+    told = {"error": error, **({"advice": advice} if advice else {})}
+    run.record("action.failed", to_state=payload["state"], data={**summary, **told})
     review: Task | None = None
     if message.topic == INVOKE:
         state = run.chart.state(payload["state"])
@@ -159,15 +209,17 @@ def _fail(run: Run, message: OutboxMessage, error: str) -> None:
             error = f"{error}; its onError failed too: {exc.message}"
             moved = None
         if moved is None:
-            review = _open_review(run, message, state, error)
+            review = _open_review(run, message, state, error, advice)
     run.emit(
         "action.failed",
-        {**summary, "error": error, "task": review.pk if review else None},
+        {**summary, **told, "task": review.pk if review else None},
         key=f"action-failed:{message.pk}",
     )
 
 
-def _open_review(run: Run, message: OutboxMessage, state: State, error: str) -> Task:
+def _open_review(
+    run: Run, message: OutboxMessage, state: State, error: str, advice: str = ""
+) -> Task:
     """The operator's manual-review task, in the step's state (leaving the state cancels it)."""
     role, _ = Group.objects.get_or_create(name=settings.ACTION_REVIEW_ROLE)
     payload = message.payload
@@ -192,6 +244,7 @@ def _open_review(run: Run, message: OutboxMessage, state: State, error: str) -> 
         src=payload["src"],
         attempts=message.attempts,
         error=error,
+        advice=advice[:500],
         failed_at=run.now,
     )
     run.record(
@@ -265,11 +318,12 @@ def skip_choices(failure: FailedAction) -> list[str]:
 def failed_action_retry(
     *, task_id: int, actor: Any, now: datetime, comment: str = "", channel: str = Channel.WEB
 ) -> OutboxMessage:
-    """Run the failed step again with a fresh set of attempts (same idempotency key).
-    Returns the new action.invoke message, which is queued after commit."""
+    """Run the failed step once more (same idempotency key): one attempt, whose outcome is
+    the answer (onDone, or onError or a new review at once), not another round of the retry
+    policy. Returns the new action.invoke message, which is queued after commit."""
     _, task, failure, run = _locked_review(task_id, actor=actor, channel=channel, now=now)
     _resolve(run, task, failure, FailedActionResolution.RETRIED, actor, {"comment": comment})
-    payload = dict(failure.message.payload)
+    payload = {**failure.message.payload, "max_attempts": 1, "retry_of": failure.pk}
     run.emit(INVOKE, payload, key=f"retry:{failure.pk}")
     message = run.outbox[-1]
     run.commit()

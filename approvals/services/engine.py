@@ -17,10 +17,11 @@ from typing import Any
 from django_fsm import ConcurrentTransition
 
 from approvals.machine.expressions import Budget
-from approvals.machine.statechart import GuardError, State, Statechart, Transition
+from approvals.machine.statechart import WITHDRAW, GuardError, State, Statechart, Transition
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
+    InstanceStatus,
     OutboxMessage,
     Task,
     TaskKind,
@@ -69,6 +70,8 @@ class Run:
         # The tasks this run opened or changed and their role ids, handed to the subscribers.
         self.tasks: dict[int, Task] = {}
         self.task_roles: dict[int, list[int]] = {}
+        # Set by a withdrawal: the request ends as that, whatever its final state's outcome.
+        self.ends_as: str | None = None
 
     # ----- bookkeeping
 
@@ -241,6 +244,30 @@ class Run:
         if chosen is not None:
             self._take(chosen, data, task=task)
         return chosen
+
+    def withdraw(self, data: Mapping[str, Any]) -> None:
+        """The requester stops the request, one way whatever the page: by the state's own
+        WITHDRAW where it has one, else straight to the definition's withdrawn state (its entry
+        actions run, as on any arrival), else ended where it is. It ends as withdrawn."""
+        self.ends_as = InstanceStatus.WITHDRAWN
+        if WITHDRAW in self.accepted_events():
+            self.fire(WITHDRAW, data)
+            return
+        target = self.chart.withdrawn_state
+        if target is None:
+            self.end(InstanceStatus.WITHDRAWN, event="instance.withdrawn", data=dict(data))
+            return
+        jump = Transition(
+            source=self.instance.state,
+            trigger="on",
+            event=WITHDRAW,
+            delay="",
+            target=target,
+            guard=None,
+            assign=(),
+            position=-1,
+        )
+        self._take(jump, data)
 
     def end(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
         """Stop where it is (withdraw, cancel): close tasks and timers, set the status."""
@@ -634,6 +661,7 @@ class Run:
     # ----- the end
 
     def _finish(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
+        outcome = self.ends_as or outcome
         self.instance.finish(outcome)
         self.instance.completed_at = self.now
         self.fields.update({"status", "completed_at"})

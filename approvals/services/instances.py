@@ -112,17 +112,14 @@ def instance_send_event(
 def instance_withdraw(
     *, instance_id: int, actor: Any, now: datetime, comment: str = "", channel: str = Channel.WEB
 ) -> WorkflowInstance:
-    """The requester stops their own request: through the definition's WITHDRAW where the
-    current state has one, otherwise by ending it as cancelled where it is."""
+    """The requester stops their own request (`Run.withdraw`): by the state's WITHDRAW, else
+    to the definition's withdrawn state, else where it is; its status is then withdrawn."""
     instance, run = _locked_run(instance_id, actor=actor, channel=channel, now=now)
     if instance.requester_id != getattr(actor, "pk", None):
         raise NotAllowed("only the requester can withdraw a request")
     if not instance.is_active:
         raise Conflict(f"the request is already {instance.status}", current_state=instance.state)
-    if "WITHDRAW" in run.accepted_events():
-        run.fire("WITHDRAW", {"comment": comment} if comment else {})
-    else:
-        run.end(InstanceStatus.CANCELLED, event="instance.withdrawn", data={"comment": comment})
+    run.withdraw({"comment": comment} if comment else {})
     return run.commit()
 
 

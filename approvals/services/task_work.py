@@ -13,10 +13,13 @@ from django.utils import timezone
 
 from accounts.absences import local_day, resolve_assignee
 from accounts.people import choosable_people
-from approvals.machine.statechart import APPROVE
+from approvals.machine.statechart import APPROVE, WITHDRAW
 from approvals.models import (
     Channel,
     Decision,
+    FailedAction,
+    FailedActionResolution,
+    InstanceStatus,
     Task,
     TaskKind,
     TaskRule,
@@ -61,6 +64,8 @@ def _locked_task(
 
 def describe_closed(task: Task) -> str:
     """Why a task can no longer be acted on, naming who decided first where someone did."""
+    if task.kind == TaskKind.ACTION_REVIEW:
+        return _describe_closed_review(task)
     decision = (
         Decision.objects.filter(
             task__instance_id=task.instance_id, task__state=task.state, task__visit=task.visit
@@ -69,11 +74,8 @@ def describe_closed(task: Task) -> str:
         .order_by("-decided_at")
         .first()
     )
-    if task.status == TaskStatus.DONE or (
-        task.status == TaskStatus.CANCELLED and decision is not None
-    ):
-        assert decision is not None
-        when = timezone.localtime(decision.decided_at).strftime("%Y-%m-%d %H:%M")
+    if decision is not None and task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        when = _when(decision.decided_at)
         return f"already decided by {decision.actor} at {when} ({decision.event})"
     if task.status == TaskStatus.DELEGATED:
         successor = task.successors.select_related("assignee").first()
@@ -81,6 +83,29 @@ def describe_closed(task: Task) -> str:
     if task.status == TaskStatus.ESCALATED:
         return "escalated to the next level after its deadline passed"
     return f"this task is {task.get_status_display().lower()}; the request has moved on"
+
+
+# How an operator's answer to a failed step reads ("retried by Oscar Ortiz at ...").
+REVIEW_VERBS = {
+    FailedActionResolution.RETRIED: "retried",
+    FailedActionResolution.SKIPPED: "skipped",
+    FailedActionResolution.CANCELLED: "cancelled with the request",
+}
+
+
+def _describe_closed_review(task: Task) -> str:
+    """A manual-review task closes without a Decision: by the operator's retry, skip or cancel
+    (its FailedAction says who and when), or because the request left the step."""
+    failure = FailedAction.objects.filter(task=task).select_related("resolved_by").first()
+    if failure is None or not failure.resolution:
+        return f"this task is {task.get_status_display().lower()}; the request has moved on"
+    who = failure.resolved_by or "an operator"
+    when = _when(failure.resolved_at) if failure.resolved_at else ""
+    return f"{REVIEW_VERBS[failure.resolution]} by {who}" + (f" at {when}" if when else "")
+
+
+def _when(at: datetime) -> str:
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
 
 
 def _require_live(task: Task) -> None:
@@ -247,6 +272,9 @@ def task_decide(
     moved = not (event == APPROVE and task.rule != TaskRule.ANY and run.siblings_pending(task))
     if task.rule == TaskRule.ANY:
         run.settled_states.add(task.state)
+    if event == WITHDRAW and actor.pk == instance.requester_id:
+        # The requester's own "Withdraw" button ends the request as the request page's does.
+        run.ends_as = InstanceStatus.WITHDRAWN
     if moved:
         run.fire(event, data or {}, sources=[task.state], task=task)
     instance = run.commit()

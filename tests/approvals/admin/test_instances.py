@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -63,3 +65,65 @@ def test_reassign_offers_people_who_may_act_and_refuses_the_others(
         assert "Choose someone who may act on this task." in response.content.decode()
         task.refresh_from_db()
         assert task.status == TaskStatus.OPEN
+
+
+class _FormNesting(HTMLParser):
+    """The actions of the <form>s a page opens inside another one (which a browser drops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.nested: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            if self.depth:
+                self.nested.append(dict(attrs).get("action") or "")
+            self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.depth = max(0, self.depth - 1)
+
+
+def nested_forms(html: str) -> list[str]:
+    parser = _FormNesting()
+    parser.feed(html)
+    return parser.nested
+
+
+def test_the_operations_are_not_nested_in_the_change_form(staff_client, requester):
+    """A nested <form> is dropped by the browser: its button then posted the read-only change
+    form (a bare 403) instead of reassigning."""
+    publish(review_flow())
+    instance = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+    page = staff_client.get(reverse("admin:approvals_workflowinstance_change", args=[instance.pk]))
+    html = page.content.decode()
+    assert 'id="reassign-' in html and 'id="cancel-instance"' in html
+    assert nested_forms(html) == []
+
+
+def test_a_refused_reassignment_is_explained_in_a_message(client, requester, reviewer):
+    """Staff who may see requests but not reassign tasks are told why; nothing changes."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    publish(review_flow())
+    instance = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+    task = instance.tasks.get()
+    clerk = UserFactory(username="cleo", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_workflowinstance"))
+    client.force_login(clerk)
+    response = client.post(
+        reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk]),
+        {f"t{task.pk}-to": reviewer.pk},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == ["you may not reassign tasks"]
+    task.refresh_from_db()
+    assert task.status == TaskStatus.OPEN and task.assignee is None

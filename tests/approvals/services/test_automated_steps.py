@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from approvals.actions import ActionCall, register_action
+from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.automation.runner import action_execute, backoff_seconds
 from approvals.models import (
     AuditEvent,
@@ -16,6 +17,7 @@ from approvals.models import (
     InstanceStatus,
     OutboxMessage,
     OutboxStatus,
+    StepAttempt,
     Task,
     TaskKind,
     TaskStatus,
@@ -24,6 +26,7 @@ from approvals.models import (
 from approvals.outbox.sweep import outbox_sweep
 from approvals.services.audit import verify_instances
 from approvals.services.automated_steps import (
+    RETRYING,
     failed_action_cancel,
     failed_action_retry,
     failed_action_skip,
@@ -31,7 +34,7 @@ from approvals.services.automated_steps import (
 )
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_send_event, instance_start
-from approvals.services.task_work import task_decide
+from approvals.services.task_work import describe_closed, task_decide
 from tests.approvals.flows import NOW, publish
 from tests.factories import GroupFactory
 
@@ -343,6 +346,8 @@ def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester
     from django.test import Client
     from django.urls import reverse
 
+    from tests.approvals.admin.test_instances import nested_forms
+
     review = _fail_to_review(requester)
     failure = review.failed_action
     client.force_login(admin_user)
@@ -351,6 +356,10 @@ def test_admin_lists_failed_steps_and_handles_them(client, admin_user, requester
     page = client.get(reverse("admin:approvals_failedaction_change", args=[failure.pk]))
     assert b"RuntimeError: down" in page.content and b"Retry the step" in page.content
     assert b'value="GIVE_UP"' in page.content
+    # Every attempt is listed, and the operations are forms of their own (not nested in the
+    # change form, where a browser drops them).
+    assert page.content.decode().split('id="attempts"')[1].count("<tr><td>") == 3
+    assert nested_forms(page.content.decode()) == []
 
     # An outsider is sent to the admin login; nothing changes.
     other = Client()
@@ -417,3 +426,130 @@ def test_an_action_returning_something_else_than_a_mapping_fails(requester):
     assert attempt(instance) == "failed"
     review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
     assert review.failed_action.error == "TypeError: the action returned list, not a mapping"
+
+
+# ----- permanent failures, the attempt log, the operator's one-attempt retry
+
+
+@register_action("test_refused")
+def refused(call: ActionCall) -> Mapping[str, Any]:
+    CALLS.append(call)
+    raise PermanentError(
+        "the ERP refused the order: HTTP 422 Unprocessable Entity",
+        advice="fix the vendor number in the ERP, then retry the step",
+    )
+
+
+def test_a_permanent_failure_goes_to_manual_review_at_once(requester):
+    """No backoff of identical attempts: the first says another cannot help."""
+    config = step_flow()
+    config["states"]["post"]["invoke"]["src"] = "test_refused"
+    config["states"]["post"]["invoke"]["retry"] = {"max_attempts": 5, "delay": "PT1M"}
+    instance = start(requester, config)
+    assert attempt(instance) == "failed"
+    assert len(CALLS) == 1
+    review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
+    failure = review.failed_action
+    # In words, as the action said it (no exception class), with what to do.
+    assert failure.error == "the ERP refused the order: HTTP 422 Unprocessable Entity"
+    assert failure.advice == "fix the vendor number in the ERP, then retry the step"
+    assert failure.attempts == 1
+    assert message_of(instance).status == OutboxStatus.FAILED
+    failed = AuditEvent.objects.get(instance=instance, event="action.failed")
+    assert failed.data["advice"] == failure.advice
+    (logged,) = StepAttempt.objects.filter(instance=instance)
+    assert logged.permanent and logged.error == failure.error
+    assert not OutboxMessage.objects.filter(instance=instance, topic=RETRYING).exists()
+
+
+def test_a_webhook_without_its_secret_is_reviewed_at_once_with_what_to_do(requester, settings):
+    settings.WEBHOOK_SECRET = ""
+    config = step_flow()
+    config["settings"] = {"webhook_url": "https://erp.example.com/hooks"}
+    config["states"]["post"]["invoke"] = {
+        "src": "webhook",
+        "retry": {"max_attempts": 5},
+        "onDone": "done",
+    }
+    instance = start(requester, config)
+    assert attempt(instance) == "failed"
+    failure = FailedAction.objects.get(instance=instance)
+    assert "no WEBHOOK_SECRET is configured" in failure.error
+    assert failure.advice.startswith("set WEBHOOK_SECRET and restart the worker")
+
+
+def test_every_attempt_is_logged_with_its_time_and_error_and_progress_is_pushed(requester):
+    instance = start(requester)
+    FAILURES.extend([RuntimeError("timeout"), RuntimeError("502 Bad Gateway")])
+    first_at = NOW + timedelta(seconds=1)
+    assert attempt(instance, at=first_at) == "retry"
+    message = message_of(instance)
+    retrying = OutboxMessage.objects.get(instance=instance, topic=RETRYING)
+    assert retrying.payload == {
+        "state": "post",
+        "src": "test_flaky",
+        "attempts": 1,
+        "max_attempts": 3,
+        "next_at": message.available_at.isoformat(),
+        "error": "RuntimeError: timeout",
+    }
+    assert attempt(instance) == "retry"
+    assert attempt(instance) == "done"
+    log = list(StepAttempt.objects.filter(instance=instance).values_list("number", "error"))
+    assert log == [(1, "RuntimeError: timeout"), (2, "RuntimeError: 502 Bad Gateway"), (3, "")]
+    assert StepAttempt.objects.filter(instance=instance).first().at == first_at
+    assert {a.step for a in StepAttempt.objects.filter(instance=instance)} == {
+        message.payload["step"]
+    }
+
+
+def test_a_step_whose_state_was_left_logs_no_attempt(requester, operator):
+    instance = start(requester)
+    instance_send_event(instance_id=instance.pk, event="GIVE_UP", actor=operator, now=NOW)
+    assert attempt(instance) == "done"
+    assert not StepAttempt.objects.filter(instance=instance).exists()
+
+
+def test_retry_makes_one_attempt_and_its_failure_is_reviewed_at_once(requester, operator):
+    review = _fail_to_review(requester)
+    instance = review.instance
+    failed_action_retry(task_id=review.pk, actor=operator, now=NOW)
+    FAILURES.append(RuntimeError("still down"))
+    # Not "retry": the operator asked for one attempt, and hears its outcome.
+    assert attempt(instance) == "failed"
+    second = FailedAction.objects.filter(instance=instance).latest("pk")
+    assert second.task.is_live and second.attempts == 1 and second.error.endswith("still down")
+    assert second.message.payload["retry_of"] == review.failed_action.pk
+    assert StepAttempt.objects.filter(instance=instance).count() == 4
+    # Retrying the new review is again one attempt, and this time it works.
+    failed_action_retry(task_id=second.task_id, actor=operator, now=NOW)
+    assert attempt(instance) == "done"
+    instance.refresh_from_db()
+    assert instance.state == "done"
+
+
+def test_a_handled_review_says_who_handled_it_and_when(requester, operator):
+    """A closed review has no Decision: describing it used to fail (500 on its page)."""
+    when = timezone.localtime(NOW).strftime("%Y-%m-%d %H:%M")
+    retried = _fail_to_review(requester)
+    failed_action_retry(task_id=retried.pk, actor=operator, now=NOW)
+    retried.refresh_from_db()
+    assert describe_closed(retried) == f"retried by Opal Operator at {when}"
+    with pytest.raises(AlreadyDecided, match="already handled"):
+        failed_action_retry(task_id=retried.pk, actor=operator, now=NOW)
+
+    skipped = _fail_to_review(requester)
+    failed_action_skip(task_id=skipped.pk, event="GIVE_UP", actor=operator, now=NOW)
+    skipped.refresh_from_db()
+    assert describe_closed(skipped) == f"skipped by Opal Operator at {when}"
+
+    cancelled = _fail_to_review(requester)
+    failed_action_cancel(task_id=cancelled.pk, actor=operator, reason="gone", now=NOW)
+    cancelled.refresh_from_db()
+    assert describe_closed(cancelled) == f"cancelled with the request by Opal Operator at {when}"
+
+    # Left by another way: no resolution, the request moved on.
+    left = _fail_to_review(requester)
+    instance_send_event(instance_id=left.instance_id, event="FAIL", actor=operator, now=NOW)
+    left.refresh_from_db()
+    assert describe_closed(left) == "this task is cancelled; the request has moved on"

@@ -40,7 +40,8 @@ def test_unknown_outcome_is_refused(db):
     with pytest.raises(InvalidInput) as exc:
         publish_roles(config)
     assert exc.value.field_errors["definition"] == [
-        "states.rejected.meta.outcome: 'lost' is not one of completed, rejected, cancelled"
+        "states.rejected.meta.outcome: 'lost' is not one of "
+        "completed, rejected, cancelled, withdrawn"
     ]
 
 

@@ -159,19 +159,27 @@ def test_external_event_refusals(requester, operator, outsider, reviewer):
 
 
 def test_requester_withdraws_and_others_cannot(requester, reviewer, outsider):
+    """From a state without a WITHDRAW of its own, the request goes to the definition's
+    withdrawn state, and reads Withdrawn (not "Cancelled · at Manager approval")."""
     publish(review_flow())
     instance = start(requester, title="x", amount=1)
     for someone in (reviewer, outsider):
         with pytest.raises(NotAllowed):
             instance_withdraw(instance_id=instance.pk, actor=someone, now=NOW)
+    assert instance.audit_events.count() == 2
     instance = instance_withdraw(
         instance_id=instance.pk, actor=requester, comment="no longer", now=NOW
     )
-    assert instance.status == InstanceStatus.CANCELLED
+    assert (instance.state, instance.status) == ("withdrawn", InstanceStatus.WITHDRAWN)
+    assert instance.get_status_display() == "Withdrawn"
     assert instance.tasks.get().status == TaskStatus.CANCELLED
-    assert instance.audit_events.last().event == "instance.withdrawn"
-    with pytest.raises(Conflict, match="already cancelled"):
+    move = instance.audit_events.get(event="transition")
+    assert (move.from_state, move.to_state) == ("review", "withdrawn")
+    assert move.data["event"] == "WITHDRAW" and move.data["data"] == {"comment": "no longer"}
+    assert instance.audit_events.last().data["outcome"] == "withdrawn"
+    with pytest.raises(Conflict, match="already withdrawn"):
         instance_withdraw(instance_id=instance.pk, actor=requester, now=NOW)
+    assert list(verify_instances([instance])) == []
 
 
 def test_withdraw_uses_the_definitions_withdraw_event_where_there_is_one(requester, reviewer):
@@ -186,7 +194,48 @@ def test_withdraw_uses_the_definitions_withdraw_event_where_there_is_one(request
     )
     instance = instance_withdraw(instance_id=instance.pk, actor=requester, now=NOW)
     assert instance.state == "withdrawn"
-    assert instance.status == InstanceStatus.CANCELLED
+    assert instance.status == InstanceStatus.WITHDRAWN
+
+
+def test_the_requesters_withdraw_decision_ends_the_same_way(requester, reviewer):
+    """The "Withdraw" beside "Resubmit" (a decision of the requester's own task) and the
+    request page's Withdraw give one outcome."""
+    publish(review_flow())
+    instance = start(requester, title="x", amount=1)
+    task_decide(
+        task_id=instance.tasks.get().pk,
+        event="REQUEST_CHANGES",
+        comment="more detail",
+        actor=reviewer,
+        now=NOW,
+    )
+    own = instance.tasks.get(status=TaskStatus.CLAIMED)
+    task_decide(task_id=own.pk, event="WITHDRAW", actor=requester, now=NOW)
+    instance.refresh_from_db()
+    assert (instance.state, instance.status) == ("withdrawn", InstanceStatus.WITHDRAWN)
+
+
+def test_withdraw_without_a_withdrawn_state_ends_where_it_is(requester):
+    config = review_flow()
+    del config["states"]["withdrawn"]
+    del config["states"]["changes"]["on"]["WITHDRAW"]
+    publish(config)
+    instance = start(requester, title="x", amount=1)
+    instance = instance_withdraw(instance_id=instance.pk, actor=requester, now=NOW)
+    assert (instance.state, instance.status) == ("review", InstanceStatus.WITHDRAWN)
+    assert instance.audit_events.last().event == "instance.withdrawn"
+    assert instance.tasks.get().status == TaskStatus.CANCELLED
+
+
+def test_the_withdrawn_state_is_found_by_its_outcome_before_its_name(requester):
+    config = review_flow()
+    config["states"]["stopped"] = {"type": "final", "meta": {"outcome": "withdrawn"}}
+    config["states"]["changes"]["on"]["WITHDRAW"] = "stopped"
+    config["states"]["review"]["on"]["DROP"] = "withdrawn"  # still reachable, not chosen
+    publish(config)
+    instance = start(requester, title="x", amount=1)
+    instance = instance_withdraw(instance_id=instance.pk, actor=requester, now=NOW)
+    assert (instance.state, instance.status) == ("stopped", InstanceStatus.WITHDRAWN)
 
 
 def test_operator_cancels_with_a_reason(requester, operator, reviewer):

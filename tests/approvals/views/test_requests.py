@@ -155,23 +155,104 @@ def test_participants_keep_access_through_their_object_permission(
     assert "delegated the task to mia" in html and "Mia Manager</strong> decided: approve" in html
 
 
-def test_withdraw(client: Client, review, requester, reviewer, outsider):
+def test_withdraw_is_confirmed_then_done(client: Client, review, requester, reviewer, outsider):
     instance = start(requester)
     url = f"/requests/{instance.pk}/withdraw/"
     before = snapshot()
     client.force_login(outsider)
-    assert client.post(url).status_code == 404
+    assert client.get(url).status_code == 404 and client.post(url).status_code == 404
     client.force_login(reviewer)
-    assert client.post(url).status_code == 403
+    assert client.get(url).status_code == 403 and client.post(url).status_code == 403
     client.force_login(requester)
-    assert client.get(url).status_code == 405
+    # The request page's button leads to a confirmation; asking changes nothing.
+    page = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert f'href="{url}"' in page and "<form" not in page.split('id="withdraw"')[0][-200:]
+    confirm = client.get(url)
+    assert confirm.status_code == 200 and 'id="confirm-withdraw"' in confirm.content.decode()
+    assert client.put(url).status_code == 405
     assert snapshot() == before
 
     client.post(url, {"comment": "not needed"})
     instance.refresh_from_db()
-    assert instance.status == InstanceStatus.CANCELLED
+    assert instance.status == InstanceStatus.WITHDRAWN and instance.state == "withdrawn"
+    page = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert '<span class="badge status-withdrawn" id="status">Withdrawn</span>' in page
+    assert 'id="withdraw"' not in page and " · at " not in page
     response = client.post(url, follow=True)
-    assert "The request is already cancelled." in response.content.decode()
+    assert "The request is already withdrawn." in response.content.decode()
+    again = client.get(url, follow=True)
+    assert "The request is already withdrawn." in again.content.decode()
+
+
+def test_the_requesters_own_task_withdraws_through_the_same_confirmation(
+    client: Client, review, requester, reviewer
+):
+    instance = start(requester)
+    task_decide(
+        task_id=instance.tasks.get().pk,
+        event="REQUEST_CHANGES",
+        comment="cheaper?",
+        actor=reviewer,
+        now=NOW,
+    )
+    own = instance.tasks.get(status="claimed")
+    client.force_login(requester)
+    html = client.get(f"/tasks/{own.pk}/").content.decode()
+    assert 'value="RESUBMIT"' in html and 'value="WITHDRAW"' not in html
+    assert f'href="/requests/{instance.pk}/withdraw/"' in html
+
+
+def test_the_live_part_is_the_page_without_its_frame(client: Client, review, requester, outsider):
+    """What task.js fetches at every live event: one fragment with everything that depends on
+    where the request is, and the same refusals as the page."""
+    instance = start(requester)
+    task = instance.tasks.get()
+    client.force_login(requester)
+    part = client.get(f"/requests/{instance.pk}/", headers={"HX-Request": "true"})
+    html = part.content.decode()
+    assert part.status_code == 200 and "<html" not in html and 'id="live-page"' not in html
+    assert "HX-Request" in part["Vary"]
+    for piece in ('id="status-line"', 'id="waiting"', 'id="timeline"', "<svg", 'id="withdraw"'):
+        assert piece in html
+    client.force_login(outsider)
+    for url in (f"/requests/{instance.pk}/", f"/tasks/{task.pk}/"):
+        assert client.get(url, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_the_request_shows_its_form_fields_and_step_outputs_only_in_the_history(
+    client: Client, requester, operator
+):
+    """A step's output is in the context under its state's name; it is not a form field."""
+    from tests.approvals.services.test_automated_steps import attempt
+    from tests.approvals.services.test_automated_steps import start as start_step
+
+    config = {
+        "id": "step",
+        "title": "Step",
+        "initial": "approved",
+        "form": {"type": "object", "properties": {"title": {"type": "string"}}},
+        "states": {
+            "approved": {
+                "invoke": {
+                    "src": "notify",
+                    "input": {"message": "Your purchase order was approved."},
+                    "onDone": "done",
+                }
+            },
+            "done": {"type": "final"},
+        },
+    }
+    instance = start_step(requester, config)
+    assert attempt(instance) == "done"
+    instance.refresh_from_db()
+    assert instance.context["approved"] == {"message": "Your purchase order was approved."}
+    client.force_login(requester)
+    html = client.get(f"/requests/{instance.pk}/").content.decode()
+    fields = html.split("<h2>The request</h2>")[1].split("</section>")[0]
+    assert 'data-field="approved"' not in fields and "{&#x27;message" not in html
+    history = html.split('id="timeline"')[1]
+    assert "finished the automated step Approved" in history
+    assert "Message: Your purchase order was approved." in history
 
 
 def test_my_requests_costs_the_same_queries_for_3_or_30(client: Client, review, requester):
