@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/signoff_h_load_bench \\
     REDIS_URL=redis://127.0.0.1:6379/2 \\
         .venv/bin/python bench/load.py [--clients 200] [--seconds 60] [--sockets 300]
-            [--pool-size 12] [--tasks-per-client 50]
+            [--pool-size 12] [--pool-timeout 10] [--tasks-per-client 25]
 
 What runs, as deployed: PostgreSQL, Redis (broker, channel layer, throttle counts), two Daphne
 processes and one Celery worker (prefork, WORKER_CONCURRENCY=2), started by this script with
@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import collections
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -68,7 +69,7 @@ SAMPLE_SECONDS = 0.05
 BENCH_APPLICATION = "signoff bench"
 
 
-def environment(pool_size: int) -> dict[str, str]:
+def environment(pool_size: int, pool_timeout: int) -> dict[str, str]:
     redis = os.environ.get("REDIS_URL", "")
     if not redis:
         sys.exit("bench/load.py runs in production mode: set REDIS_URL too")
@@ -85,6 +86,7 @@ def environment(pool_size: int) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         CELERY_QUEUE="bench-load",
         DATABASE_POOL_SIZE=str(pool_size),
+        DATABASE_POOL_TIMEOUT_SECONDS=str(pool_timeout),
         WORKER_CONCURRENCY=str(WORKER_CONCURRENCY),
         # The throttle is not what is measured here.
         API_WRITE_RATE="100000/minute",
@@ -111,11 +113,33 @@ def flow(i: int) -> dict[str, Any]:
     }
 
 
-def seed(clients: int, sockets: int, per_client: int) -> tuple[list[str], list[list[int]], dict]:
-    """Tokens of the reviewers, their tasks, the requesters' session keys by user id."""
+def seed_requesters(sockets: int) -> dict[int, str]:
+    """The requesters, each signed in: their session keys by user id."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.models import Group
     from django.contrib.sessions.backends.db import SessionStore
+
+    from accounts.models import User
+
+    sessions: dict[int, str] = {}
+    for j in range(sockets):
+        user = User.objects.create(username=f"bench-requester-{j}", email=f"r{j}@bench.example")
+        store = SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        sessions[user.pk] = store.session_key
+    return sessions
+
+
+def seed_reviewers(
+    env: dict[str, str], reviewers: list[int], requester_ids: list[int], per_client: int
+) -> list[tuple[int, str, list[int]]]:
+    """In a process of its own: reviewers with a role, a flow and a token each, and their
+    waiting tasks, started by the requesters in turn. [(reviewer index, token, task ids)]"""
+    setup_django(env)
+    from django.contrib.auth.models import Group
+    from django.db import connections
     from django.utils import timezone
 
     from accounts.models import User
@@ -125,43 +149,57 @@ def seed(clients: int, sockets: int, per_client: int) -> tuple[list[str], list[l
     from approvals.services.instances import instance_start
 
     now = timezone.now()
-    requesters = [
-        User.objects.create(username=f"bench-requester-{j}", email=f"r{j}@bench.example")
-        for j in range(sockets)
-    ]
-    sessions: dict[int, str] = {}
-    for user in requesters:
-        store = SessionStore()
-        store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        store.create()
-        sessions[user.pk] = store.session_key
-    tokens: list[str] = []
-    tasks: list[list[int]] = []
-    started = 0
-    for i in range(clients):
+    requesters = {u.pk: u for u in User.objects.filter(pk__in=requester_ids)}
+    seeded = []
+    for i in reviewers:
         reviewer = User.objects.create(username=f"bench-reviewer-{i}")
         reviewer.groups.add(Group.objects.create(name=f"bench-load-{i}"))
         definition_import(config=flow(i), actor=None, publish=True, now=now)
         _, token = token_create(user=reviewer, name="load", actor=reviewer, now=now)
-        tokens.append(token)
-        instances = []
-        for _ in range(per_client):
-            instances.append(
-                instance_start(
-                    definition_key=f"bench-load-{i}",
-                    context={},
-                    actor=requesters[started % sockets],
-                    now=now,
-                    title=f"load {i}.{len(instances)}",
-                ).pk
-            )
-            started += 1
-        tasks.append(
-            list(Task.objects.filter(instance_id__in=instances).values_list("pk", flat=True))
-        )
-    return tokens, tasks, sessions
+        instances = [
+            instance_start(
+                definition_key=f"bench-load-{i}",
+                context={},
+                actor=requesters[requester_ids[(i * per_client + k) % len(requester_ids)]],
+                now=now,
+                title=f"load {i}.{k}",
+            ).pk
+            for k in range(per_client)
+        ]
+        tasks = Task.objects.filter(instance_id__in=instances).values_list("pk", flat=True)
+        seeded.append((i, token, sorted(tasks)))
+    connections.close_all()
+    return seeded
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    connection.settings_dict["OPTIONS"]["application_name"] = BENCH_APPLICATION
+
+
+def seed(env: dict[str, str], args: argparse.Namespace) -> tuple[list, list, dict]:
+    """Tokens of the reviewers, their tasks, the requesters' session keys by user id; the
+    reviewers are seeded by --seed-processes processes at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    sessions = seed_requesters(args.sockets)
+    shares = [
+        list(range(args.clients))[k :: args.seed_processes] for k in range(args.seed_processes)
+    ]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.seed_processes, mp_context=context) as pool:
+        futures = [
+            pool.submit(seed_reviewers, env, share, list(sessions), args.tasks_per_client)
+            for share in shares
+            if share
+        ]
+        rows = sorted(row for future in futures for row in future.result())
+    return [token for _, token, _ in rows], [tasks for _, _, tasks in rows], sessions
 
 
 class Sampler(threading.Thread):
@@ -382,12 +420,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long they decide")
     parser.add_argument("--sockets", type=int, default=300, help="WebSockets opened at once")
     parser.add_argument("--pool-size", type=int, default=12, help="DATABASE_POOL_SIZE")
-    parser.add_argument("--tasks-per-client", type=int, default=50)
+    parser.add_argument(
+        "--pool-timeout", type=int, default=10, help="DATABASE_POOL_TIMEOUT_SECONDS"
+    )
+    parser.add_argument("--tasks-per-client", type=int, default=25)
+    parser.add_argument("--seed-processes", type=int, default=2)
     args = parser.parse_args()
     url = database_url("bench/load.py")
     if urlsplit(url).path.strip("/") == "":
         sys.exit("name the benchmark's database in DATABASE_URL")
-    env = environment(args.pool_size)
+    env = environment(args.pool_size, args.pool_timeout)
     recreate_database(url)
     import redis
 
@@ -398,15 +440,11 @@ def main() -> None:
     )
     if migrate.returncode:
         sys.exit("migrate failed")
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    setup_django(env)
     from django.db import connection, connections
 
-    connection.settings_dict["OPTIONS"]["application_name"] = BENCH_APPLICATION
     t0 = time.monotonic()
-    seeded = seed(args.clients, args.sockets, args.tasks_per_client)
+    seeded = seed(env, args)
     print(
         f"seeded {args.clients} reviewers x {args.tasks_per_client} tasks, {args.sockets} "
         f"requesters in {time.monotonic() - t0:.0f}s"

@@ -12,13 +12,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from workflow_app.origins import SiteOriginValidator  # noqa: E402
+from workflow_app.overload import RequestLine  # noqa: E402
 from workflow_app.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestLine(
+            django_asgi_app,
+            limit=settings.WEB_MAX_REQUESTS,
+            timeout=settings.WEB_QUEUE_TIMEOUT_SECONDS,
+        ),
         "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

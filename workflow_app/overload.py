@@ -11,11 +11,14 @@ is not made twice by the retry (a decided task answers 409, API POSTs take Idemp
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from psycopg_pool import PoolTimeout, TooManyRequests
 
@@ -46,15 +49,68 @@ def is_overload(exc: BaseException | None) -> bool:
 
 
 def busy_response(request: HttpRequest) -> HttpResponse:
-    detail = "The service is busy; try again in a few seconds."
-    response: HttpResponse
-    if request.path.startswith("/api/"):
-        response = JsonResponse({"code": "unavailable", "detail": detail}, status=503)
-    else:
-        # Rendered without the request: its context processors and base.html read the database.
-        response = HttpResponse(render_to_string("503.html", {"detail": detail}), status=503)
+    content_type, body = _busy_body(request.path)
+    response = HttpResponse(body, status=503, content_type=content_type)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def _busy_body(path: str) -> tuple[str, bytes]:
+    detail = "The service is busy; try again in a few seconds."
+    if path.startswith("/api/"):
+        return "application/json", json.dumps({"code": "unavailable", "detail": detail}).encode()
+    # Rendered without a request: its context processors and base.html read the database.
+    return "text/html; charset=utf-8", render_to_string("503.html", {"detail": detail}).encode()
+
+
+class RequestLine:
+    """ASGI: at most `limit` HTTP requests of this process run at once; the others wait their
+    turn in order, without a thread, for up to `timeout` seconds, then get busy_response.
+
+    Every request runs in a thread of its own and may hold one pooled connection: with no more
+    requests running than the pool has connections less a reserve, what the WebSocket consumers
+    read (their sign-in, catch-up and unread counts) never queues behind a crowd of requests,
+    and the waiting requests cost an entry in a queue, not a thread each.
+    """
+
+    def __init__(self, application: Any, *, limit: int, timeout: float) -> None:
+        self.application = application
+        self.limit = limit
+        self.timeout = timeout
+        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.application(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        slots = self._slots.setdefault(loop, asyncio.Semaphore(self.limit))
+        try:
+            await asyncio.wait_for(slots.acquire(), self.timeout)
+        except TimeoutError:
+            logger.warning("busy, answered 503 after waiting in line: %s", scope.get("path"))
+            await _send_busy(scope, send)
+            return
+        try:
+            await self.application(scope, receive, send)
+        finally:
+            slots.release()
+
+
+async def _send_busy(scope: dict[str, Any], send: Any) -> None:
+    content_type, body = _busy_body(scope.get("path", ""))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class OverloadMiddleware:

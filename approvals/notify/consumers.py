@@ -8,8 +8,8 @@ watch a request it is allowed to see. On connect it sends what the browser misse
 Joining is retried with backoff (a reconnect storm can keep the layer's connections busy); a
 join that keeps failing closes with 1013, "try again later", which live.js does with its
 backoff. A layer that forgot this connection's groups (Redis flushed or restarted) is noticed
-on the browser's next ping: the connection joins again and sends what it missed since the
-last notification id it sent.
+on the browser's next ping: the connection joins again and sends what it missed since the last
+notification id it sent.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from approvals.notify.facts import unread_count
 from approvals.permissions import can_view_instance
 
 logger = logging.getLogger(__name__)
+
 
 # Close codes (4000-4999 are the application's): the browser stops retrying on these.
 CLOSE_UNAUTHENTICATED = 4401
@@ -65,13 +66,16 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.recent_set: set[tuple[str, int]] = set()
         self.relay: push.PollRelay | None = None
         self.last_id = 0
+        # Accepted before joining: the server gives a handshake a few seconds (Daphne: 5) and a
+        # storm of them queues on the layer and the database. Nothing is missed meanwhile: the
+        # catch-up below runs after the join.
+        await self.accept()
         try:
             await self._join_groups()
         except (RedisConnectionError, RedisTimeoutError, OSError):
             logger.warning("could not join the live groups; asking the browser to come back later")
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
             return
-        await self.accept()
         if settings.NOTIFY_PUSH == "poll":
             self.relay = push.PollRelay.for_loop()
             await self.relay.acquire()
