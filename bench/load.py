@@ -26,9 +26,10 @@ Then, at the same moment:
   application_name ("signoff web", "signoff worker"; its own session excluded).
 
 After the run, once the worker has finished the steps of every decided request (or 120 s), and
-a drain of 5 s: every notification row of the requesters is expected exactly once on its
-requester's socket. Printed: requests/s, p50/p95/p99, status counts, peak connections against
-the configured bound (2 x DATABASE_POOL_SIZE + WORKER_CONCURRENCY x 1), sockets connected,
+the pushes drained (until all arrived, or 10 s without one): every notification row of the
+requesters is expected exactly once on its requester's socket. Printed: requests/s,
+p50/p95/p99, status counts, peak connections against the configured bound
+(2 x DATABASE_POOL_SIZE + WORKER_CONCURRENCY x 1), sockets connected,
 notifications lost and duplicated, errors in the servers' logs, and PASS/MISS for the targets
 (no 5xx, connections within the bound, every socket connected, nothing lost). Nothing is
 asserted. Keep `--pool-size` so that the bound stays far below the server's max_connections
@@ -62,7 +63,7 @@ from push_latency import daphne, wait_http  # noqa: E402
 PORTS = (8941, 8942)
 WORKER_CONCURRENCY = 2
 SECRET = "load-bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789"
-DRAIN_SECONDS = 5.0
+DRAIN_SECONDS = 10.0
 WORKER_CATCH_UP_SECONDS = 120.0
 SAMPLE_SECONDS = 0.05
 # This script's own Django session (seeding, then reading the results): not counted.
@@ -297,6 +298,21 @@ def decided_and_settled(instance_ids: list[int]) -> tuple[int, int]:
     return rows.count(), rows.filter(state="done").count()
 
 
+def requester_notifications(requesters: list[int]) -> list[int]:
+    from approvals.models import Notification
+
+    rows = Notification.objects.filter(recipient_id__in=requesters)
+    return list(rows.values_list("pk", flat=True))
+
+
+def kinds_of(ids: list[int]) -> dict[str, int]:
+    from approvals.models import Notification
+
+    return dict(
+        collections.Counter(Notification.objects.filter(pk__in=ids).values_list("kind", flat=True))
+    )
+
+
 async def run(args: argparse.Namespace, env: dict[str, str], url: str, seeded: tuple) -> dict:
     import httpx
 
@@ -361,29 +377,34 @@ async def run(args: argparse.Namespace, env: dict[str, str], url: str, seeded: t
             if settled == total:
                 break
             await asyncio.sleep(1)
-        await asyncio.sleep(DRAIN_SECONDS)
+
+        def expected_ids() -> list[int]:
+            return requester_notifications(list(sessions))
+
+        # Then the pushes drain: until every notification arrived, or DRAIN_SECONDS of nothing.
+        quiet_since, seen = time.monotonic(), sum(received.values())
+        while time.monotonic() - quiet_since < DRAIN_SECONDS:
+            ids = await asyncio.to_thread(expected_ids)
+            if all(received[i] for i in ids):
+                break
+            await asyncio.sleep(0.5)
+            if sum(received.values()) != seen:
+                quiet_since, seen = time.monotonic(), sum(received.values())
         stop.set()
         await asyncio.gather(*listeners, return_exceptions=True)
+        expected = await asyncio.to_thread(expected_ids)
         sampler.stop.set()
         sampler.join(5)
 
-        def expected() -> list[int]:
-            from approvals.models import Notification
-
-            return list(
-                Notification.objects.filter(recipient_id__in=list(sessions)).values_list(
-                    "pk", flat=True
-                )
-            )
-
-        expected_ids = await asyncio.to_thread(expected)
+        lost_kinds = await asyncio.to_thread(kinds_of, [i for i in expected if not received[i]])
         return {
             "statuses": statuses,
             "latencies": latencies,
             "elapsed": elapsed,
             "connected": len(connected[0]),
             "failures": failures,
-            "expected": expected_ids,
+            "expected": expected,
+            "lost_kinds": lost_kinds,
             "received": received,
             "decided": len(decided),
             "settled": settled,
@@ -489,6 +510,7 @@ def report(args: argparse.Namespace, r: dict) -> None:
         f"decisions: {r['decided']}, steps finished by the worker: {r['settled']}; "
         f"notifications: {len(expected)} expected, {len(expected) - lost} received, "
         f"lost {lost}, duplicated {duplicated}"
+        + (f" (lost by kind: {r['lost_kinds']})" if lost else "")
     )
     print("errors in logs: " + ", ".join(f"{log.name} {errors_in(log)}" for log in r["logs"]))
     checks = {

@@ -162,6 +162,8 @@ def daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
             "127.0.0.1",
             "-p",
             str(port),
+            "--websocket_connect_timeout",  # as launch.py runs it
+            "30",
             "workflow_app.asgi:application",
         ],
         cwd=ROOT,
