@@ -62,7 +62,8 @@ def environment() -> dict[str, str]:
         SECRET_KEY=SECRET,
         AUDIT_CHAIN_KEY=SECRET,
         ALLOWED_HOSTS="127.0.0.1,localhost",
-        SITE_URL="http://127.0.0.1:8000",
+        # Both servers stand for one site behind one address: the origin every page has.
+        SITE_URL="http://127.0.0.1:8931",
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
@@ -162,6 +163,8 @@ def daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
             "127.0.0.1",
             "-p",
             str(port),
+            "--websocket_connect_timeout",  # as launch.py runs it
+            "30",
             "workflow_app.asgi:application",
         ],
         cwd=ROOT,
@@ -191,7 +194,7 @@ async def client(port: int, session: str, received: dict, ready: asyncio.Event, 
     async with connect(
         f"ws://127.0.0.1:{port}/ws/notifications/",
         additional_headers={"Cookie": f"sessionid={session}"},
-        origin=f"http://127.0.0.1:{port}",
+        origin=os.environ["SITE_URL"],
         proxy=None,
         open_timeout=60,
         max_queue=None,

@@ -4,20 +4,27 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from workflow_app.database import configure_process
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
+configure_process("web")  # before the first connection: the web's time limits
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from workflow_app.origins import SiteOriginValidator  # noqa: E402
+from workflow_app.overload import RequestLine  # noqa: E402
 from workflow_app.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "http": RequestLine(
+            django_asgi_app,
+            limit=settings.WEB_MAX_REQUESTS,
+            timeout=settings.WEB_QUEUE_TIMEOUT_SECONDS,
         ),
+        "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -5,12 +5,29 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
 
 app = Celery("signoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _worker_database_limits(**_: object) -> None:
+    """Before the worker connects (and before prefork copies its settings into the children)."""
+    from workflow_app.database import configure_process
+
+    configure_process("worker")
+
+
+@worker_process_init.connect
+def _one_connection_per_child(**_: object) -> None:
+    """A prefork child runs one task at a time in one thread: one connection is its bound."""
+    from workflow_app.database import limit_pool
+
+    limit_pool(1)
 
 
 @app.on_after_finalize.connect

@@ -65,8 +65,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_database(name: str, sqlite_path: Path) -> dict[str, Any]:
-    """The database from a URL, or a SQLite file tuned for several processes (WAL)."""
+def env_database(
+    name: str, sqlite_path: Path, *, pool_size: int = 10, pool_timeout: int = 10
+) -> dict[str, Any]:
+    """The database from a URL, or a SQLite file tuned for several processes (WAL).
+
+    PostgreSQL connections come from a pool of at most `pool_size` per process (psycopg_pool,
+    through Django's OPTIONS["pool"]); a caller waits up to `pool_timeout` seconds for one.
+    `pool_size=0`: no pool, a connection per request closed at its end (behind PgBouncer).
+    """
     value = _raw(name)
     if value is None:
         return {
@@ -88,7 +95,10 @@ def env_database(name: str, sqlite_path: Path) -> dict[str, Any]:
             "or sqlite:///path"
         )
     try:
-        config = dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True)
+        # Never persistent connections: under ASGI each request runs in a thread of its own,
+        # and a connection kept per thread grows with the load until PostgreSQL refuses more
+        # ("too many clients"). Django's pool rejects CONN_MAX_AGE other than 0.
+        config = dj_database_url.parse(value, conn_max_age=0, conn_health_checks=True)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={value!r} is not a valid database URL: {exc}") from None
     if scheme != "sqlite" and not config.get("NAME"):
@@ -102,8 +112,14 @@ def env_database(name: str, sqlite_path: Path) -> dict[str, Any]:
         # them five times (psycopg's threshold; Django turns it off unless asked): every
         # transition's statements are then planned once per connection, not on every call
         # (bench/transitions.py).
+        # psycopg's pool keeps each connection's session (no reset when it is given back), so
+        # prepared statements live as long as the pooled connection does.
         options["server_side_binding"] = True
         options["prepare_threshold"] = 5
+        if pool_size:
+            # One connection kept open; the rest opened under load and closed after ten idle
+            # minutes (psycopg_pool's max_idle).
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": pool_timeout}
     return config
 
 

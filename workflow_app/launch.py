@@ -306,7 +306,20 @@ def command_run(args: argparse.Namespace) -> int:
     children = [
         Child(
             "web",
-            [python, "-m", "daphne", "-b", args.host, "-p", str(args.port), ASGI_APP],
+            # A handshake may wait on the database and Redis during a reconnect storm; Daphne's
+            # default (5 s) would drop it, and the tab would come back later with the rest.
+            [
+                python,
+                "-m",
+                "daphne",
+                "-b",
+                args.host,
+                "-p",
+                str(args.port),
+                "--websocket_connect_timeout",
+                "30",
+                ASGI_APP,
+            ],
         ),
         Child("worker", [python, "-m", "celery", "-A", "workflow_app", "worker", "-l", "INFO"]),
         Child("beat", [python, "-m", "celery", "-A", "workflow_app", "beat", "-l", "INFO"]),

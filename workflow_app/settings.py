@@ -30,7 +30,34 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SIGNOFF_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DATABASES = {"default": env_database("DATABASE_URL", VAR_DIR / "signoff.sqlite3")}
+# PostgreSQL connections per process (README, "Sizing the database connections"): a pool of at
+# most DATABASE_POOL_SIZE, shared by the process's threads; a request waits up to
+# DATABASE_POOL_TIMEOUT_SECONDS for one, then gets a 503 with Retry-After (overload.py).
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 10)
+DATABASE_POOL_TIMEOUT_SECONDS = env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1)
+DATABASES = {
+    "default": env_database(
+        "DATABASE_URL",
+        VAR_DIR / "signoff.sqlite3",
+        pool_size=DATABASE_POOL_SIZE,
+        pool_timeout=DATABASE_POOL_TIMEOUT_SECONDS,
+    )
+}
+# HTTP requests one web process runs at once (each may hold a pooled connection): by default
+# the pool less two connections kept for the WebSocket consumers' reads (8 without a pool).
+# More wait in line up to WEB_QUEUE_TIMEOUT_SECONDS, then get the same 503
+# (overload.RequestLine).
+WEB_MAX_REQUESTS = env_int(
+    "WEB_MAX_REQUESTS", max(1, DATABASE_POOL_SIZE - 2) if DATABASE_POOL_SIZE else 8, minimum=1
+)
+WEB_QUEUE_TIMEOUT_SECONDS = env_int("WEB_QUEUE_TIMEOUT_SECONDS", 10, minimum=1)
+# Time limits of the web's sessions, and the worker's longer one for its sweeps (0: none); set
+# when the process starts (database.py), so that commands such as migrate have none.
+DATABASE_STATEMENT_TIMEOUT_SECONDS = env_int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = env_int(
+    "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 60
+)
+WORKER_STATEMENT_TIMEOUT_SECONDS = env_int("WORKER_STATEMENT_TIMEOUT_SECONDS", 600)
 REDIS_URL = env_redis_url("REDIS_URL")
 # The embedded default is what a newcomer gets with nothing configured; it is also the only
 # mode in which DEBUG (and with it the demo passwords) is on unless asked for.
@@ -78,6 +105,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it sees every answer: under /api/ errors are JSON, whoever made them.
     "workflow_app.errors.ApiErrorsAsJson",
+    "workflow_app.overload.OverloadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -221,6 +249,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Worker child processes; each runs one task at a time and holds one database connection.
+CELERY_WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Signs what the `webhook` action posts (X-Signoff-Signature); receivers verify with it.
@@ -269,12 +299,26 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
 
 # Channels: channels-redis in production. redis-py 8 defaults the socket timeout to 5 s, which
-# would drop idle group subscriptions; the layer must block indefinitely on its reads.
+# would drop idle group subscriptions; the layer must block indefinitely on its reads. Its
+# connections to Redis, per event loop of a process (a Daphne process has two: the server's and
+# the push loop's): at most CHANNEL_LAYER_MAX_CONNECTIONS, a command waiting up to
+# CHANNEL_LAYER_POOL_TIMEOUT_SECONDS for one when all are busy (approvals/notify/layer.py).
+CHANNEL_LAYER_MAX_CONNECTIONS = env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 50, minimum=2)
+CHANNEL_LAYER_POOL_TIMEOUT_SECONDS = env_int("CHANNEL_LAYER_POOL_TIMEOUT_SECONDS", 10, minimum=1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+            "BACKEND": "approvals.notify.layer.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                        "timeout": CHANNEL_LAYER_POOL_TIMEOUT_SECONDS,
+                    }
+                ]
+            },
         }
     }
 else:

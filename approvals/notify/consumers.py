@@ -1,14 +1,23 @@
 """The notification WebSocket (/ws/notifications/): thin, like a view.
 
 Signed-in users only (the session, through AuthMiddlewareStack; the origin is checked by
-AllowedHostsOriginValidator in asgi.py). A connection joins its user's group and its roles'
-groups; it may watch a request it is allowed to see. On connect it sends what the browser
-missed since `?since=<last notification id>`, then the unread count.
+workflow_app/origins.py). A connection joins its user's group and its roles' groups; it may
+watch a request it is allowed to see. On connect it sends what the browser missed since
+`?since=<last notification id>`, then the unread count.
+
+Joining is retried with backoff (a reconnect storm can keep the layer's connections busy); a
+join that keeps failing closes with 1013, "try again later", which live.js does with its
+backoff. A layer that forgot this connection's groups (Redis flushed or restarted) is noticed
+on the browser's next ping: the connection joins again and sends what it missed since the last
+notification id it sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 import time
 from collections import deque
 from typing import Any
@@ -17,14 +26,23 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from approvals.models import Notification, WorkflowInstance
 from approvals.notify import push
 from approvals.notify.facts import unread_count
 from approvals.permissions import can_view_instance
 
+logger = logging.getLogger(__name__)
+
+
 # Close codes (4000-4999 are the application's): the browser stops retrying on these.
 CLOSE_UNAUTHENTICATED = 4401
+# RFC 6455's "try again later": the browser reconnects after its backoff.
+CLOSE_TRY_AGAIN_LATER = 1013
+JOIN_ATTEMPTS = 5
+JOIN_BACKOFF_SECONDS = 0.2  # doubled at each attempt, with full jitter
 CATCH_UP_LIMIT = 200
 MAX_WATCHED = 50
 # channels-redis forgets group members after a day (group_expiry); rejoining hourly keeps a
@@ -36,6 +54,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
+            # Accepted first: a close before the accept reaches the browser as a failed
+            # handshake (1006), not as this code, and it would retry for ever.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
@@ -44,8 +65,17 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.recent: deque[tuple[str, int]] = deque(maxlen=1000)
         self.recent_set: set[tuple[str, int]] = set()
         self.relay: push.PollRelay | None = None
-        await self._join_groups()
+        self.last_id = 0
+        # Accepted before joining: the server gives a handshake a few seconds (Daphne: 5) and a
+        # storm of them queues on the layer and the database. Nothing is missed meanwhile: the
+        # catch-up below runs after the join.
         await self.accept()
+        try:
+            await self._join_groups()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            logger.warning("could not join the live groups; asking the browser to come back later")
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         if settings.NOTIFY_PUSH == "poll":
             self.relay = push.PollRelay.for_loop()
             await self.relay.acquire()
@@ -74,7 +104,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         kind = content.get("type")
         if kind == "ping":
-            if time.monotonic() - self.joined_at > REJOIN_SECONDS:
+            if await self._forgotten():
+                await self._join_groups()
+                for group in self.watched:
+                    await self._group_add(group)
+                await self._catch_up(self.last_id)
+            elif time.monotonic() - self.joined_at > REJOIN_SECONDS:
                 await self._join_groups()
             await self.send_json({"type": "pong"})
         elif kind == "catch_up":
@@ -104,7 +139,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         self.watched.add(group)
-        await self.channel_layer.group_add(group, self.channel_name)
+        await self._group_add(group)
         await self.send_json({"type": "watching", "instance": instance_id})
 
     # ----- from the groups
@@ -144,6 +179,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         """One notification, once; pushed ones come with this user's unread count."""
         if self._seen("notification", item["id"]):
             return
+        self.last_id = max(self.last_id, item["id"])
         unread = await database_sync_to_async(unread_count)(self.user) if count else None
         await self.send_json({"type": "notification", "notification": item, "unread": unread})
 
@@ -155,11 +191,29 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             groups.add(session_group)
         groups |= {push.role_group(g) for g in await database_sync_to_async(_role_ids)(self.user)}
         for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self._group_add(group)
         for group in self.joined - groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = groups
         self.joined_at = time.monotonic()
+
+    async def _group_add(self, group: str) -> None:
+        """Join, retrying a layer whose connections are all busy or that blinked."""
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                if attempt == JOIN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, JOIN_BACKOFF_SECONDS * 2**attempt))
+
+    async def _forgotten(self) -> bool:
+        """Whether the layer lost this connection's membership of its user's group."""
+        group_has = getattr(self.channel_layer, "group_has", None)
+        if group_has is None:  # a layer that cannot tell (in memory): it does not forget
+            return False
+        return not await group_has(push.user_group(self.user.pk), self.channel_name)
 
     def _since(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -169,6 +223,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         items, more, unread, last = await database_sync_to_async(_missed)(self.user, since)
         for item in items:
             await self._send_notification(item)
+        if not more:
+            self.last_id = max(self.last_id, last)
         await self.send_json({"type": "ready", "unread": unread, "last_id": last, "more": more})
 
 

@@ -1,7 +1,11 @@
 /*
  * Signoff live updates (docs/notifications.md): one WebSocket per tab to /ws/notifications/.
  * Keeps the bell's unread count, shows toasts, reconnects with backoff and catches up from
- * the last notification id it saw. Pages listen on `document` for:
+ * the last notification id it saw. Reconnecting waits a random time up to a delay that doubles
+ * with each failed try (1 s, 2 s, ... 30 s; "full jitter"), so that hundreds of tabs dropped at
+ * once by a deploy do not come back at once; the delay starts over only once the server said
+ * `ready`, so a server that accepts and then closes is not hammered either. Code 4401 (signed
+ * out) stops it. Pages listen on `document` for:
  *   signoff:notification  detail = a notification (id, kind, topic, text, url, instance, task,
  *                         state, task_state, decision, outcome, actor, actor_id, created_at, ...)
  *   signoff:event         detail = a "this task/request changed" event (topic, instance, task,
@@ -17,7 +21,7 @@
   var bell = document.getElementById("signoff-bell");
   if (!bell || window.signoffLive) return;
 
-  var MIN_DELAY = 500;
+  var MIN_DELAY = 1000;
   var MAX_DELAY = 30000;
   var PING_MS = 25000;
   var TOAST_MS = 7000;
@@ -28,6 +32,7 @@
   var socket = null;
   var pingTimer = null;
   var retryTimer = null;
+  var signedOut = false;
   var watched = new Set();
   var seenEvents = new Set();
   var seenOrder = [];
@@ -135,6 +140,7 @@
         setUnread(message.unread);
         break;
       case "ready":
+        delay = MIN_DELAY;  // this connection works: the next failure starts the backoff over
         setUnread(message.unread);
         if (message.more) send({ type: "catch_up", since: lastId });
         break;
@@ -157,7 +163,6 @@
       return;
     }
     socket.addEventListener("open", function () {
-      delay = MIN_DELAY;
       setStatus("online");
       watched.forEach(function (id) { send({ type: "watch", instance: id }); });
       clearInterval(pingTimer);
@@ -169,14 +174,19 @@
       setStatus("offline");
       socket = null;
       // Signed out (or the session expired): retrying cannot help until the page reloads.
-      if (event.code === CLOSE_UNAUTHENTICATED) return;
+      if (event.code === CLOSE_UNAUTHENTICATED) {
+        signedOut = true;
+        return;
+      }
       schedule();
     });
   }
 
   function schedule() {
-    var wait = delay / 2 + Math.random() * delay / 2;  // jitter: not every tab at once
+    // Full jitter: anywhere in [0, delay), so that tabs closed together spread out.
+    var wait = Math.random() * delay;
     delay = Math.min(MAX_DELAY, delay * 2);
+    clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, wait);
   }
 
@@ -198,7 +208,7 @@
 
   // A tab coming back from sleep reconnects at once rather than after its backoff.
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible" && !socket) {
+    if (document.visibilityState === "visible" && !socket && !signedOut) {
       delay = MIN_DELAY;
       connect();
     }

@@ -48,6 +48,26 @@ def test_database_url_for_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (config["NAME"], config["HOST"], config["PORT"]) == ("signoff", "127.0.0.1", 5432)
 
 
+def test_postgres_connections_come_from_a_bounded_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under ASGI every request runs in a thread of its own: persistent connections (one per
+    # thread) grow without bound, a pool per process does not.
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signoff")
+    config = env.env_database("DATABASE_URL", Path("unused.sqlite3"), pool_size=7, pool_timeout=3)
+    assert config["CONN_MAX_AGE"] == 0
+    assert config["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 7, "timeout": 3}
+    # The statement options the transitions benchmark relies on travel with the pool.
+    assert config["OPTIONS"]["server_side_binding"] is True
+    assert config["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_a_pool_size_of_zero_turns_the_pool_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For an external pooler (PgBouncer): one connection per request, closed at its end."""
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/signoff")
+    config = env.env_database("DATABASE_URL", Path("unused.sqlite3"), pool_size=0, pool_timeout=3)
+    assert "pool" not in config["OPTIONS"]
+    assert config["CONN_MAX_AGE"] == 0
+
+
 def test_no_database_url_is_sqlite_in_wal_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     config = env.env_database("DATABASE_URL", Path("/srv/signoff.sqlite3"))
@@ -70,6 +90,7 @@ def test_redis_url_must_be_a_redis_url(monkeypatch: pytest.MonkeyPatch, value: s
         ("SLA_SWEEP_SECONDS", lambda: env.env_int("SLA_SWEEP_SECONDS", 30, minimum=1)),
         ("SITE_URL", lambda: env.env_site_url("SITE_URL", "http://localhost:8000")),
         ("TIME_ZONE", lambda: env.env_time_zone("TIME_ZONE", "UTC")),
+        ("DATABASE_POOL_SIZE", lambda: env.env_int("DATABASE_POOL_SIZE", 10)),
     ],
 )
 def test_other_readers_name_the_variable(

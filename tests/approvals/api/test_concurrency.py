@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
+from django.db.backends.signals import connection_created
 
 from approvals.models import AuditEvent, Decision, WorkflowInstance
 from approvals.services.audit import verify_instances
@@ -16,6 +18,7 @@ from tests.factories import GroupFactory, UserFactory
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
 CALLERS = 6
+DECIDERS = 16
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +112,53 @@ def test_simultaneous_decisions_one_wins_the_others_told_who(api, requester):
         if response.status_code == 409:
             assert response.json()["code"] == "already_decided"
             assert f"already decided by {winner}" in response.json()["detail"]
+
+
+def test_sixteen_deciders_share_the_bounded_pool_and_every_loser_is_told_who_won(api, requester):
+    """More deciders at once than the process may hold connections: they wait their turn for
+    one (the pool), nobody gets a 500, and no more connections are opened than the bound."""
+    assert settings.DATABASE_POOL_SIZE < DECIDERS
+    publish(review_flow())
+    managers = [
+        UserFactory(username=f"d{i}", groups=[GroupFactory(name="manager")])
+        for i in range(DECIDERS)
+    ]
+    instance_id = (
+        api(requester)
+        .post(
+            "/api/v1/workflows/review/instances/",
+            {"context": {"title": "Desk", "amount": 10}},
+            format="json",
+        )
+        .json()["id"]
+    )
+    task_id = WorkflowInstance.objects.get(pk=instance_id).tasks.get().pk
+    clients = [api(m) for m in managers]
+    backends: set[int] = set()
+    lock = threading.Lock()
+
+    def opened(sender: object, connection: object, **kwargs: object) -> None:
+        with lock:
+            backends.add(connection.connection.info.backend_pid)
+
+    connection_created.connect(opened, weak=False, dispatch_uid="count-backends")
+    try:
+        responses = _together(
+            [
+                lambda c=c: c.post(
+                    f"/api/v1/tasks/{task_id}/decide/", {"decision": "APPROVE"}, format="json"
+                )
+                for c in clients
+            ]
+        )
+    finally:
+        connection_created.disconnect(dispatch_uid="count-backends")
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (DECIDERS - 1)
+    winner = Decision.objects.get().actor
+    for response in responses:
+        if response.status_code == 409:
+            assert f"already decided by {winner}" in response.json()["detail"]
+    assert 0 < len(backends) <= settings.DATABASE_POOL_SIZE
+    instance = WorkflowInstance.objects.get(pk=instance_id)
+    assert (instance.state, instance.status) == ("approved", "completed")
+    assert list(verify_instances([instance])) == []
