@@ -84,7 +84,9 @@ def people(server):
 
 def open_live(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_function("document.getElementById('signoff-bell').dataset.live === 'online'")
+    page.wait_for_function(
+        "() => document.getElementById('signoff-bell').dataset.live === 'online'"
+    )
 
 
 def test_the_request_page_follows_the_final_approval_in_every_part(server, people):
@@ -104,7 +106,7 @@ def test_the_request_page_follows_the_final_approval_in_every_part(server, peopl
 
     # Without a reload every part tells the same story: the status line, the actions, who it
     # waits on, the diagram's highlight and the history.
-    rita.wait_for_function("document.getElementById('status').textContent === 'Completed'")
+    rita.wait_for_function("() => document.getElementById('status').textContent === 'Completed'")
     assert rita.inner_text("#status-line").startswith("Completed · asked by")
     assert " · at " not in rita.inner_text("#status-line")
     assert rita.locator("#withdraw").count() == 0
@@ -160,7 +162,7 @@ def test_typing_and_focus_survive_a_refresh_that_keeps_the_form(server, people):
     mia.wait_for_url("**/inbox/")
 
     rob.wait_for_function(
-        "document.getElementById('timeline').textContent.includes('Mia Manager decided')"
+        "() => document.getElementById('timeline').textContent.includes('Mia Manager decided')"
     )
     assert rob.locator("#decide-form textarea[name=comment]").input_value() == "Checked the quote"
     assert rob.evaluate("document.activeElement.name") == "comment"
