@@ -79,6 +79,7 @@ def environment(pool_size: int, pool_timeout: int) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="workflow_app.settings",
         DEBUG="false",
         SECRET_KEY=SECRET,
+        AUDIT_CHAIN_KEY=SECRET,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         # Both servers stand for one site behind one address, as behind a load balancer.
         SITE_URL=f"http://127.0.0.1:{PORTS[0]}",

@@ -305,6 +305,11 @@ WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
 # CHANNEL_LAYER_POOL_TIMEOUT_SECONDS for one when all are busy (approvals/notify/layer.py).
 CHANNEL_LAYER_MAX_CONNECTIONS = env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 50, minimum=2)
 CHANNEL_LAYER_POOL_TIMEOUT_SECONDS = env_int("CHANNEL_LAYER_POOL_TIMEOUT_SECONDS", 10, minimum=1)
+# Messages waiting for one process's connections before channels-redis drops new ones: all the
+# WebSockets of a process share one list in Redis, so this bounds a burst to every open tab of
+# the process together, not to one tab (channels-redis's own default is 100). A drop is logged
+# ("channels over capacity") and the tab gets the notification on its next ping (consumers.py).
+CHANNEL_LAYER_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 10000, minimum=100)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -317,7 +322,8 @@ if REDIS_URL:
                         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                         "timeout": CHANNEL_LAYER_POOL_TIMEOUT_SECONDS,
                     }
-                ]
+                ],
+                "capacity": CHANNEL_LAYER_CAPACITY,
             },
         }
     }
@@ -374,5 +380,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Its one message, at INFO, says that pushes were dropped for a full channel.
+        "channels_redis": {"level": "INFO"},
+    },
 }

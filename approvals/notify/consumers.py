@@ -10,6 +10,10 @@ join that keeps failing closes with 1013, "try again later", which live.js does 
 backoff. A layer that forgot this connection's groups (Redis flushed or restarted) is noticed
 on the browser's next ping: the connection joins again and sends what it missed since the last
 notification id it sent.
+
+Pushes are best effort (channels-redis drops messages for a process whose list is full), the
+rows are not: every ping also sends the user's notifications that arrived since the check
+before the previous one, once each, so a dropped push reaches the tab within two pings.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.recent_set: set[tuple[str, int]] = set()
         self.relay: push.PollRelay | None = None
         self.last_id = 0
+        # The user's newest notification id at each of the last two checks: a check reads from
+        # the older one, so a notification committed after the previous check with an older id
+        # (transactions commit out of id order) is still found.
+        self.checked: deque[int] = deque(maxlen=2)
         # Accepted before joining: the server gives a handshake a few seconds (Daphne: 5) and a
         # storm of them queues on the layer and the database. Nothing is missed meanwhile: the
         # catch-up below runs after the join.
@@ -111,6 +119,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 await self._catch_up(self.last_id)
             elif time.monotonic() - self.joined_at > REJOIN_SECONDS:
                 await self._join_groups()
+            await self._send_dropped()
             await self.send_json({"type": "pong"})
         elif kind == "catch_up":
             await self._catch_up(_int(content.get("since")))
@@ -175,13 +184,24 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.recent_set.add(key)
         return False
 
-    async def _send_notification(self, item: dict[str, Any], *, count: bool = False) -> None:
-        """One notification, once; pushed ones come with this user's unread count."""
+    async def _send_notification(self, item: dict[str, Any], *, count: bool = False) -> bool:
+        """One notification, once; pushed ones come with this user's unread count. Whether it
+        was sent now."""
         if self._seen("notification", item["id"]):
-            return
+            return False
         self.last_id = max(self.last_id, item["id"])
         unread = await database_sync_to_async(unread_count)(self.user) if count else None
         await self.send_json({"type": "notification", "notification": item, "unread": unread})
+        return True
+
+    async def _send_dropped(self) -> None:
+        """The notifications whose push never came, then the unread count if there were any."""
+        since = self.checked[0] if self.checked else self.last_id
+        items, _, unread, last = await database_sync_to_async(_missed)(self.user, since)
+        self.checked.append(last)
+        sent = [await self._send_notification(item) for item in items]
+        if any(sent):
+            await self.send_json({"type": "unread", "unread": unread})
 
     async def _join_groups(self) -> None:
         groups = {push.user_group(self.user.pk)}
@@ -225,6 +245,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self._send_notification(item)
         if not more:
             self.last_id = max(self.last_id, last)
+            self.checked.append(last)
         await self.send_json({"type": "ready", "unread": unread, "last_id": last, "more": more})
 
 

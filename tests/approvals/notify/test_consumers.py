@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from approvals.models import Notification
+from approvals.models import Notification, NotificationKind
 from approvals.notify import push as live
 from approvals.notify.consumers import CLOSE_UNAUTHENTICATED, NotificationConsumer
 from approvals.services.instances import instance_start
@@ -298,5 +298,53 @@ def test_signing_out_closes_that_session_s_connections_only(client, reviewer, se
         await elsewhere.send_json_to({"type": "ping"})
         assert await elsewhere.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
         await elsewhere.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_push_that_never_came_reaches_the_tab_on_its_next_pings(flow, requester, reviewer):
+    """Pushes may be dropped (a full channel); the rows are not. Each ping sends what arrived
+    since the check before the previous one, so a notification that committed late with an
+    older id (out of id order) is found too, and each is sent once."""
+    instance = start(requester)
+
+    def written(**fields):
+        return Notification.objects.create(
+            recipient=reviewer,
+            kind=NotificationKind.TASK_NEW,
+            topic="task.created",
+            instance=instance,
+            text="A task for you",
+            created_at=NOW,
+            **fields,
+        ).pk
+
+    async def ping_and_collect(communicator):
+        await communicator.send_json_to({"type": "ping"})
+        seen = []
+        while (message := await communicator.receive_json_from(timeout=TIMEOUT))["type"] != "pong":
+            seen.append(message)
+        return seen
+
+    async def scenario():
+        communicator = connect(reviewer)
+        assert (await communicator.connect())[0]
+        await receive_until(communicator, "ready")
+
+        # Two rows written without their push; the first id's row commits only later.
+        late = await database_sync_to_async(written)()
+        await database_sync_to_async(Notification.objects.filter(pk=late).delete)()
+        dropped = await database_sync_to_async(written)()
+
+        seen = await ping_and_collect(communicator)
+        assert [m["notification"]["id"] for m in seen if m["type"] == "notification"] == [dropped]
+        assert seen[-1] == {"type": "unread", "unread": 2}
+
+        await database_sync_to_async(written)(pk=late)
+        seen = await ping_and_collect(communicator)
+        assert [m["notification"]["id"] for m in seen if m["type"] == "notification"] == [late]
+
+        assert await ping_and_collect(communicator) == []  # nothing twice
+        await communicator.disconnect()
 
     async_to_sync(scenario)()
