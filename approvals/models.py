@@ -288,6 +288,17 @@ class Task(ConcurrentTransitionMixin, models.Model):
     needed; the state's APPROVE fires when every sibling task of the visit approved."""
 
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="tasks")
+    # The request's definition version and searchable words kept on the task itself, so that an
+    # inbox filtered by workflow or text reads one table (bench/inbox.py). Written by the engine
+    # (services/engine.py) whenever a task is made or the request's title changes.
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.PROTECT, related_name="tasks", editable=False
+    )
+    search_text = models.TextField(
+        editable=False,
+        help_text="The request's title and reference and the task's label, lower case, "
+        "one per line: what the inbox's free-text search looks in.",
+    )
     branch = models.ForeignKey(
         Branch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
@@ -384,6 +395,10 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or self.state} on {self.instance_id}"
+
+    @staticmethod
+    def search_text_for(instance: WorkflowInstance, label: str) -> str:
+        return "\n".join((instance.title, instance.business_key, label)).lower()
 
     @property
     def is_live(self) -> bool:

@@ -224,8 +224,7 @@ def _open_review(
     role, _ = Group.objects.get_or_create(name=settings.ACTION_REVIEW_ROLE)
     payload = message.payload
     branch = run.branches.get(state.parent) if state.parent else None
-    task = Task.objects.create(
-        instance=run.instance,
+    task = run.new_task(
         branch=branch,
         state=state.path,
         visit=int(payload.get("visit") or 0),
@@ -234,6 +233,7 @@ def _open_review(
         forbid_requester=True,
         created_at=run.now,
     )
+    task.save(force_insert=True)
     task.candidate_groups.set([role])
     FailedAction.objects.create(
         instance=run.instance,
