@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 
 from accounts.forms import UserField
-from approvals.selectors import SORTS, TABS, InboxFilters
+from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters
 
 # Longer strings than this get a textarea.
 TEXTAREA_FROM = 200
@@ -125,6 +125,16 @@ class InboxFilterForm(forms.Form):
             q=data.get("q") or "",
             sort=data.get("sort") or "due",
         )
+
+
+class RequestFilterForm(forms.Form):
+    """My requests: search, status and page; anything malformed reads as no filter."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    status = forms.ChoiceField(
+        choices=[("", "All"), *REQUEST_STATUSES.items()], required=False, label="Status"
+    )
+    page = forms.IntegerField(required=False, min_value=1)
 
 
 class DecisionForm(forms.Form):

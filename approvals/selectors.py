@@ -22,6 +22,7 @@ from approvals.models import (
     Decision,
     FailedAction,
     FailedActionResolution,
+    InstanceStatus,
     OutboxMessage,
     OutboxStatus,
     StepAttempt,
@@ -364,12 +365,40 @@ def decision_of(task: Task) -> Decision | None:
     )
 
 
-def my_requests(user: Any) -> QuerySet[WorkflowInstance]:
-    return (
-        WorkflowInstance.objects.filter(requester=user)
-        .select_related("definition")
-        .order_by("-created_at", "-pk")
-    )
+REQUEST_STATUSES = {
+    "active": "Active",
+    "needs_answer": "Needs my answer",
+    "done": "Done",
+    "withdrawn": "Withdrawn",
+}
+ENDED = (
+    InstanceStatus.COMPLETED,
+    InstanceStatus.REJECTED,
+    InstanceStatus.CANCELLED,
+    InstanceStatus.FAILED,
+)
+
+
+def my_requests(user: Any, *, q: str = "", status: str = "") -> QuerySet[WorkflowInstance]:
+    """The user's requests, newest first: `q` searches title and reference; `status` is one
+    of REQUEST_STATUSES ("needs_answer": a task of theirs waits on them, changes requested)."""
+    requests = WorkflowInstance.objects.filter(requester=user)
+    if q:
+        requests = requests.filter(Q(title__icontains=q) | Q(business_key__icontains=q))
+    if status == "active":
+        requests = requests.filter(status=InstanceStatus.ACTIVE)
+    elif status == "needs_answer":
+        waiting = Task.objects.filter(
+            instance=OuterRef("pk"), for_requester=True, status__in=LIVE_TASK_STATUSES
+        )
+        requests = requests.filter(Exists(waiting), status=InstanceStatus.ACTIVE)
+    elif status == "done":
+        requests = requests.filter(status__in=ENDED)
+    elif status == "withdrawn":
+        requests = requests.filter(status=InstanceStatus.WITHDRAWN)
+    elif status:
+        raise ValueError(f"unknown request status {status!r}")
+    return requests.select_related("definition").order_by("-created_at", "-pk")
 
 
 # ----- automated steps, as the request page, the task page and the admin tell them

@@ -29,7 +29,14 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.people import choosable_people
 from approvals import selectors
-from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
+from approvals.forms import (
+    BulkForm,
+    DecisionForm,
+    DelegateForm,
+    InboxFilterForm,
+    RequestFilterForm,
+    request_form,
+)
 from approvals.models import (
     DefinitionStatus,
     Task,
@@ -476,7 +483,17 @@ def user_search(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def request_list(request: HttpRequest) -> HttpResponse:
-    instances = list(selectors.my_requests(request.user)[:200])
+    form = RequestFilterForm(request.GET)
+    if not form.is_valid():
+        form = RequestFilterForm({})
+        form.is_valid()
+    q, status = form.cleaned_data["q"] or "", form.cleaned_data["status"] or ""
+    page = form.cleaned_data["page"] or 1
+    start = (page - 1) * PAGE_SIZE
+    found = list(
+        selectors.my_requests(request.user, q=q, status=status)[start : start + PAGE_SIZE + 1]
+    )
+    instances = found[:PAGE_SIZE]
     waiting = selectors.waiting_by_instance(instances)
     rows = [
         {
@@ -486,7 +503,16 @@ def request_list(request: HttpRequest) -> HttpResponse:
         }
         for instance in instances
     ]
-    return render(request, "approvals/requests.html", {"rows": rows})
+    context = {
+        "form": form,
+        "rows": rows,
+        "filtered": bool(q or status),
+        "statuses": selectors.REQUEST_STATUSES,
+        "page": page,
+        "has_next": len(found) > PAGE_SIZE,
+    }
+    template = "approvals/_requests_table.html" if request.headers.get("HX-Request") else None
+    return render(request, template or "approvals/requests.html", context)
 
 
 @login_required

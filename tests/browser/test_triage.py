@@ -1,0 +1,82 @@
+"""Triage in a real browser: my requests paged and filtered, titles and references, key fields
+as columns, filters that take what is on screen, and coming back to where one was."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.utils import timezone
+
+from approvals.services.instances import instance_start
+from approvals.services.task_work import task_decide
+from tests.approvals.flows import publish, review_flow
+from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def people(db):
+    publish(review_flow())
+    manager = GroupFactory(name="manager")
+    return {
+        "rita": UserFactory(username="rita", first_name="Rita", last_name="Requester"),
+        "rob": UserFactory(
+            username="rob", first_name="Rob", last_name="Reviewer", groups=[manager]
+        ),
+        "mia": UserFactory(username="mia", first_name="Mia", last_name="Manager", groups=[manager]),
+    }
+
+
+def start(people, title: str, key: str = "review", business_key: str = "", **context):
+    return instance_start(
+        definition_key=key,
+        context={"title": title, "amount": 100, **context},
+        business_key=business_key,
+        actor=people["rita"],
+        now=timezone.now(),
+    )
+
+
+def row_titles(page) -> list[str]:
+    return page.locator("#requests-table td.title a").all_inner_texts()
+
+
+def test_my_requests_pages_searches_and_filters_by_status(login, live_server, people):
+    for n in range(30):
+        start(people, f"Cable {n:02}")
+    answer = start(people, "Docking station", business_key="PO-4711")
+    task_decide(
+        task_id=answer.tasks.get().pk,
+        event="REQUEST_CHANGES",
+        comment="Which model?",
+        actor=people["rob"],
+        now=timezone.now(),
+    )
+    rita = login("rita", TEST_PASSWORD)
+    rita.goto(f"{live_server.url}/requests/")
+    assert len(row_titles(rita)) == 25
+    rita.click("text=Next page →")
+    rita.wait_for_url(re.compile(r".*/requests/\?page=2$"))
+    assert row_titles(rita) == [f"Cable {n:02}" for n in range(5, -1, -1)]
+
+    rita.goto(f"{live_server.url}/requests/")
+    rita.fill("#request-filters input[name=q]", "PO-4711")
+    rita.wait_for_function(
+        "() => document.querySelectorAll('#requests-table td.title a').length === 1"
+    )
+    assert row_titles(rita) == ["Docking station"]
+    assert "PO-4711" in rita.inner_text("#requests-table")
+    assert "q=PO-4711" in rita.url
+
+    rita.fill("#request-filters input[name=q]", "")
+    rita.select_option("#request-filters select[name=status]", label="Needs my answer")
+    rita.wait_for_function(
+        "() => document.querySelectorAll('#requests-table td.title a').length === 1"
+    )
+    assert row_titles(rita) == ["Docking station"]
+    rita.select_option("#request-filters select[name=status]", label="Withdrawn")
+    rita.wait_for_function(
+        "() => document.querySelector('#requests-table').textContent.includes('None of your')"
+    )
