@@ -107,6 +107,23 @@ def request_form(
     return form_class(data=data, initial=initial)
 
 
+class ReferenceForm(forms.Form):
+    """The request's own reference beside its generated form (prefixed: a form field of the
+    definition may be called anything)."""
+
+    business_key = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Reference",
+        help_text="Your own reference, such as an order number; one request per reference "
+        "in this workflow.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "request")
+        super().__init__(*args, **kwargs)
+
+
 class InboxFilterForm(forms.Form):
     tab = forms.ChoiceField(choices=list(TABS.items()), required=False)
     workflow = forms.CharField(required=False, max_length=100)

@@ -34,6 +34,7 @@ from approvals.forms import (
     DecisionForm,
     DelegateForm,
     InboxFilterForm,
+    ReferenceForm,
     RequestFilterForm,
     request_form,
 )
@@ -135,7 +136,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "has_next": len(rows) > PAGE_SIZE,
         "workflows": WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
         .order_by("title")
-        .values_list("key", "title"),
+        .only("key", "title", "form_schema"),
         "bulk": tab in {"mine", "queue", "delegated", "overdue"},
     }
     template = "approvals/_inbox_table.html" if request.headers.get("HX-Request") else None
@@ -532,26 +533,31 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
     schema = statechart_for(definition).form
     if request.method == "POST":
         form = request_form(schema, data=request.POST)
-        if form.is_valid():
+        reference = ReferenceForm(request.POST)
+        if form.is_valid() and reference.is_valid():
             try:
                 instance = instance_start(
                     definition_key=key,
                     context=form.context(),
+                    business_key=reference.cleaned_data["business_key"],
                     actor=request.user,
                     now=timezone.now(),
                 )
             except InvalidInput as exc:
-                form.add_service_errors(exc.field_errors)
+                errors = dict(exc.field_errors)
+                for message in errors.pop("business_key", []):
+                    reference.add_error("business_key", message)
+                form.add_service_errors(errors)
             else:
                 messages.success(request, f"Request “{instance.title}” submitted.")
                 return redirect("request", instance_id=instance.pk)
         status = 400
     else:
-        form, status = request_form(schema), 200
+        form, reference, status = request_form(schema), ReferenceForm(), 200
     return render(
         request,
         "approvals/request_form.html",
-        {"definition": definition, "form": form},
+        {"definition": definition, "form": form, "reference_form": reference},
         status=status,
     )
 

@@ -26,7 +26,10 @@ __all__ = [
     "Trigger",
     "as_list",
     "child_states",
+    "field_label",
+    "form_fields",
     "form_of",
+    "inbox_columns_of",
     "invoke_of",
     "join_path",
     "meta_of",
@@ -60,6 +63,27 @@ def form_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
     """The request form's JSON Schema; a definition without one takes any object."""
     form = config.get("form")
     return form if isinstance(form, Mapping) and form else {"type": "object"}
+
+
+def form_fields(config_form: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The form's fields by name (its JSON Schema `properties`)."""
+    properties = config_form.get("properties")
+    return properties if isinstance(properties, Mapping) else {}
+
+
+def field_label(form: Mapping[str, Any], name: str) -> str:
+    """A form field as people read it: its `title`, else its name in words."""
+    prop = form_fields(form).get(name)
+    title = prop.get("title") if isinstance(prop, Mapping) else None
+    return title if isinstance(title, str) and title else name.replace("_", " ").capitalize()
+
+
+def inbox_columns_of(config: Mapping[str, Any]) -> list[str]:
+    """The form fields the inbox shows as columns (`inbox_columns`), in order."""
+    columns = config.get("inbox_columns")
+    if not isinstance(columns, list):
+        return []
+    return [c for c in dict.fromkeys(columns) if isinstance(c, str)]
 
 
 # ---------------------------------------------------------------------------------------

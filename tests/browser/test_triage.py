@@ -8,6 +8,10 @@ import re
 import pytest
 from django.utils import timezone
 
+from accounts.demo import ensure_demo_users
+from accounts.models import User
+from approvals.demo import ensure_demo_workflows
+from approvals.models import WorkflowInstance
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import publish, review_flow
@@ -80,3 +84,48 @@ def test_my_requests_pages_searches_and_filters_by_status(login, live_server, pe
     rita.wait_for_function(
         "() => document.querySelector('#requests-table').textContent.includes('None of your')"
     )
+
+
+@pytest.fixture
+def demo(db):
+    ensure_demo_users()
+    ensure_demo_workflows()
+    for user in User.objects.all():
+        user.set_password(TEST_PASSWORD)  # tests run with DEBUG off: demo users get none
+        user.save()
+
+
+def test_demo_requests_have_distinct_titles_and_references_are_unique(login, live_server, demo):
+    sam = login("sam", TEST_PASSWORD)
+    sam.goto(f"{live_server.url}/inbox/?tab=queue&workflow=access-request")
+    titles = sam.locator("#inbox-table td.title a").all_inner_texts()
+    assert sorted(titles) == [
+        "aws · admin · Bob Baker",
+        "github · read · Carol Chen",
+        "github · write · Alice Anders",
+    ]
+    assert "System · Access level · Requester" in sam.inner_text("#inbox-filters")
+
+    alice = login("alice", TEST_PASSWORD)
+    alice.goto(f"{live_server.url}/requests/new/")
+    alice.click("text=System · Access level · Requester")
+    alice.select_option("select[name=system]", "vpn")
+    alice.fill("[name=reason]", "Working from the train on Fridays.")
+    alice.fill("input[name=until]", "2027-05-31")
+    alice.fill("input[name=request-business_key]", "PO-2026-0101")
+    alice.click("text=Submit request")
+    # A purchase order holds that reference, not an access request: this one is accepted.
+    alice.wait_for_url(re.compile(r".*/requests/\d+/$"))
+    assert alice.inner_text("h1") == "vpn · read · Alice Anders PO-2026-0101"
+
+    alice.goto(f"{live_server.url}/requests/new/purchase-order/")
+    alice.fill("[name=title]", "Second desk order")
+    alice.fill("input[name=amount]", "300")
+    alice.fill("[name=justification]", "The same desks again.")
+    alice.fill("input[name=request-business_key]", "PO-2026-0101")
+    alice.click("text=Submit request")
+    assert (
+        "Another request of this workflow already has the reference 'PO-2026-0101'."
+        in alice.inner_text("#request-form")
+    )
+    assert not WorkflowInstance.objects.filter(title="Second desk order").exists()
