@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 
 from accounts.forms import UserField
-from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters
+from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters, column_sort
 
 # Longer strings than this get a textarea.
 TEXTAREA_FROM = 200
@@ -130,8 +130,14 @@ class InboxFilterForm(forms.Form):
     state = forms.CharField(required=False, max_length=200)
     requester = forms.CharField(required=False, max_length=150)
     q = forms.CharField(required=False, max_length=200, label="Search")
-    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    sort = forms.CharField(required=False, max_length=110)
     page = forms.IntegerField(required=False, min_value=1)
+
+    def clean_sort(self) -> str:
+        """One of SORTS or a key-column sort ("-col:amount"); anything else sorts by due date.
+        Whether the column may sort this inbox, the view decides."""
+        sort = self.cleaned_data["sort"]
+        return sort if sort in SORTS or column_sort(sort) else "due"
 
     def filters(self) -> InboxFilters:
         data = self.cleaned_data

@@ -7,6 +7,7 @@ see but not act on is a 403 for the POST, with nothing changed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import wraps
 from typing import Any
 
@@ -119,6 +120,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = form.filters()
     page = form.cleaned_data.get("page") or 1
     now = timezone.now()
+    # One workflow's inbox shows its key fields as columns, and may be sorted by them.
+    columns = selectors.workflow_columns(filters.workflow) if filters.workflow else []
+    by_column = selectors.column_sort(filters.sort)
+    if by_column and (tab == "done" or by_column[0] not in {c.name for c in columns}):
+        filters = replace(filters, sort="due")
     # One row more than a page tells whether there is a next page without counting the tab.
     start = (page - 1) * PAGE_SIZE
     rows = list(
@@ -131,7 +137,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "tab_list": [(key, label, None) for key, label in selectors.TABS.items()],
         "sorts": selectors.SORTS,
         "filters": filters,
-        "rows": [_row(task, now) for task in rows[:PAGE_SIZE]],
+        "rows": _rows(rows[:PAGE_SIZE], columns, now),
+        "columns": columns,
+        "column_sorts": [
+            (f"{direction}col:{c.name}", f"{c.label} {arrow}")
+            for c in columns
+            for direction, arrow in (("", "↑"), ("-", "↓"))
+        ],
         "page": page,
         "has_next": len(rows) > PAGE_SIZE,
         "workflows": WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
@@ -139,7 +151,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .only("key", "title", "form_schema"),
         "bulk": tab in {"mine", "queue", "delegated", "overdue"},
     }
-    template = "approvals/_inbox_table.html" if request.headers.get("HX-Request") else None
+    template = "approvals/_inbox_update.html" if request.headers.get("HX-Request") else None
     return render(request, template or "approvals/inbox.html", context)
 
 
@@ -171,12 +183,34 @@ def _inbox_form(request: HttpRequest) -> InboxFilterForm:
     return form
 
 
-def _row(task: Task, now: Any) -> dict[str, Any]:
-    return {
-        "task": task,
-        "state": selectors.state_label(task.instance, task.state),
-        "badge": selectors.due_badge(task, now),
-    }
+def _rows(tasks: list[Task], columns: list[selectors.Column], now: Any) -> list[dict[str, Any]]:
+    """Each task with its step, its deadline badge, and its key fields: the workflow's columns
+    when the inbox shows one workflow, else its own workflow's as "label: value" pairs."""
+    own: dict[int, list[selectors.Column]] = {}
+    rows = []
+    for task in tasks:
+        instance = task.instance
+        if columns:
+            cells, fields = [(c, c.text(instance.context)) for c in columns], []
+        else:
+            if instance.definition_id not in own:
+                own[instance.definition_id] = selectors.columns_of(instance.definition)
+            cells = []
+            fields = [
+                (c.label, text)
+                for c in own[instance.definition_id]
+                if (text := c.text(instance.context))
+            ]
+        rows.append(
+            {
+                "task": task,
+                "state": selectors.state_label(instance, task.state),
+                "badge": selectors.due_badge(task, now),
+                "cells": cells,
+                "key_fields": fields,
+            }
+        )
+    return rows
 
 
 @login_required

@@ -129,3 +129,35 @@ def test_demo_requests_have_distinct_titles_and_references_are_unique(login, liv
         in alice.inner_text("#request-form")
     )
     assert not WorkflowInstance.objects.filter(title="Second desk order").exists()
+
+
+def test_one_workflow_s_key_fields_are_columns_and_sort(login, live_server, people):
+    flow = review_flow()
+    flow.update(id="purchase", title="Purchase", inbox_columns=["amount", "vendor"])
+    flow["form"]["properties"]["vendor"] = {"type": "string", "title": "Vendor"}
+    flow["form"]["properties"]["amount"]["title"] = "Total amount"
+    publish(flow)
+    for title, amount, vendor in (("Desks", 4200, "Deskly"), ("Cable", 12, "Cablo")):
+        instance_start(
+            definition_key="purchase",
+            context={"title": title, "amount": amount, "vendor": vendor},
+            actor=people["rita"],
+            now=timezone.now(),
+        )
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/inbox/?tab=queue&sort=age")
+    assert rob.locator("th.key-column").count() == 0
+    assert "Total amount: 4,200" in rob.inner_text("#inbox-table")
+    rob.select_option("#inbox-filters select[name=workflow]", "purchase")
+    rob.wait_for_function("() => document.querySelectorAll('th.key-column').length === 2")
+    assert rob.locator("th.key-column").all_inner_texts() == ["Total amount", "Vendor"]
+    assert rob.locator("td[data-column=amount]").all_inner_texts() == ["4,200", "12"]
+    # The sort choices follow the workflow: its columns are offered too.
+    assert "Total amount ↓" in rob.locator("#filter-sort option").all_inner_texts()
+    rob.click("th[data-column=amount] a")
+    rob.wait_for_url(re.compile(r".*sort=col%3Aamount.*|.*sort=col:amount.*"))
+    assert rob.locator("td[data-column=amount]").all_inner_texts() == ["12", "4,200"]
+    rob.click("th[data-column=amount] a")
+    rob.wait_for_url(re.compile(r".*sort=-col%3Aamount.*|.*sort=-col:amount.*"))
+    assert rob.locator("td[data-column=amount]").all_inner_texts() == ["4,200", "12"]
+    assert rob.locator("#filter-sort select").input_value() == "-col:amount"
