@@ -11,6 +11,8 @@ from typing import Any
 from django import forms
 
 from accounts.forms import UserField
+from accounts.models import User
+from accounts.people import find_person, person_problem
 from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters, column_sort
 
 # Longer strings than this get a textarea.
@@ -132,6 +134,21 @@ class InboxFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     sort = forms.CharField(required=False, max_length=110)
     page = forms.IntegerField(required=False, min_value=1)
+
+    requester_note = ""
+
+    def clean_requester(self) -> str:
+        """A person as the picker submits them (a username) or as typed ("Carol", "Bob
+        Baker"): their username; text that names nobody, or several, stays as typed (it then
+        matches no request) with a note saying why."""
+        text = self.cleaned_data["requester"].strip()
+        if not text:
+            return ""
+        person, candidates = find_person(text, User.objects.all())
+        if person is None:
+            self.requester_note = person_problem(text, candidates)
+            return text
+        return person.username
 
     def clean_sort(self) -> str:
         """One of SORTS or a key-column sort ("-col:amount"); anything else sorts by due date.

@@ -236,6 +236,23 @@ def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, i
     return counts
 
 
+def step_choices(workflow: str) -> list[tuple[str, str]]:
+    """The steps a task can wait in, as (state path, label), for the inbox's Step filter: the
+    workflow's, or every published workflow's (a path several share lists each label once)."""
+    definitions = WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
+    if workflow:
+        definitions = definitions.filter(key=workflow)
+    labels: dict[str, list[str]] = {}
+    for definition in definitions.order_by("title", "key"):
+        for path, state in statechart_for(definition).states.items():
+            if state.task is None and state.invoke is None:
+                continue
+            known = labels.setdefault(path, [])
+            if state.label not in known:
+                known.append(state.label)
+    return [(path, " / ".join(names)) for path, names in labels.items()]
+
+
 def due_badge(task: Task, now: datetime) -> str:
     if task.due_at is None or not task.is_live:
         return ""

@@ -150,6 +150,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .order_by("title")
         .only("key", "title", "form_schema"),
         "bulk": tab in {"mine", "queue", "delegated", "overdue"},
+        "steps": _step_options(filters),
+        "requester_note": form.requester_note,
     }
     template = "approvals/_inbox_update.html" if request.headers.get("HX-Request") else None
     return render(request, template or "approvals/inbox.html", context)
@@ -172,6 +174,15 @@ def inbox_counts(request: HttpRequest) -> HttpResponse:
             "count_cap": selectors.COUNT_CAP,
         },
     )
+
+
+def _step_options(filters: selectors.InboxFilters) -> list[tuple[str, str]]:
+    """The Step filter's choices; a step from an older link that is not among them stays
+    selectable, so that the filter on screen is the one applied."""
+    steps = selectors.step_choices(filters.workflow)
+    if filters.state and filters.state not in dict(steps):
+        steps.append((filters.state, filters.state))
+    return steps
 
 
 def _inbox_form(request: HttpRequest) -> InboxFilterForm:

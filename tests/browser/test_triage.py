@@ -161,3 +161,67 @@ def test_one_workflow_s_key_fields_are_columns_and_sort(login, live_server, peop
     rob.wait_for_url(re.compile(r".*sort=-col%3Aamount.*|.*sort=-col:amount.*"))
     assert rob.locator("td[data-column=amount]").all_inner_texts() == ["4,200", "12"]
     assert rob.locator("#filter-sort select").input_value() == "-col:amount"
+
+
+def test_filters_and_people_pickers_take_what_is_on_screen(login, live_server, people):
+    flow = review_flow()
+    flow.update(id="routed", title="Routed")
+    flow["states"]["review"]["meta"]["label"] = "Manager review"
+    publish(flow)
+    rita_task = start(people, "Laptop").tasks.get()
+    other = UserFactory(username="carol", first_name="Carol", last_name="Chen")
+    instance_start(
+        definition_key="routed",
+        context={"title": "Printer", "amount": 90},
+        actor=other,
+        now=timezone.now(),
+    )
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/inbox/?tab=queue")
+    step = "#inbox-filters select[name=state]"
+    assert rob.locator(f"{step} option").all_inner_texts() == [
+        "All",
+        "Review / Manager review",
+        "Changes",
+    ]
+    rob.select_option("#inbox-filters select[name=workflow]", "routed")
+    rob.wait_for_function(
+        "() => [...document.querySelectorAll('#filter-step option')]"
+        ".some((o) => o.textContent === 'Manager review')"
+    )
+    rob.select_option(step, label="Manager review")
+    rob.wait_for_function("() => document.querySelectorAll('tr.inbox-row').length === 1")
+    assert rob.locator("tr.inbox-row a").first.inner_text() == "Printer"
+
+    # The requester box suggests people by name and filters by the one chosen.
+    rob.goto(f"{live_server.url}/inbox/?tab=queue")
+    box = rob.locator("#inbox-filters input[name=requester]")
+    box.press_sequentially("Rit", delay=30)
+    rob.wait_for_function(
+        "() => document.querySelectorAll('#requester-people option').length === 1"
+    )
+    assert rob.locator("#requester-people option").get_attribute("value") == "rita"
+    # A full name, typed and sent as it is (as without JS), filters too.
+    box.fill("Carol Chen")
+    box.press("Enter")
+    rob.wait_for_function("() => document.querySelectorAll('tr.inbox-row').length === 1")
+    assert rob.locator("tr.inbox-row a").first.inner_text() == "Printer"
+
+    # Delegate to a person typed by first name: Mia, the only one.
+    rob.goto(f"{live_server.url}/tasks/{rita_task.pk}/")
+    rob.fill("input[name=to]", "Mia")
+    rob.click("#delegate-form button[type=submit]")
+    assert "Delegated to Mia Manager" in rob.locator(".messages").inner_text()
+
+    # Cover while away: the box on the profile suggests people as well, and takes a full name.
+    rob.goto(f"{live_server.url}/accounts/profile/")
+    cover = rob.locator("input[name=substitute]")
+    cover.press_sequentially("Car", delay=30)
+    rob.wait_for_function(
+        "() => document.querySelectorAll('#id_substitute-people option').length === 1"
+    )
+    cover.fill("Carol Chen")
+    rob.fill("input[name=starts_on]", "2099-01-05")
+    rob.fill("input[name=ends_on]", "2099-01-09")
+    rob.click("#absence-form button[type=submit]")
+    assert "covered by Carol Chen" in rob.inner_text("#out-of-office")
