@@ -78,7 +78,9 @@ def test_delegate_with_the_name_suggestions(login, live_server, people):
     rob.goto(f"{live_server.url}/inbox/?tab=queue")
     rob.click("text=Team offsite")
     rob.locator("input[name=to]").press_sequentially("Mia", delay=30)
-    rob.wait_for_function("() => document.querySelectorAll('#delegate_to-people option').length > 0")
+    rob.wait_for_function(
+        "() => document.querySelectorAll('#delegate_to-people option').length > 0"
+    )
     assert rob.locator("#delegate_to-people option").first.get_attribute("value") == "mia"
     rob.fill("input[name=to]", "mia")
     rob.click("#delegate-form button[type=submit]")

@@ -115,7 +115,13 @@ def test_the_step_filter_lists_the_workflows_steps(client: Client, review, reque
     assert re.findall(r'<option value="(\w*)"', step) == ["", "manager", "finance"]
     html = client.get("/inbox/").content.decode()
     step = re.search(r'<label id="filter-step".*?</label>', html, re.S).group(0)
-    assert re.findall(r'<option value="(\w*)"', step) == ["", "review", "changes", "manager", "finance"]
+    assert re.findall(r'<option value="(\w*)"', step) == [
+        "",
+        "review",
+        "changes",
+        "manager",
+        "finance",
+    ]
 
 
 def test_the_step_filter_filters_and_keeps_a_step_from_an_old_link(
