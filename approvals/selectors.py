@@ -220,6 +220,43 @@ def inbox_tasks(user: Any, tab: str, filters: InboxFilters, now: datetime) -> Qu
     return tasks.order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
 
 
+WORK_TABS = ("mine", "queue", "delegated", "overdue")
+
+
+def first_tab_with_work(user: Any, filters: InboxFilters, now: datetime) -> str:
+    """Where the inbox opens when no tab is asked for: the first tab that holds a task."""
+    for tab in WORK_TABS:
+        if _base(user, tab, filters, now).exists():
+            return tab
+    return "mine"
+
+
+def rows_after(
+    user: Any, tab: str, filters: InboxFilters, now: datetime, *, task: Task, start: int, size: int
+) -> list[int]:
+    """The ids listed after `task` on its inbox page (rows start to start + size): read before
+    the task is decided, so that "open next" can go on down the list from there."""
+    if tab not in WORK_TABS:
+        return []
+    ids = list(
+        inbox_tasks(user, tab, filters, now).values_list("pk", flat=True)[start : start + size]
+    )
+    return ids[ids.index(task.pk) + 1 :] if task.pk in ids else []
+
+
+def next_task(
+    user: Any, tab: str, filters: InboxFilters, now: datetime, *, after: Task, listed: list[int]
+) -> Task | None:
+    """The task to open after deciding `after`: the first of the rows that were listed after it
+    (`rows_after`) that is still in the tab, else the tab's first row. Never the decided
+    request's: its sibling tasks wait on other people."""
+    if tab not in WORK_TABS:
+        return None
+    rows = inbox_tasks(user, tab, filters, now).exclude(instance_id=after.instance_id)
+    still = {t.pk: t for t in rows.filter(pk__in=listed)} if listed else {}
+    return next((still[pk] for pk in listed if pk in still), None) or rows.first()
+
+
 def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, int]:
     """Rows per tab under the same filters, each capped at COUNT_CAP + 1.
 

@@ -7,9 +7,10 @@ see but not act on is a 403 for the POST, with nothing changed.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from django.http import (
     HttpResponse,
     HttpResponseForbidden,
     JsonResponse,
+    QueryDict,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -39,6 +41,7 @@ from approvals.forms import (
     RequestFilterForm,
     request_form,
 )
+from approvals.machine.statechart import APPROVE
 from approvals.models import (
     DefinitionStatus,
     Task,
@@ -67,6 +70,8 @@ from approvals.services.task_work import (
 )
 
 PAGE_SIZE = 25
+# The session key of the inbox's last URL, where a decision returns.
+INBOX_URL = "signoff_inbox_url"
 
 
 def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
@@ -115,16 +120,13 @@ def _visible_instance(request: HttpRequest, instance_id: int) -> WorkflowInstanc
 @login_required
 @require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
-    form = _inbox_form(request)
-    tab = form.cleaned_data.get("tab") or "mine"
-    filters = form.filters()
-    page = form.cleaned_data.get("page") or 1
     now = timezone.now()
-    # One workflow's inbox shows its key fields as columns, and may be sorted by them.
-    columns = selectors.workflow_columns(filters.workflow) if filters.workflow else []
-    by_column = selectors.column_sort(filters.sort)
-    if by_column and (tab == "done" or by_column[0] not in {c.name for c in columns}):
-        filters = replace(filters, sort="due")
+    form, tab, filters, columns, query = _inbox_state(request.user, request.GET, now)
+    page = form.cleaned_data.get("page") or 1
+    # A decision brings the reviewer back here: this tab, these filters, this page.
+    back = f"{reverse('inbox')}?{query.urlencode()}"
+    if request.session.get(INBOX_URL) != back:
+        request.session[INBOX_URL] = back
     # One row more than a page tells whether there is a next page without counting the tab.
     start = (page - 1) * PAGE_SIZE
     rows = list(
@@ -152,6 +154,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "bulk": tab in {"mine", "queue", "delegated", "overdue"},
         "steps": _step_options(filters),
         "requester_note": form.requester_note,
+        "query": query.urlencode(),
     }
     template = "approvals/_inbox_update.html" if request.headers.get("HX-Request") else None
     return render(request, template or "approvals/inbox.html", context)
@@ -161,7 +164,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_safe
 def inbox_counts(request: HttpRequest) -> HttpResponse:
     """The tab bar with each tab's count under the inbox's filters (loaded after the rows)."""
-    form = _inbox_form(request)
+    form = _inbox_form(request.GET)
     filters = form.filters()
     counts = selectors.inbox_counts(request.user, filters, timezone.now())
     return render(
@@ -185,13 +188,37 @@ def _step_options(filters: selectors.InboxFilters) -> list[tuple[str, str]]:
     return steps
 
 
-def _inbox_form(request: HttpRequest) -> InboxFilterForm:
+def _inbox_form(query: QueryDict) -> InboxFilterForm:
     """The inbox's parameters; anything malformed falls back to the defaults."""
-    form = InboxFilterForm(request.GET)
+    form = InboxFilterForm(query)
     if not form.is_valid():
-        form = InboxFilterForm({"tab": request.GET.get("tab", "")})
+        form = InboxFilterForm({"tab": query.get("tab", "")})
         form.is_valid()
     return form
+
+
+def _inbox_state(
+    user: Any, query: QueryDict, now: Any
+) -> tuple[InboxFilterForm, str, selectors.InboxFilters, list[selectors.Column], QueryDict]:
+    """The inbox a query asks for: its form, tab (without one, the first tab that has work),
+    filters, the chosen workflow's key columns, and the query with its tab written out."""
+    form = _inbox_form(query)
+    filters = form.filters()
+    tab = form.cleaned_data.get("tab") or selectors.first_tab_with_work(user, filters, now)
+    # One workflow's inbox shows its key fields as columns, and may be sorted by them.
+    columns = selectors.workflow_columns(filters.workflow) if filters.workflow else []
+    by_column = selectors.column_sort(filters.sort)
+    if by_column and (tab == "done" or by_column[0] not in {c.name for c in columns}):
+        filters = replace(filters, sort="due")
+    query = query.copy()
+    query["tab"] = tab
+    return form, tab, filters, columns, query
+
+
+def _inbox_url(request: HttpRequest) -> str:
+    """The inbox as the user last saw it (tab, filters, page), else the inbox."""
+    url = request.session.get(INBOX_URL, "")
+    return url if isinstance(url, str) and url.startswith("/inbox/?") else reverse("inbox")
 
 
 def _rows(tasks: list[Task], columns: list[selectors.Column], now: Any) -> list[dict[str, Any]]:
@@ -397,7 +424,14 @@ def task_unclaim_view(request: HttpRequest, task: Task) -> HttpResponse:
 
 @_task_action
 def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
-    form = DecisionForm(request.POST)
+    """Decide; then back to the inbox as it was, or with "Approve and open next" (`then=next`,
+    which approves) on to the next task of that inbox."""
+    data = request.POST
+    then_next = _OpenNext.plan(request, task) if data.get("then") == "next" else None
+    if then_next is not None:
+        data = data.copy()
+        data["decision"] = APPROVE
+    form = DecisionForm(data)
     edit_form = None
     if not form.is_valid():
         return _task_errors(request, task, decision_form=form)
@@ -431,7 +465,40 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
         messages.success(request, f"Decided: {label}. Other approvals are still needed.")
     if task.for_requester:
         return redirect("request", instance_id=task.instance_id)
-    return redirect(reverse("inbox"))
+    if then_next is not None:
+        return then_next.go(request, task)
+    return redirect(_inbox_url(request))
+
+
+@dataclass(frozen=True)
+class _OpenNext:
+    """ "Approve and open next": the inbox the task was opened from, and the rows listed after
+    it there, read before the decision changes the list."""
+
+    back: str
+    tab: str
+    filters: selectors.InboxFilters
+    listed: list[int]
+
+    @classmethod
+    def plan(cls, request: HttpRequest, task: Task) -> _OpenNext:
+        back = _inbox_url(request)
+        now = timezone.now()
+        form, tab, filters, _, _ = _inbox_state(request.user, QueryDict(urlsplit(back).query), now)
+        start = ((form.cleaned_data.get("page") or 1) - 1) * PAGE_SIZE
+        listed = selectors.rows_after(
+            request.user, tab, filters, now, task=task, start=start, size=PAGE_SIZE
+        )
+        return cls(back, tab, filters, listed)
+
+    def go(self, request: HttpRequest, task: Task) -> HttpResponse:
+        following = selectors.next_task(
+            request.user, self.tab, self.filters, timezone.now(), after=task, listed=self.listed
+        )
+        if following is not None:
+            return redirect("task", task_id=following.pk)
+        messages.info(request, "Nothing else waits in this tab.")
+        return redirect(self.back)
 
 
 def _task_errors(request: HttpRequest, task: Task, **forms: Any) -> HttpResponse:
@@ -456,7 +523,7 @@ def task_delegate_view(request: HttpRequest, task: Task) -> HttpResponse:
         else:
             behalf = f" (covering for {successor.on_behalf_of})" if successor.on_behalf_of else ""
             messages.success(request, f"Delegated to {successor.assignee}{behalf}.")
-            return redirect(reverse("inbox"))
+            return redirect(_inbox_url(request))
     return _task_errors(request, task, delegate_form=form)
 
 

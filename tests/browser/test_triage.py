@@ -225,3 +225,37 @@ def test_filters_and_people_pickers_take_what_is_on_screen(login, live_server, p
     rob.fill("input[name=ends_on]", "2099-01-09")
     rob.click("#absence-form button[type=submit]")
     assert "covered by Carol Chen" in rob.inner_text("#out-of-office")
+
+
+def test_back_to_the_same_inbox_after_deciding_and_approve_and_open_next(
+    login, live_server, people
+):
+    for n in range(28):
+        start(people, f"Request {n:02}")
+    rob = login("rob", TEST_PASSWORD)
+    # Nothing is assigned to rob: the inbox opens on his roles' queue, where the work is.
+    assert rob.locator("[data-tab=queue][aria-current=page]").count() == 1
+    assert rob.locator("tr.inbox-row").count() == 25
+    rob.select_option("#inbox-filters select[name=sort]", "age")
+    rob.wait_for_url(re.compile(r".*sort=age.*"))
+    rob.click("text=Next page →")
+    rob.wait_for_url(re.compile(r".*page=2.*"))
+    inbox = rob.url
+    assert rob.locator("tr.inbox-row a").all_inner_texts() == [
+        "Request 25",
+        "Request 26",
+        "Request 27",
+    ]
+    rob.click("text=Request 25")
+    rob.click("button[value=APPROVE]")
+    rob.wait_for_url(inbox)
+    assert "Decided: approve" in rob.inner_text(".messages")
+    assert rob.locator("[data-tab=queue][aria-current=page]").count() == 1
+    assert rob.locator("tr.inbox-row a").all_inner_texts() == ["Request 26", "Request 27"]
+
+    rob.click("text=Request 26")
+    rob.click("#approve-next")
+    # The row that came after it in that inbox.
+    rob.wait_for_url(re.compile(r".*/tasks/\d+/$"))
+    assert rob.locator("h1").inner_text() == "Request 27"
+    assert "Decided: approve" in rob.inner_text(".messages")
