@@ -41,6 +41,7 @@ from approvals.forms import (
     RequestFilterForm,
     request_form,
 )
+from approvals.machine.config import field_label, form_fields
 from approvals.machine.statechart import APPROVE
 from approvals.models import (
     DefinitionStatus,
@@ -382,10 +383,9 @@ def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> l
 def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """The request's form fields as (label, value, name), in the form's order. What automated
     steps returned is in the context too, under their state's name; the history tells it."""
-    properties = schema.get("properties") or {}
     return [
-        (prop.get("title") or name.replace("_", " ").capitalize(), data.get(name), name)
-        for name, prop in properties.items()
+        (field_label(schema, name), data.get(name), name)
+        for name in form_fields(schema)
         if name in data
     ]
 

@@ -29,7 +29,6 @@ __all__ = [
     "field_label",
     "form_fields",
     "form_of",
-    "inbox_columns_of",
     "invoke_of",
     "join_path",
     "meta_of",
@@ -65,9 +64,9 @@ def form_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return form if isinstance(form, Mapping) and form else {"type": "object"}
 
 
-def form_fields(config_form: Mapping[str, Any]) -> Mapping[str, Any]:
+def form_fields(form: Mapping[str, Any]) -> Mapping[str, Any]:
     """The form's fields by name (its JSON Schema `properties`)."""
-    properties = config_form.get("properties")
+    properties = form.get("properties")
     return properties if isinstance(properties, Mapping) else {}
 
 
@@ -76,14 +75,6 @@ def field_label(form: Mapping[str, Any], name: str) -> str:
     prop = form_fields(form).get(name)
     title = prop.get("title") if isinstance(prop, Mapping) else None
     return title if isinstance(title, str) and title else name.replace("_", " ").capitalize()
-
-
-def inbox_columns_of(config: Mapping[str, Any]) -> list[str]:
-    """The form fields the inbox shows as columns (`inbox_columns`), in order."""
-    columns = config.get("inbox_columns")
-    if not isinstance(columns, list):
-        return []
-    return [c for c in dict.fromkeys(columns) if isinstance(c, str)]
 
 
 # ---------------------------------------------------------------------------------------
