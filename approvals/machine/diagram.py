@@ -38,12 +38,14 @@ from approvals.machine.config import (
     ConfigState,
     ConfigTransition,
     child_states,
+    form_of,
     invoke_of,
     meta_of,
     task_of,
     task_rule,
     transitions_of,
 )
+from approvals.machine.titles import readable_title
 
 __all__ = ["render_svg"]
 
@@ -137,7 +139,9 @@ def render_svg(
     colour, visited ones tinted. A container counts as active or visited when one of its
     states is.
     """
-    title = _text(config.get("title") or config.get("id") or "Workflow")
+    template = config.get("title")
+    name = readable_title(template, form_of(config)) if isinstance(template, str) else ""
+    title = _text(name or config.get("id") or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
     level = _build_level(child_states(config), config.get("initial"))
     width = level.width + 2 * MARGIN

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.absences import local_day, resolve_assignee
 from accounts.people import choosable_people
 from approvals.machine.statechart import APPROVE, WITHDRAW
+from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
     Channel,
     Decision,
@@ -334,6 +335,12 @@ def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list
         raise InvalidInput("the request has errors", errors)
     changed = {k: [old.get(k), v] for k, v in merged.items() if old.get(k) != v}
     run.set_context(merged)
+    template = run.instance.definition.title
+    if placeholders(template):
+        if changed.keys() & set(placeholders(template)):
+            run.instance.title = render_title(template, merged, str(run.instance.requester))
+            run.fields.add("title")
+        return changed
     title = str(merged.get("title") or "").strip()
     if "title" in changed and title and len(title) <= MAX_TITLE:
         run.instance.title = title
