@@ -33,7 +33,7 @@ def copy_keys_and_part_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0009_withdrawn_status_and_step_attempts"),
+        ("approvals", "0010_task_definition_and_search_text"),
     ]
 
     operations = [
