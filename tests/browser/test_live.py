@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.approvals.notify.live_server import Daphne, seed, start_request
+from tests.approvals.notify.live_server import seeded_daphne, start_request
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.processes import child_env, manage
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +25,8 @@ print("SESSION=" + client.cookies["sessionid"].value)
 
 @pytest.fixture
 def server(tmp_path: Path):
-    env = child_env(tmp_path)
-    sessions = seed(env)
-    done = manage("shell", "-c", SECOND_MANAGER, env=env)
-    assert done.returncode == 0, done.stderr
-    sessions["mia"] = next(
-        line.removeprefix("SESSION=")
-        for line in done.stdout.splitlines()
-        if line.startswith("SESSION=")
-    )
-    daphne = Daphne(env, tmp_path / "daphne.log").start()
-    yield env, sessions, daphne
-    daphne.stop()
+    with seeded_daphne(tmp_path, SECOND_MANAGER) as running:
+        yield running
 
 
 def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server, csp_guard):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.approvals.notify.live_server import Daphne, seed, start_request
+from tests.approvals.notify.live_server import seeded_daphne, start_request
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.processes import child_env, manage
+from tests.processes import manage
 
 pytestmark = pytest.mark.slow
 
@@ -40,18 +40,8 @@ print("TASKS=" + ",".join(str(t.pk) for t in instance.tasks.order_by("pk")))
 
 @pytest.fixture
 def server(tmp_path: Path):
-    env = child_env(tmp_path)
-    sessions = seed(env)
-    done = manage("shell", "-c", MORE_PEOPLE, env=env)
-    assert done.returncode == 0, done.stderr
-    sessions["mia"] = next(
-        line.removeprefix("SESSION=")
-        for line in done.stdout.splitlines()
-        if line.startswith("SESSION=")
-    )
-    daphne = Daphne(env, tmp_path / "daphne.log").start()
-    yield env, sessions, daphne
-    daphne.stop()
+    with seeded_daphne(tmp_path, MORE_PEOPLE) as running:
+        yield running
 
 
 @pytest.fixture

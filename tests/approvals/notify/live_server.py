@@ -10,9 +10,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.processes import BASE_DIR, manage
+from tests.processes import BASE_DIR, child_env, manage
 
 SEED = """
 import json
@@ -127,3 +129,25 @@ class Daphne:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+@contextmanager
+def seeded_daphne(
+    tmp_path: Path, more: str
+) -> Iterator[tuple[dict[str, str], dict[str, str], Daphne]]:
+    """The seeded people and whoever `more` (a `manage.py shell` script that prints
+    SESSION=<key>) signs in as "mia", behind a running Daphne: (env, sessions, daphne)."""
+    env = child_env(tmp_path)
+    sessions = seed(env)
+    done = manage("shell", "-c", more, env=env)
+    assert done.returncode == 0, done.stderr
+    sessions["mia"] = next(
+        line.removeprefix("SESSION=")
+        for line in done.stdout.splitlines()
+        if line.startswith("SESSION=")
+    )
+    daphne = Daphne(env, tmp_path / "daphne.log").start()
+    try:
+        yield env, sessions, daphne
+    finally:
+        daphne.stop()
