@@ -306,8 +306,9 @@ def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
     return name.replace(".", " ").replace("_", " "), "task"
 
 
-def diagram(instance: WorkflowInstance) -> SafeString:
-    """The definition's diagram with where the request is and where it has been."""
+def diagram(instance: WorkflowInstance, *, reader: bool = False) -> SafeString:
+    """The definition's diagram with where the request is and where it has been: in words
+    for the people who follow the request (`reader`), as written for the admin."""
     from approvals.machine.diagram import render_svg
 
     active = [
@@ -317,7 +318,12 @@ def diagram(instance: WorkflowInstance) -> SafeString:
     visited = list(instance.audit_events.values_list("to_state", flat=True))
     # The SVG is built by our own code from escaped names (approvals/diagram.py).
     return mark_safe(
-        render_svg(definition_config(instance.definition), active=active, visited=visited)
+        render_svg(
+            definition_config(instance.definition),
+            active=active,
+            visited=visited,
+            reader=reader,
+        )
     )
 
 

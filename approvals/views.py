@@ -287,7 +287,7 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "fields": _fields(statechart_for(instance.definition).form, instance.context),
         "live_tasks": _live_tasks(request, instance, timezone.now()),
         "timeline": selectors.timeline(instance),
-        "diagram": selectors.diagram(instance),
+        "diagram": selectors.diagram(instance, reader=True),
     }
 
 
@@ -541,6 +541,18 @@ def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
     }
     return _page_or_live_part(
         request, "approvals/instance.html", "approvals/_instance_page.html", context
+    )
+
+
+@login_required
+@require_safe
+def instance_diagram(request: HttpRequest, instance_id: int) -> HttpResponse:
+    """The request's diagram alone, at its full size."""
+    instance = _visible_instance(request, instance_id)
+    return render(
+        request,
+        "approvals/diagram.html",
+        {"instance": instance, "diagram": selectors.diagram(instance, reader=True)},
     )
 
 

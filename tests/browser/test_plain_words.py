@@ -4,9 +4,63 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import TEST_PASSWORD
+from approvals.services.instances import instance_start
+from tests.approvals.flows import NOW, publish, review_flow
+from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def purchase_flow() -> dict:
+    """Manager, then a director from 10,000 up (said in a description); changes requested
+    time out after 30 days; a notice that may fail."""
+    flow = review_flow(sla="P2D")
+    flow["states"]["review"]["meta"]["label"] = "Manager approval"
+    flow["states"]["review"]["on"]["APPROVE"] = [
+        {
+            "target": "director",
+            "guard": "amount >= 10000",
+            "description": "the amount is 10,000 or more",
+        },
+        {"target": "notice"},
+    ]
+    flow["states"]["director"] = {
+        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
+        "on": {"APPROVE": "notice", "REJECT": "rejected"},
+    }
+    flow["states"]["changes"]["after"] = {"P30D": "withdrawn"}
+    flow["states"]["notice"] = {
+        "invoke": {
+            "src": "notify",
+            "input": {"message": "Approved."},
+            "onDone": "approved",
+            "onError": "approved",
+        }
+    }
+    return flow
+
+
+@pytest.fixture
+def people_and_flow(db):
+    publish(purchase_flow())
+    manager, director = GroupFactory(name="manager"), GroupFactory(name="director")
+    rita = UserFactory(username="rita", first_name="Rita", last_name="Requester")
+    people = {
+        "rita": rita,
+        "rob": UserFactory(
+            username="rob", first_name="Rob", last_name="Reviewer", groups=[manager]
+        ),
+        "dora": UserFactory(
+            username="dora", first_name="Dora", last_name="Director", groups=[director]
+        ),
+    }
+    people["instance"] = instance_start(
+        definition_key="review",
+        context={"title": "Laptop batch", "amount": 12000},
+        actor=rita,
+        now=NOW,
+    )
+    return people
 
 
 def test_the_embedded_default_shows_friendly_error_pages(settings, login, live_server, requester):
@@ -20,3 +74,39 @@ def test_the_embedded_default_shows_friendly_error_pages(settings, login, live_s
     assert "URLconf" not in page.content() and "api/v1/" not in page.content()
     page.click("text=Back to your inbox")
     page.wait_for_url("**/inbox/")
+
+
+TEXT_SIZES = """() => {
+    const svg = document.querySelector('#diagram svg');
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    return [...svg.querySelectorAll('text')].map(
+        t => parseFloat(getComputedStyle(t).fontSize) * scale);
+}"""
+
+
+def test_the_diagram_reads_in_words_at_the_pages_width(login, live_server, people_and_flow):
+    instance = people_and_flow["instance"]
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/requests/{instance.pk}/")
+    sizes = rob.evaluate(TEXT_SIZES)
+    assert sizes and round(min(sizes), 1) >= 11, sizes
+    diagram = " ".join(
+        rob.evaluate(
+            "() => [...document.querySelectorAll('#diagram svg text')].map(t => t.textContent)"
+        )
+    )
+    assert "Approve (the amount is 10,000 or more)" in diagram
+    assert "if it fails" in diagram and "after 30 days" in diagram
+    assert "Manager · 2 days" in diagram
+    for engine_word in ("invoke", "P30D", "P2D", "APPROVE", "[amount"):
+        assert engine_word not in diagram, engine_word
+    with rob.context.expect_page() as opened:
+        rob.click("#diagram-full")
+    full = opened.value
+    full.wait_for_load_state()
+    assert full.url.endswith(f"/requests/{instance.pk}/diagram/")
+    box = full.locator("#diagram svg").bounding_box()
+    view_box_width = full.evaluate(
+        "() => document.querySelector('#diagram svg').viewBox.baseVal.width"
+    )
+    assert box["width"] >= view_box_width - 1  # its natural size, not shrunk
