@@ -5,7 +5,6 @@ Writes live in `approvals/services/`; nothing here changes a row.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,6 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.absences import covered_user_ids, local_day
 from approvals.models import (
     LIVE_TASK_STATUSES,
-    AuditEvent,
     Decision,
     FailedAction,
     FailedActionResolution,
@@ -211,99 +209,6 @@ def waiting_on(task: Task) -> str:
         return f"{name} (for {task.on_behalf_of})" if task.on_behalf_of else name
     roles = ", ".join(group.name for group in task.candidate_groups.all())
     return f"anyone in {roles}" if roles else "nobody (an operator must reassign it)"
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    seq: int
-    at: datetime
-    actor: str
-    channel: str
-    text: str
-    comment: str
-    kind: str  # a CSS hook: start, move, task, decision, end
-
-
-def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
-    """The audit trail told as a story, oldest first."""
-    chart = statechart_for(instance.definition)
-
-    def label(path: str) -> str:
-        return chart.state(path).label if path in chart.states else path
-
-    entries = []
-    events = instance.audit_events.select_related("actor").order_by("seq")
-    for event in events:
-        text, kind = _describe(event, label)
-        entries.append(
-            TimelineEntry(
-                seq=event.seq,
-                at=event.at,
-                # The name as people know it now; the chain keeps the username it was made with.
-                actor=str(event.actor) if event.actor else event.actor_name or "Signoff",
-                channel=event.channel,
-                text=text,
-                comment=_said(event),
-                kind=kind,
-            )
-        )
-    return entries
-
-
-def _said(event: AuditEvent) -> str:
-    """The words that go with an event: a comment or reason, or what a step returned."""
-    data = event.data or {}
-    if event.event == "action.completed":
-        return output_text(data.get("output"))
-    return str(data.get("comment") or data.get("reason") or "")
-
-
-def output_text(output: Any) -> str:
-    """An automated step's output as lines of text ("message: Your purchase order was..."),
-    never a Python dict."""
-    if not isinstance(output, dict):
-        return "" if output in (None, "", [], {}) else str(output)
-    lines = []
-    for key, value in output.items():
-        if isinstance(value, dict | list):
-            value = json.dumps(value, ensure_ascii=False)
-        lines.append(f"{key.replace('_', ' ').capitalize()}: {value}")
-    return "\n".join(lines)
-
-
-def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
-    data = event.data or {}
-    behalf = f" on behalf of {data['on_behalf_of']}" if data.get("on_behalf_of") else ""
-    name = event.event
-    if name == "instance.started":
-        return f"started the request in {label(event.to_state)}", "start"
-    if name == "transition":
-        what = data.get("event") or data.get("trigger") or "moved"
-        return f"{label(event.from_state)} → {label(event.to_state)} ({what})", "move"
-    if name == "task.created":
-        roles = ", ".join(data.get("roles") or [])
-        to = f" for {roles}" if roles else ""
-        return f"opened a task in {label(event.to_state)}{to}", "task"
-    if name == "task.claimed":
-        return f"claimed the task{behalf}", "task"
-    if name == "task.unclaimed":
-        return "gave the task back to the queue", "task"
-    if name == "task.decided":
-        decision = str(data.get("decision", "")).replace("_", " ").lower()
-        changed = data.get("changed")
-        edits = f", changing {', '.join(sorted(changed))}" if changed else ""
-        return f"decided: {decision}{edits}{behalf}", "decision"
-    if name == "task.delegated":
-        return f"delegated the task to {data.get('to')}{behalf}", "task"
-    if name == "task.reassigned":
-        to = data.get("to") or "the roles' queue"
-        return f"reassigned the task to {to}{behalf}", "task"
-    if name == "action.completed":
-        return f"finished the automated step {label(event.to_state)}", "task"
-    if name.startswith("instance."):
-        outcome = data.get("outcome") or name.split(".", 1)[1]
-        return f"ended: {outcome}", "end"
-    return name.replace(".", " ").replace("_", " "), "task"
 
 
 def diagram(instance: WorkflowInstance, *, reader: bool = False) -> SafeString:

@@ -25,9 +25,7 @@ urlpatterns = [
     path("requests/new/", views.request_new, name="request_new"),
     path("requests/new/<slug:key>/", views.request_start, name="request_start"),
     path("requests/<int:instance_id>/", views.instance_detail, name="request"),
-    path(
-        "requests/<int:instance_id>/diagram/", views.instance_diagram, name="request_diagram"
-    ),
+    path("requests/<int:instance_id>/diagram/", views.instance_diagram, name="request_diagram"),
     path(
         "requests/<int:instance_id>/withdraw/",
         views.instance_withdraw_view,

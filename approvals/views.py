@@ -28,7 +28,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.people import choosable_people
-from approvals import selectors
+from approvals import history, selectors
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
 from approvals.models import (
     DefinitionStatus,
@@ -286,7 +286,7 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "skipped_steps": selectors.skipped_steps(instance),
         "fields": _fields(statechart_for(instance.definition).form, instance.context),
         "live_tasks": _live_tasks(request, instance, timezone.now()),
-        "timeline": selectors.timeline(instance),
+        "timeline": history.timeline(instance),
         "diagram": selectors.diagram(instance, reader=True),
     }
 

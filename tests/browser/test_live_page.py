@@ -112,7 +112,7 @@ def test_the_request_page_follows_the_final_approval_in_every_part(server, peopl
     assert rita.locator("#withdraw").count() == 0
     assert "This request is completed" in rita.inner_text("#waiting")
     assert "current: Approved" in rita.get_attribute(".sd-svg", "aria-label")
-    assert "Rob Reviewer decided: approve" in rita.inner_text("#timeline")
+    assert "Rob Reviewer approved" in rita.inner_text("#timeline")
 
 
 def test_a_comment_typed_while_another_reviewer_wins_is_kept(server, people):
@@ -162,7 +162,7 @@ def test_typing_and_focus_survive_a_refresh_that_keeps_the_form(server, people):
     mia.wait_for_url("**/inbox/")
 
     rob.wait_for_function(
-        "() => document.getElementById('timeline').textContent.includes('Mia Manager decided')"
+        "() => document.getElementById('timeline').textContent.includes('Mia Manager approved')"
     )
     assert rob.locator("#decide-form textarea[name=comment]").input_value() == "Checked the quote"
     assert rob.evaluate("document.activeElement.name") == "comment"

@@ -110,3 +110,22 @@ def test_the_diagram_reads_in_words_at_the_pages_width(login, live_server, peopl
         "() => document.querySelector('#diagram svg').viewBox.baseVal.width"
     )
     assert box["width"] >= view_box_width - 1  # its natural size, not shrunk
+
+
+def test_the_history_says_what_happened_in_words(login, live_server, people_and_flow):
+    instance = people_and_flow["instance"]
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/inbox/?tab=queue")
+    rob.click("text=Laptop batch")
+    rob.click("button[value=APPROVE]")
+    rob.wait_for_url("**/inbox/")
+    rita = login("rita", TEST_PASSWORD)
+    rita.goto(f"{live_server.url}/requests/{instance.pk}/")
+    history = rita.inner_text("#timeline")
+    assert "Rita Requester submitted the request" in history
+    assert "A task for a manager was opened." in history
+    assert "Rob Reviewer approved" in history
+    assert "Sent to Director approval because the amount is 10,000 or more." in history
+    assert "Rita Requester opened a task" not in history
+    for engine_word in ("→", "(always)", "invoke", "APPROVE", "decided:"):
+        assert engine_word not in history, engine_word

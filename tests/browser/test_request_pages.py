@@ -167,7 +167,7 @@ def test_the_request_card_shows_the_form_and_the_history_the_steps_output(
     assert "Laptop" in card and "640" in card
     assert "Approved" not in card and "message" not in card
     history = rita.inner_text("#timeline")
-    assert "finished the automated step Approved" in history
+    assert "The automated step Approved finished" in history
     assert "Message: Your purchase order was approved; finance orders it." in history
     assert "{" not in history
 

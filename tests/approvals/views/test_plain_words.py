@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from approvals.services.definitions import definition_import
-from tests.approvals.flows import NOW, publish, review_flow
+from tests.approvals.flows import publish, review_flow
 from tests.approvals.views.conftest import start
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +52,10 @@ def test_pages_show_the_readers_diagram(client: Client, flow, requester, reviewe
         assert "Approve (the amount is 10,000 or more)" in words_of(html)
         assert "Manager · 2 days" in html
         assert "[amount &gt;= 10000]" not in html and "P2D" not in html
-    assert f'href="/requests/{instance.pk}/diagram/"' in client.get(
-        f"/requests/{instance.pk}/"
-    ).content.decode()
+    assert (
+        f'href="/requests/{instance.pk}/diagram/"'
+        in client.get(f"/requests/{instance.pk}/").content.decode()
+    )
 
 
 def test_the_admin_keeps_the_technical_diagram(client: Client, flow, requester, admin_user):
