@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
+from approvals.machine.statechart import GuardError, Statechart
+from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Decision,
@@ -241,15 +243,16 @@ class Choice:
 
 
 def decision_choices(task: Task) -> list[Choice]:
-    """One button per event the task's state accepts, approving first."""
+    """One button per event the task's state accepts and a guard allows now, approving
+    first (`unavailable_decisions` says why the others are not offered)."""
     chart = statechart_for(task.instance.definition)
-    events = list(chart.state(task.state).on)
+    events = [e for e in chart.state(task.state).on if not _refused(chart, task, e)]
     order = {"APPROVE": 0, "RESUBMIT": 0, "REQUEST_CHANGES": 1, "REJECT": 2, "WITHDRAW": 2}
     events.sort(key=lambda e: order.get(e, 1))
     return [
         Choice(
             event=event,
-            label=event.replace("_", " ").capitalize(),
+            label=event_label(event),
             needs_comment=event in EVENTS_NEEDING_COMMENT,
             style="primary"
             if event in {"APPROVE", "RESUBMIT"}
@@ -257,6 +260,31 @@ def decision_choices(task: Task) -> list[Choice]:
         )
         for event in events
     ]
+
+
+def unavailable_decisions(task: Task) -> list[str]:
+    """Why each decision of the step that no guard allows now is not offered, in the
+    definition's words ("Approve is not possible now: only when the amount is ...")."""
+    chart = statechart_for(task.instance.definition)
+    return [r for e in chart.state(task.state).on if (r := _refused(chart, task, e))]
+
+
+def _refused(chart: Statechart, task: Task, event: str) -> str:
+    """'' when the event may be chosen now, else the refusal the engine would give. The
+    requester's RESUBMIT is always offered: the edits it carries may be what its guard reads."""
+    candidates = chart.state(task.state).on[event]
+    if event == "RESUBMIT" or any(t.guard is None for t in candidates):
+        return ""
+    try:
+        if chart.select(candidates, task.instance.context, {}) is not None:
+            return ""
+    except GuardError:
+        pass  # the engine would refuse it too, with the expression's error
+    return refusal(
+        event,
+        [(t.description, t.guard.source if t.guard else None) for t in candidates],
+        chart.form,
+    )
 
 
 def may_act(user: Any, task: Task, now: datetime) -> bool:

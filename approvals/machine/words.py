@@ -27,6 +27,7 @@ __all__ = [
     "field_phrase",
     "format_number",
     "guard_words",
+    "refusal",
     "role_label",
     "timedelta_words",
 ]
@@ -182,6 +183,16 @@ def condition_short(
         return ""
     words = guard_words(guard, form)
     return words.short if words is not None else NEUTRAL_SHORT
+
+
+def refusal(event: str, conditions: list[tuple[str, str | None]], form: Mapping[str, Any]) -> str:
+    """Why a decision is not possible now, from its transitions' (description, guard):
+    "Approve is not possible now: only when the amount is 10,000 or more"."""
+    said = [condition_sentence(d, g, form) for d, g in conditions if d or g]
+    readable = list(dict.fromkeys(s for s in said if s != NEUTRAL_SENTENCE))
+    if not readable:
+        return f"{event_label(event)} is not possible now: its condition does not hold"
+    return f"{event_label(event)} is not possible now: only when {' or when '.join(readable)}"
 
 
 def event_label(event: str) -> str:

@@ -18,6 +18,7 @@ from django_fsm import ConcurrentTransition
 
 from approvals.machine.expressions import Budget
 from approvals.machine.statechart import WITHDRAW, GuardError, State, Statechart, Transition
+from approvals.machine.words import refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
@@ -224,7 +225,11 @@ class Run:
         chosen = self._select(candidates, data)
         if chosen is None:
             raise Conflict(
-                f"'{event}' is accepted in {self.describe_state()} but no guard allows it now",
+                refusal(
+                    event,
+                    [(t.description, t.guard.source if t.guard else None) for t in candidates],
+                    self.chart.form,
+                ),
                 current_state=self.instance.state,
                 accepted_events=self.accepted_events(),
             )

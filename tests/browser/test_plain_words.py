@@ -129,3 +129,26 @@ def test_the_history_says_what_happened_in_words(login, live_server, people_and_
     assert "Rita Requester opened a task" not in history
     for engine_word in ("→", "(always)", "invoke", "APPROVE", "decided:"):
         assert engine_word not in history, engine_word
+
+
+def test_a_decision_no_guard_allows_is_not_offered(login, live_server, db):
+    flow = review_flow()
+    flow["states"]["review"]["on"]["APPROVE"] = [
+        {"target": "approved", "guard": "amount < 5000", "description": "the amount is under 5,000"}
+    ]
+    publish(flow)
+    manager = GroupFactory(name="manager")
+    rita = UserFactory(username="rita", first_name="Rita", last_name="Requester")
+    UserFactory(username="rob", first_name="Rob", last_name="Reviewer", groups=[manager])
+    instance = instance_start(
+        definition_key="review", context={"title": "Server", "amount": 8000}, actor=rita, now=NOW
+    )
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/tasks/{instance.tasks.get().pk}/")
+    card = rob.inner_text("#decision")
+    assert rob.locator("button[value=APPROVE]").count() == 0
+    assert "Approve is not possible now: only when the amount is under 5,000." in card
+    assert "guard" not in card and "APPROVE" not in card
+    rob.fill("textarea[name=comment]", "Too expensive.")
+    rob.click("button[value=REJECT]")
+    rob.wait_for_url("**/inbox/")

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from tests.approvals.flows import publish, review_flow
-from tests.approvals.views.conftest import start
+from tests.approvals.views.conftest import snapshot, start
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +75,56 @@ def test_the_full_size_diagram_is_refused_to_an_outsider(client: Client, flow, r
     client.force_login(requester)
     assert client.post(f"/requests/{instance.pk}/diagram/").status_code == 405
     assert client.get("/requests/999999/diagram/").status_code == 404
+
+
+def capped() -> dict[str, Any]:
+    """APPROVE is allowed only under 5,000 (said in a description); REJECT always."""
+    flow = review_flow()
+    flow["states"]["review"]["on"]["APPROVE"] = [
+        {"target": "approved", "guard": "amount < 5000", "description": "the amount is under 5,000"}
+    ]
+    return flow
+
+
+def test_a_decision_no_guard_allows_is_not_offered(client: Client, requester, reviewer):
+    publish(capped())
+    instance = start(requester, amount=8000)
+    task = instance.tasks.get()
+    client.force_login(reviewer)
+    html = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'value="APPROVE"' not in html and 'value="REJECT"' in html
+    assert "Approve is not possible now: only when the amount is under 5,000." in html
+    assert "no guard allows" not in html and "guard" not in html.split('id="decision"')[1][:3000]
+
+
+def test_a_refused_decision_says_why_in_the_definitions_words(client: Client, requester, reviewer):
+    publish(capped())
+    instance = start(requester, amount=8000)
+    task = instance.tasks.get()
+    client.force_login(reviewer)
+    before = snapshot()
+    response = client.post(f"/tasks/{task.pk}/decide/", {"decision": "APPROVE"}, follow=True)
+    html = response.content.decode()
+    assert "Approve is not possible now: only when the amount is under 5,000." in html
+    assert "no guard allows" not in html
+    assert snapshot() == before
+
+
+def test_a_guard_without_description_is_refused_in_plain_words(client, requester, reviewer):
+    flow = capped()
+    del flow["states"]["review"]["on"]["APPROVE"][0]["description"]
+    publish(flow)
+    task = start(requester, amount=8000).tasks.get()
+    client.force_login(reviewer)
+    html = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "Approve is not possible now: only when the amount is under 5,000." in html
+
+
+def test_an_outsider_cannot_decide_or_read_the_reasons(client: Client, requester, outsider):
+    publish(capped())
+    task = start(requester, amount=8000).tasks.get()
+    client.force_login(outsider)
+    before = snapshot()
+    assert client.get(f"/tasks/{task.pk}/").status_code == 404
+    assert client.post(f"/tasks/{task.pk}/decide/", {"decision": "APPROVE"}).status_code == 404
+    assert snapshot() == before
