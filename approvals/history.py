@@ -10,7 +10,7 @@ guard read in words (approvals/machine/words.py); never a guard, a trigger or an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,21 +20,14 @@ from django.contrib.auth import get_user_model
 from approvals.machine.statechart import Statechart, Transition
 from approvals.machine.words import (
     condition_sentence,
+    decision_verb,
     duration_words,
     event_label,
-    role_label,
+    roles_phrase,
 )
 from approvals.models import AuditEvent, WorkflowInstance
 from approvals.services.definitions import statechart_for
 
-# What a person's decision is called in a sentence ("Bob Baker approved").
-DECISION_VERBS = {
-    "APPROVE": "approved",
-    "REJECT": "rejected",
-    "REQUEST_CHANGES": "asked for changes",
-    "RESUBMIT": "resubmitted the request",
-    "WITHDRAW": "withdrew the request",
-}
 OUTCOME_SENTENCES = {
     "completed": "The request is complete",
     "rejected": "The request was rejected",
@@ -59,29 +52,6 @@ class TimelineEntry:
     text: str  # after the name, or a whole sentence where there is no person
     comment: str
     kind: str  # a CSS hook: start, move, task, decision, end
-
-
-def decision_verb(decision: str) -> str:
-    """'approved', 'asked for changes', or for an event of the definition's own, 'answered
-    “Picked”'."""
-    return DECISION_VERBS.get(decision) or f"answered “{event_label(decision)}”"
-
-
-# Role names that name a person take an article ("a manager"); the others name a team
-# ("finance", "security").
-_PERSON_ENDINGS = ("er", "or", "ist", "ant", "ent", "ee", "ian")
-
-
-def with_article(role: str) -> str:
-    words = role_label(role).lower()
-    if not words.endswith(_PERSON_ENDINGS):
-        return words
-    return f"{'an' if words[:1] in 'aeiou' else 'a'} {words}"
-
-
-def roles_phrase(roles: Iterable[str]) -> str:
-    """['manager'] -> 'a manager'; ['manager', 'director'] -> 'a manager or a director'."""
-    return " or ".join(with_article(r) for r in roles)
 
 
 def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:

@@ -241,9 +241,7 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "badge": selectors.due_badge(task, now),
         "may_act": may_act,
         "choices": selectors.decision_choices(task) if may_act and review is None else [],
-        "unavailable": selectors.unavailable_decisions(task)
-        if may_act and review is None
-        else [],
+        "unavailable": selectors.unavailable_decisions(task) if may_act and review is None else [],
         "review": review,
         "review_attempts": attempts,
         "failed_attempts": sum(1 for a in attempts if a.error) or (review and review.attempts),

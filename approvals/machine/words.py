@@ -10,7 +10,7 @@ than the expression. Pure Python, no Django.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,6 +21,7 @@ __all__ = [
     "GuardWords",
     "condition_sentence",
     "condition_short",
+    "decision_verb",
     "duration_words",
     "enum_title",
     "event_label",
@@ -29,7 +30,9 @@ __all__ = [
     "guard_words",
     "refusal",
     "role_label",
+    "roles_phrase",
     "timedelta_words",
+    "with_article",
 ]
 
 # What a transition whose guard cannot be read safely says about it.
@@ -204,6 +207,43 @@ def event_label(event: str) -> str:
 def role_label(role: str) -> str:
     words = role.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:] if words else role
+
+
+# Role names that name a person take an article ("a manager"); the others name a team
+# ("finance", "security").
+_PERSON_ENDINGS = ("er", "or", "ist", "ant", "ent", "ee", "ian")
+
+
+def with_article(role: str) -> str:
+    words = role_label(role).lower()
+    if not words.endswith(_PERSON_ENDINGS):
+        return words
+    return f"{'an' if words[:1] in 'aeiou' else 'a'} {words}"
+
+
+def roles_phrase(roles: Iterable[str]) -> str:
+    """['manager'] -> 'a manager'; ['manager', 'director'] -> 'a manager or a director'."""
+    return " or ".join(with_article(r) for r in roles)
+
+
+# What a person's decision is called in a sentence ("Bob Baker approved").
+DECISION_VERBS = {
+    "APPROVE": "approved",
+    "REJECT": "rejected",
+    "REQUEST_CHANGES": "asked for changes",
+    "RESUBMIT": "resubmitted the request",
+    "WITHDRAW": "withdrew the request",
+    # An operator's answers to a failed automated step.
+    "retried": "retried the failed automated step",
+    "skipped": "skipped the failed automated step",
+    "cancelled": "cancelled the request at the failed automated step",
+}
+
+
+def decision_verb(decision: str) -> str:
+    """'approved', 'asked for changes', or for an event of the definition's own, 'answered
+    “Picked”' (never the event's name as written)."""
+    return DECISION_VERBS.get(decision) or f"answered “{event_label(decision)}”"
 
 
 _UNITS = (("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1))

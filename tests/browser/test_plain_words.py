@@ -152,3 +152,32 @@ def test_a_decision_no_guard_allows_is_not_offered(login, live_server, db):
     rob.fill("textarea[name=comment]", "Too expensive.")
     rob.click("button[value=REJECT]")
     rob.wait_for_url("**/inbox/")
+
+
+def test_notifications_say_what_happened(login, live_server, people_and_flow):
+    rita = people_and_flow["rita"]
+    for title in ("Desk", "Chair"):
+        instance_start(
+            definition_key="review", context={"title": title, "amount": 90}, actor=rita, now=NOW
+        )
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/notifications/")
+    group = rob.locator(".notification-group")
+    assert group.locator("summary").inner_text() == "3 new tasks in Review"
+    group.locator("summary").click()
+    assert "New task: Manager approval for “Laptop batch”" in group.inner_text()
+
+    rob.goto(f"{live_server.url}/tasks/{people_and_flow['instance'].tasks.get().pk}/")
+    rob.click("button[value=APPROVE]")
+    rob.wait_for_url("**/inbox/")
+    rob.goto(f"{live_server.url}/notifications/?show=unread")
+    unread = rob.inner_text("#notification-card")
+    assert "2 new tasks in Review" in unread and "Laptop batch" not in unread
+
+    page = login("rita", TEST_PASSWORD)
+    page.goto(f"{live_server.url}/notifications/")
+    assert (
+        "Rob Reviewer approved the Manager approval step of “Laptop batch”; "
+        "it now waits on a director" in page.inner_text("#notification-list")
+    )
+    assert "your request was approved" not in page.inner_text("#notification-list")
