@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -449,3 +450,42 @@ def current_steps(instance: WorkflowInstance) -> list[str]:
         .values_list("state", flat=True)
     )
     return [state_label(instance, path) for path in leaves or [instance.state]]
+
+
+def covering_names(user: Any, tasks: list[Task], now: datetime) -> dict[int, str]:
+    """For the tasks that are `user`'s only because they cover for someone away, whom they
+    cover for ("Bob Baker"), by task id: assigned to the absent person, or offered only to roles
+    the absent person holds. Two queries for a page of tasks, none when covering for nobody."""
+    covered = covered_user_ids(user, local_day(now))
+    if not covered:
+        return {}
+    result: dict[int, str] = {}
+    offered = [t for t in tasks if t.assignee_id is None and not t.for_requester]
+    for task in tasks:
+        if task.assignee_id in covered:
+            result[task.pk] = str(task.assignee)
+    if not offered:
+        return result
+    groups: dict[int, set[int]] = {}
+    for task_id, group_id in Task.candidate_groups.through.objects.filter(
+        task_id__in=[t.pk for t in offered]
+    ).values_list("task_id", "group_id"):
+        groups.setdefault(task_id, set()).add(group_id)
+    people: dict[int, list[Any]] = {}
+    for person in get_user_model().objects.filter(pk__in=covered).prefetch_related("groups"):
+        for group in person.groups.all():
+            people.setdefault(group.pk, []).append(person)
+    mine = set(role_ids(user))
+    for task in offered:
+        task_groups = groups.get(task.pk, set())
+        if task_groups & mine:
+            continue
+        names = {
+            str(p): None
+            for g in sorted(task_groups)
+            for p in people.get(g, [])
+            if not (task.forbid_requester and p.pk == task.instance.requester_id)
+        }
+        if names:
+            result[task.pk] = ", ".join(names)
+    return result

@@ -123,7 +123,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "tab_list": [(key, label, None) for key, label in selectors.TABS.items()],
         "sorts": selectors.SORTS,
         "filters": filters,
-        "rows": [_row(task, now) for task in rows[:PAGE_SIZE]],
+        "rows": _rows(request, rows[:PAGE_SIZE], now),
         "page": page,
         "has_next": len(rows) > PAGE_SIZE,
         "workflows": WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
@@ -163,12 +163,17 @@ def _inbox_form(request: HttpRequest) -> InboxFilterForm:
     return form
 
 
-def _row(task: Task, now: Any) -> dict[str, Any]:
-    return {
-        "task": task,
-        "state": selectors.state_label(task.instance, task.state),
-        "badge": selectors.due_badge(task, now),
-    }
+def _rows(request: HttpRequest, tasks: list[Task], now: Any) -> list[dict[str, Any]]:
+    covering = selectors.covering_names(request.user, tasks, now)
+    return [
+        {
+            "task": task,
+            "state": selectors.state_label(task.instance, task.state),
+            "badge": selectors.due_badge(task, now),
+            "covering": covering.get(task.pk, ""),
+        }
+        for task in tasks
+    ]
 
 
 @login_required
@@ -240,6 +245,9 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "state": selectors.state_label(instance, task.state),
         "badge": selectors.due_badge(task, now),
         "may_act": may_act,
+        "covering": selectors.covering_names(request.user, [task], now).get(task.pk, "")
+        if task.is_live
+        else "",
         "choices": selectors.decision_choices(task) if may_act and review is None else [],
         "unavailable": selectors.unavailable_decisions(task) if may_act and review is None else [],
         "review": review,

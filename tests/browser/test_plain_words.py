@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
+from accounts.models import OutOfOffice
 from approvals.services.instances import instance_start
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
@@ -181,3 +183,18 @@ def test_notifications_say_what_happened(login, live_server, people_and_flow):
         "it now waits on a director" in page.inner_text("#notification-list")
     )
     assert "your request was approved" not in page.inner_text("#notification-list")
+
+
+def test_the_cover_sees_covering_for(login, live_server, people_and_flow):
+    carl = UserFactory(username="carl", first_name="Carl", last_name="Cover")
+    today = timezone.localdate()
+    OutOfOffice.objects.create(
+        user=people_and_flow["rob"], substitute=carl, starts_on=today, ends_on=today
+    )
+    page = login("carl", TEST_PASSWORD)
+    page.goto(f"{live_server.url}/inbox/?tab=queue")
+    row = page.locator(".inbox-row", has_text="Laptop batch")
+    assert "covering for Rob Reviewer" in row.inner_text()
+    row.locator("a", has_text="Laptop batch").click()
+    page.wait_for_url("**/tasks/*/")
+    assert "You are covering for Rob Reviewer" in page.inner_text("#decision")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from tests.approvals.flows import publish, review_flow
+from accounts.models import OutOfOffice
+from approvals.services.task_work import task_claim
+from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +133,43 @@ def test_an_outsider_cannot_decide_or_read_the_reasons(client: Client, requester
     assert client.get(f"/tasks/{task.pk}/").status_code == 404
     assert client.post(f"/tasks/{task.pk}/decide/", {"decision": "APPROVE"}).status_code == 404
     assert snapshot() == before
+
+
+@pytest.fixture
+def cover(db, reviewer):
+    carl = UserFactory(username="carl", first_name="Carl", last_name="Cover")
+    today = timezone.localdate()
+    OutOfOffice.objects.create(
+        user=reviewer, substitute=carl, starts_on=today, ends_on=today + timedelta(days=3)
+    )
+    return carl
+
+
+def test_the_cover_sees_whom_they_cover_for(client: Client, requester, reviewer, reviewer2, cover):
+    publish(review_flow())
+    task = start(requester).tasks.get()
+    client.force_login(cover)
+    queue = client.get("/inbox/?tab=queue").content.decode()
+    assert "covering for Rob Reviewer" in queue
+    html = client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "You are covering for Rob Reviewer" in html
+    client.force_login(reviewer2)  # a manager in their own right
+    assert "covering for" not in client.get("/inbox/?tab=queue").content.decode()
+    assert "covering for" not in client.get(f"/tasks/{task.pk}/").content.decode()
+
+
+def test_the_cover_of_an_assignee_sees_it_in_delegated(client: Client, requester, reviewer, cover):
+    publish(review_flow())
+    task = start(requester).tasks.get()
+    task_claim(task_id=task.pk, actor=reviewer, now=NOW)
+    client.force_login(cover)
+    assert "covering for Rob Reviewer" in client.get("/inbox/?tab=delegated").content.decode()
+    assert "You are covering for Rob Reviewer" in client.get(f"/tasks/{task.pk}/").content.decode()
+
+
+def test_an_outsider_covering_for_nobody_sees_nothing(client: Client, requester, outsider):
+    publish(review_flow())
+    task = start(requester).tasks.get()
+    client.force_login(outsider)
+    assert client.get(f"/tasks/{task.pk}/").status_code == 404
+    assert "covering for" not in client.get("/inbox/?tab=queue").content.decode()
