@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from accounts.models import time_zones
 from accounts.people import choosable_people
 
 
@@ -29,3 +30,13 @@ class AbsenceForm(forms.Form):
     )
     ends_on = forms.DateField(label="Last day away", widget=forms.DateInput(attrs={"type": "date"}))
     note = forms.CharField(required=False, max_length=200)
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label="Time zone", required=False)
+
+    def __init__(self, *args: Any, site_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", f"The site's ({site_zone})"), *((z, z) for z in time_zones())]

@@ -489,3 +489,47 @@ def covering_names(user: Any, tasks: list[Task], now: datetime) -> dict[int, str
         if names:
             result[task.pk] = ", ".join(names)
     return result
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Approvals so far on a step that needs several (rule all, or a quorum)."""
+
+    names: list[str]
+    needed: int
+
+    @property
+    def text(self) -> str:
+        if not self.names:
+            return f"No approvals yet; {self.needed} needed"
+        return f"{', '.join(self.names)} approved; {len(self.names)} of {self.needed}"
+
+
+def approval_progress(task: Task) -> Progress | None:
+    """'Sam Silva approved; 1 of 2' for a task of a step with rule all or a quorum."""
+    if task.rule == "any" or task.for_requester:
+        return None
+    chart = statechart_for(task.instance.definition)
+    spec = chart.state(task.state).task if task.state in chart.states else None
+    if spec is None:
+        return None
+    decisions = Decision.objects.filter(
+        task__instance_id=task.instance_id,
+        task__state=task.state,
+        task__visit=task.visit,
+        event="APPROVE",
+    ).select_related("actor")
+    return Progress(
+        [str(d.actor) for d in decisions.order_by("decided_at", "pk")], spec.approvals_needed
+    )
+
+
+def decision_before(task: Task) -> Any:
+    """The decision that brought the request into this task's step (the audit event: who,
+    what, their comment, the fields a resubmission changed), or None."""
+    return (
+        task.instance.audit_events.filter(event="task.decided", seq__lt=task.visit)
+        .select_related("actor")
+        .order_by("-seq")
+        .first()
+    )

@@ -4,6 +4,7 @@ from approvals import profile, views
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
+    path("accounts/profile/time-zone/", profile.time_zone_view, name="profile_time_zone"),
     path(
         "accounts/out-of-office/<int:absence_id>/delete/",
         profile.absence_delete_view,

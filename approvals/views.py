@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.people import choosable_people
 from approvals import history, selectors
+from approvals.formatting import field_label, field_value
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
 from approvals.models import (
     DefinitionStatus,
@@ -264,6 +265,8 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         and task.assignee_id == request.user.pk
         and not task.for_requester
         and task.candidate_groups.exists(),
+        **_what_came_before(task, chart.form),
+        "progress": selectors.approval_progress(task) if task.is_live else None,
         "decision_form": forms.get("decision_form") or DecisionForm(),
         "delegate_form": forms.get("delegate_form") or DelegateForm(),
         "edit_form": forms.get("edit_form")
@@ -274,6 +277,28 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         ),
     }
     return context
+
+
+def _what_came_before(task: Task, form: dict[str, Any]) -> dict[str, Any]:
+    """For the requester answering "changes requested": the reviewer's words, above the form.
+    For the reviewer of a resubmission: each changed field, before and after."""
+    before = selectors.decision_before(task) if task.is_live else None
+    data = before.data if before is not None else {}
+    if task.for_requester and data.get("decision") == "REQUEST_CHANGES":
+        return {"changes_asked": before}
+    changed = data.get("changed") if data.get("decision") == "RESUBMIT" else None
+    if task.for_requester or not isinstance(changed, dict) or not changed:
+        return {}
+    context = task.instance.context
+    rows = [
+        (
+            field_label(name, form),
+            field_value(name, pair[0], form, context) if isinstance(pair, list) else None,
+            field_value(name, pair[1], form, context) if isinstance(pair, list) else None,
+        )
+        for name, pair in changed.items()
+    ]
+    return {"resubmitted": {"by": before.actor or before.actor_name, "at": before.at, "rows": rows}}
 
 
 def _settled_note(task: Task, review: Any) -> str:
@@ -309,12 +334,13 @@ def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> l
 
 
 def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """The request's form fields as (label, value, name), in the form's order. What automated
-    steps returned is in the context too, under their state's name; the history tells it."""
+    """The request's form fields as (label, value as text, name), in the form's order. What
+    automated steps returned is in the context too, under their state's name; the history
+    tells it."""
     properties = schema.get("properties") or {}
     return [
-        (prop.get("title") or name.replace("_", " ").capitalize(), data.get(name), name)
-        for name, prop in properties.items()
+        (field_label(name, schema), field_value(name, data.get(name), schema, data), name)
+        for name in properties
         if name in data
     ]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils import timezone
 
 from approvals.storable import SURROGATE_MESSAGE, has_surrogates
 from workflow_app.errors import api_error, is_api, page_error
@@ -58,3 +60,23 @@ class StorableTextMiddleware:
 def _other_charset(request: HttpRequest) -> bool:
     encoding = request.encoding
     return encoding is not None and codecs.lookup(encoding).name != UTF8
+
+
+class UserTimeZone:
+    """Dates and times on a signed-in person's pages are in their profile's time zone (the
+    site's TIME_ZONE when they chose none)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = getattr(getattr(request, "user", None), "time_zone", "")
+        if zone:
+            try:
+                timezone.activate(ZoneInfo(zone))
+            except (ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

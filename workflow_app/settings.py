@@ -120,6 +120,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "workflow_app.middleware.StorableTextMiddleware",
+    "workflow_app.middleware.UserTimeZone",
     # Last, as axes asks: turns a sign-in refused by a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

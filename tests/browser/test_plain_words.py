@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import OutOfOffice
 from approvals.services.instances import instance_start
+from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
@@ -198,3 +199,50 @@ def test_the_cover_sees_covering_for(login, live_server, people_and_flow):
     row.locator("a", has_text="Laptop batch").click()
     page.wait_for_url("**/tasks/*/")
     assert "You are covering for Rob Reviewer" in page.inner_text("#decision")
+
+
+def test_a_resubmission_in_words(login, live_server, people_and_flow):
+    instance = people_and_flow["instance"]
+    task_decide(
+        task_id=instance.tasks.get().pk,
+        event="REQUEST_CHANGES",
+        comment="Please find a cheaper quote.",
+        actor=people_and_flow["rob"],
+        now=NOW,
+    )
+    rita = login("rita", TEST_PASSWORD)
+    rita.goto(f"{live_server.url}/tasks/{instance.tasks.get(status='claimed').pk}/")
+    asked = rita.locator("#changes-asked")
+    assert "Rob Reviewer asked for changes" in asked.inner_text()
+    assert "Please find a cheaper quote." in asked.inner_text()
+    above = rita.evaluate(
+        "() => document.getElementById('changes-asked').compareDocumentPosition("
+        "document.querySelector('#decide-form input[name=amount]')) & 4"
+    )
+    assert above  # the comment comes before the fields to edit
+    rita.fill("#decide-form input[name=amount]", "9500")
+    rita.click("button[value=RESUBMIT]")
+    rita.wait_for_url(f"**/requests/{instance.pk}/")
+
+    rob = login("rob", TEST_PASSWORD)
+    rob.goto(f"{live_server.url}/tasks/{instance.tasks.get(status='open').pk}/")
+    changes = rob.inner_text("#resubmitted")
+    assert "Amount" in changes and "12,000" in changes and "9,500" in changes
+    assert "Laptop batch" not in changes
+
+
+def test_values_and_dates_read_the_same_everywhere(login, live_server, people_and_flow):
+    rita = people_and_flow["rita"]
+    rita.time_zone = "Asia/Tokyo"
+    rita.save()
+    page = login("rita", TEST_PASSWORD)
+    page.goto(f"{live_server.url}/requests/{people_and_flow['instance'].pk}/")
+    assert "12,000" in page.inner_text("[data-field=amount]")
+    assert "2 Nov 2026, 18:00 JST" in page.inner_text("#status-line")
+    assert "2 Nov 2026, 18:00 JST" in page.inner_text("#timeline")
+    page.goto(f"{live_server.url}/accounts/profile/")
+    page.select_option("#time-zone select", "Europe/Paris")
+    page.click("#time-zone button[type=submit]")
+    page.wait_for_url("**/accounts/profile/")
+    page.goto(f"{live_server.url}/requests/{people_and_flow['instance'].pk}/")
+    assert "2 Nov 2026, 10:00 CET" in page.inner_text("#timeline")

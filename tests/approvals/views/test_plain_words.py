@@ -11,10 +11,13 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import OutOfOffice
-from approvals.services.task_work import task_claim
-from tests.approvals.flows import NOW, publish, review_flow
+from approvals.services.errors import InvalidInput, NotAllowed
+from approvals.services.instances import instance_start
+from approvals.services.preferences import user_set_time_zone
+from approvals.services.task_work import task_claim, task_decide
+from tests.approvals.flows import NOW, multi_flow, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
-from tests.factories import UserFactory
+from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +176,126 @@ def test_an_outsider_covering_for_nobody_sees_nothing(client: Client, requester,
     client.force_login(outsider)
     assert client.get(f"/tasks/{task.pk}/").status_code == 404
     assert "covering for" not in client.get("/inbox/?tab=queue").content.decode()
+
+
+FORM = {
+    "type": "object",
+    "required": ["title", "amount"],
+    "properties": {
+        "title": {"type": "string"},
+        "amount": {"type": "number", "title": "Total amount"},
+        "currency": {
+            "type": "string",
+            "title": "Currency",
+            "oneOf": [{"const": "EUR", "title": "Euro"}, {"const": "USD", "title": "US dollar"}],
+        },
+        "level": {"type": "string", "enum": ["r", "w"], "x-enumNames": ["Read", "Write"]},
+        "needed_by": {"type": "string", "format": "date", "title": "Needed by"},
+        "revisions": {"type": "integer", "default": 0, "readOnly": True},
+    },
+}
+
+
+@pytest.fixture
+def typed(db):
+    return publish({**review_flow(), "form": FORM})
+
+
+def test_values_show_titles_amounts_and_dates(client: Client, typed, requester, reviewer):
+    instance = start(requester, amount=12500.5, currency="EUR", level="w", needed_by="2026-12-24")
+    client.force_login(reviewer)
+    html = client.get(f"/tasks/{instance.tasks.get().pk}/").content.decode()
+    fields = html.split("<h2>The request</h2>")[1].split("</section>")[0]
+    assert "12,500.50 EUR" in fields
+    assert ">Euro<" in fields and ">Write<" in fields and ">w<" not in fields
+    assert "24 Dec 2026" in fields
+
+
+def test_dates_use_one_format_in_the_users_time_zone(client: Client, review, requester):
+    requester.time_zone = "Asia/Tokyo"
+    requester.save()
+    instance = start(requester)  # created at NOW: 09:00 UTC, 18:00 in Tokyo
+    client.force_login(requester)
+    html = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert "2 Nov 2026, 18:00 JST" in html
+    requester.time_zone = ""
+    requester.save()
+    html = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert "2 Nov 2026, 09:00 UTC" in html
+
+
+def test_choosing_a_time_zone_on_the_profile(client: Client, requester, outsider):
+    client.force_login(requester)
+    response = client.post("/accounts/profile/time-zone/", {"time_zone": "Europe/Paris"})
+    assert response.status_code == 302
+    requester.refresh_from_db()
+    assert requester.time_zone == "Europe/Paris"
+    assert 'value="Europe/Paris" selected' in client.get("/accounts/profile/").content.decode()
+    response = client.post(
+        "/accounts/profile/time-zone/", {"time_zone": "Mars/Olympus"}, follow=True
+    )
+    assert "Choose a time zone from the list." in response.content.decode()
+    requester.refresh_from_db()
+    assert requester.time_zone == "Europe/Paris"
+    assert client.get("/accounts/profile/time-zone/").status_code == 405
+    client.logout()
+    assert client.post("/accounts/profile/time-zone/", {"time_zone": "UTC"}).status_code == 302
+    outsider.refresh_from_db()
+    assert outsider.time_zone == ""
+
+
+def test_the_time_zone_service_refuses_someone_else(requester, outsider):
+
+    with pytest.raises(NotAllowed):
+        user_set_time_zone(user_id=requester.pk, time_zone="UTC", actor=outsider)
+    with pytest.raises(InvalidInput):
+        user_set_time_zone(user_id=requester.pk, time_zone="Nowhere/City", actor=requester)
+    requester.refresh_from_db()
+    assert requester.time_zone == ""
+
+
+def test_a_resubmission_shows_the_reviewer_what_changed(client: Client, typed, requester, reviewer):
+
+    instance = start(requester, amount=12000, currency="EUR")
+    task_decide(
+        task_id=instance.tasks.get().pk,
+        event="REQUEST_CHANGES",
+        comment="Please get a cheaper quote.",
+        actor=reviewer,
+        now=NOW,
+    )
+    own = instance.tasks.get(status__in=["open", "claimed"])
+    client.force_login(requester)
+    html = client.get(f"/tasks/{own.pk}/").content.decode()
+    card = html.split('id="decision"')[1]
+    assert card.index("Please get a cheaper quote.") < card.index('id="decide-form"')
+    assert "Rob Reviewer</strong> asked for changes" in card
+
+    task_decide(
+        task_id=own.pk,
+        event="RESUBMIT",
+        form={"title": "Laptop", "amount": 9000, "currency": "USD"},
+        actor=requester,
+        now=NOW,
+    )
+    review = instance.tasks.get(status__in=["open", "claimed"])
+    client.force_login(reviewer)
+    html = client.get(f"/tasks/{review.pk}/").content.decode()
+    changes = html.split('id="resubmitted"')[1].split("</table>")[0]
+    assert "Total amount" in changes and "12,000" in changes and "9,000" in changes
+    assert "Euro" in changes and "US dollar" in changes
+    assert "Laptop" not in changes  # unchanged fields are not listed
+
+
+def test_quorum_progress_on_the_task_page(client: Client, requester):
+
+    security = GroupFactory(name="security")
+    sam = UserFactory(username="sam", first_name="Sam", last_name="Silva", groups=[security])
+    tina = UserFactory(username="tina", first_name="Tina", last_name="Tran", groups=[security])
+    publish(multi_flow({"quorum": 2}, ["security"]))
+    instance = instance_start(definition_key="multi", context={}, actor=requester, now=NOW)
+    first, second = instance.tasks.order_by("pk")
+    client.force_login(tina)
+    assert "No approvals yet; 2 needed." in client.get(f"/tasks/{second.pk}/").content.decode()
+    task_decide(task_id=first.pk, event="APPROVE", actor=sam, now=NOW)
+    assert "Sam Silva approved; 1 of 2." in client.get(f"/tasks/{second.pk}/").content.decode()
