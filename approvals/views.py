@@ -31,6 +31,7 @@ from accounts.people import choosable_people
 from approvals import history, selectors
 from approvals.formatting import field_label, field_value
 from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
+from approvals.machine.words import decision_verb
 from approvals.models import (
     DefinitionStatus,
     Task,
@@ -307,8 +308,7 @@ def _settled_note(task: Task, review: Any) -> str:
     if decided is None:
         return sentence(describe_closed(task))
     behalf = f" on behalf of {decided.on_behalf_of}" if decided.on_behalf_of else ""
-    choice = decided.event.replace("_", " ").lower()
-    return f"{decided.actor}{behalf} decided this task ({choice})."
+    return f"{decided.actor}{behalf} decided this task: {decision_verb(decided.event)}."
 
 
 def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[str, Any]:

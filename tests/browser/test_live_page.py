@@ -132,7 +132,7 @@ def test_a_comment_typed_while_another_reviewer_wins_is_kept(server, people):
     mia.wait_for_url("**/inbox/")
 
     rob.wait_for_selector("#live-note:not([hidden])")
-    assert rob.inner_text("#live-note") == "Mia Manager decided this task (approve)."
+    assert rob.inner_text("#live-note") == "Mia Manager decided this task: approved."
     assert "Decided by Mia Manager" in rob.inner_text("#decision")
     assert rob.locator("button[value=REJECT]").count() == 0
     # What Rob typed is still on his page, to copy, not thrown away.
