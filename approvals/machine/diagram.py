@@ -386,6 +386,8 @@ def _reader_label(transition: ConfigTransition, form: Mapping[str, Any]) -> _Lab
         kind, event = "event", words.event_label(_text(transition.event))
     elif transition.trigger == "after":
         kind, event = "after", f"after {words.duration_words(transition.delay)}"
+        if not transition.guard:
+            condition = ""  # the delay is the condition; its description is the tooltip's
     elif transition.trigger == "always":
         kind = "always"
         event = "" if condition else ("otherwise" if transition.position else "next")
@@ -396,7 +398,7 @@ def _reader_label(transition: ConfigTransition, form: Mapping[str, Any]) -> _Lab
     if condition:
         spans.append(_Span(f" ({condition})" if event else condition, "sd-guard"))
     sentence = words.condition_sentence(transition.description, transition.guard, form)
-    tooltip = (event or "Automatically") + (f", if {_text(sentence)}" if sentence else "")
+    tooltip = (event or "Automatically") + (f": {_text(sentence)}" if sentence else "")
     return _Label(spans, tooltip, kind, lines=_wrap(spans))
 
 
