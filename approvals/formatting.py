@@ -1,7 +1,7 @@
 """Values as people read them, one way everywhere: a request's fields by their schema (enum
 titles, amounts with thousands separators and their currency, dates), and moments in one
-format with the time zone, the reader's own (their profile's, activated per request by
-workflow_app.middleware.UserTimeZone).
+format with the time zone, the reader's own (their profile's, activated while their page
+renders by `reader_time_zone`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.http import HttpRequest
 from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -22,6 +24,20 @@ DAY_FORMAT = "j M Y"
 # Number fields that hold money, shown with the request's currency field beside them.
 MONEY_NAMES = re.compile(r"amount|price|cost|total|budget|value", re.IGNORECASE)
 CURRENCY_FIELD = "currency"
+
+
+def reader_time_zone(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: the page renders in its reader's time zone (their profile's; the
+    site's when they chose none). workflow_app.middleware.UserTimeZone ends it with the
+    response."""
+    user = getattr(request, "user", None)
+    zone = getattr(user, "time_zone", "") if user is not None else ""
+    if zone:
+        try:
+            timezone.activate(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            timezone.deactivate()
+    return {}
 
 
 def moment(value: datetime | None) -> str:

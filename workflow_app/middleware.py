@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
@@ -63,19 +62,16 @@ def _other_charset(request: HttpRequest) -> bool:
 
 
 class UserTimeZone:
-    """Dates and times on a signed-in person's pages are in their profile's time zone (the
-    site's TIME_ZONE when they chose none)."""
+    """Each request starts and ends in the site's TIME_ZONE. The reader's own zone is
+    activated while their page renders (approvals.formatting.reader_time_zone, a context
+    processor): reading the user here, before the view, would take a database connection
+    outside the view, where a busy database is not the 503 page (workflow_app.overload)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        zone = getattr(getattr(request, "user", None), "time_zone", "")
-        if zone:
-            try:
-                timezone.activate(ZoneInfo(zone))
-            except (ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
+        timezone.deactivate()
         try:
             return self.get_response(request)
         finally:
