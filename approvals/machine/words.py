@@ -23,6 +23,7 @@ __all__ = [
     "condition_short",
     "decision_verb",
     "duration_words",
+    "enum_options",
     "enum_title",
     "event_label",
     "field_phrase",
@@ -141,6 +142,21 @@ def _value_words(raw: str, prop: Mapping[str, Any]) -> str:
         return enum_title(prop, text)
     number = float(raw) if "." in raw else int(raw)
     return format_number(number)
+
+
+def enum_options(prop: Mapping[str, Any]) -> list[tuple[Any, str]] | None:
+    """A schema's fixed values with their titles: `enum` (titled by `x-enumNames`), or a
+    `oneOf` whose every option is a `const` (titled by its `title`); None for neither."""
+    if isinstance(prop.get("enum"), list):
+        return [(value, enum_title(prop, value)) for value in prop["enum"]]
+    options = prop.get("oneOf")
+    if (
+        isinstance(options, list)
+        and options
+        and all(isinstance(o, Mapping) and "const" in o for o in options)
+    ):
+        return [(o["const"], str(o.get("title") or o["const"])) for o in options]
+    return None
 
 
 def enum_title(prop: Mapping[str, Any], value: Any) -> str:

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import OutOfOffice
+from approvals.models import WorkflowInstance
 from approvals.services.errors import InvalidInput, NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.preferences import user_set_time_zone
@@ -299,3 +300,21 @@ def test_quorum_progress_on_the_task_page(client: Client, requester):
     assert "No approvals yet; 2 needed." in client.get(f"/tasks/{second.pk}/").content.decode()
     task_decide(task_id=first.pk, event="APPROVE", actor=sam, now=NOW)
     assert "Sam Silva approved; 1 of 2." in client.get(f"/tasks/{second.pk}/").content.decode()
+
+
+def test_the_request_form_offers_enum_titles(client: Client, typed, requester):
+    client.force_login(requester)
+    html = client.get("/requests/new/review/").content.decode()
+    assert '<option value="EUR">Euro</option>' in html
+    assert '<option value="w">Write</option>' in html
+    response = client.post(
+        "/requests/new/review/",
+        {"title": "Desk", "amount": "10", "currency": "USD", "level": "w"},
+    )
+    assert response.status_code == 302
+    instance = WorkflowInstance.objects.get()
+    assert (instance.context["currency"], instance.context["level"]) == ("USD", "w")
+    bad = client.post(
+        "/requests/new/review/", {"title": "Desk", "amount": "10", "currency": "Euro"}
+    )
+    assert bad.status_code == 400 and WorkflowInstance.objects.count() == 1
