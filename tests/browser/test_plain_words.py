@@ -246,3 +246,27 @@ def test_values_and_dates_read_the_same_everywhere(login, live_server, people_an
     page.wait_for_url("**/accounts/profile/")
     page.goto(f"{live_server.url}/requests/{people_and_flow['instance'].pk}/")
     assert "2 Nov 2026, 10:00 CET" in page.inner_text("#timeline")
+
+
+def test_enum_values_read_by_their_titles(login, live_server, db):
+    flow = review_flow()
+    flow["id"], flow["title"] = "buy", "Buy"
+    flow["form"]["properties"]["currency"] = {
+        "type": "string",
+        "title": "Currency",
+        "enum": ["EUR", "USD"],
+        "x-enumNames": ["Euro", "US dollar"],
+    }
+    publish(flow)
+    manager = GroupFactory(name="manager")
+    UserFactory(username="rita", first_name="Rita", last_name="Requester")
+    UserFactory(username="rob", first_name="Rob", last_name="Reviewer", groups=[manager])
+    rita = login("rita", TEST_PASSWORD)
+    rita.goto(f"{live_server.url}/requests/new/buy/")
+    rita.fill("input[name=title]", "Monitor")
+    rita.fill("input[name=amount]", "1250")
+    rita.select_option("select[name=currency]", label="US dollar")
+    rita.click("text=Submit request")
+    rita.wait_for_url("**/requests/*/")
+    assert rita.inner_text("[data-field=currency]") == "US dollar"
+    assert rita.inner_text("[data-field=amount]") == "1,250 USD"
