@@ -320,9 +320,19 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "skipped_steps": selectors.skipped_steps(instance),
         "fields": _fields(statechart_for(instance.definition).form, instance.context),
         "live_tasks": _live_tasks(request, instance, timezone.now()),
+        "step_progress": _step_progress(instance),
         "timeline": history.timeline(instance),
         "diagram": selectors.diagram(instance, reader=True),
     }
+
+
+def _step_progress(instance: WorkflowInstance) -> list[tuple[str, str]]:
+    """(step, "Sam Silva approved; 1 of 2") for each live step that needs several approvals."""
+    seen: dict[str, str] = {}
+    for task in selectors.live_tasks(instance):
+        if task.state not in seen and (progress := selectors.approval_progress(task)):
+            seen[task.state] = progress.text
+    return [(selectors.state_label(instance, state), text) for state, text in seen.items()]
 
 
 def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> list[Any]:

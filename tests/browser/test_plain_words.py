@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import OutOfOffice
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
-from tests.approvals.flows import NOW, publish, review_flow
+from tests.approvals.flows import NOW, multi_flow, publish, review_flow
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -270,3 +270,25 @@ def test_enum_values_read_by_their_titles(login, live_server, db):
     rita.wait_for_url("**/requests/*/")
     assert rita.inner_text("[data-field=currency]") == "US dollar"
     assert rita.inner_text("[data-field=amount]") == "1,250 USD"
+
+
+def test_quorum_progress_is_shown(login, live_server, db):
+    security = GroupFactory(name="security")
+    rita = UserFactory(username="rita", first_name="Rita", last_name="Requester")
+    UserFactory(username="sam", first_name="Sam", last_name="Silva", groups=[security])
+    UserFactory(username="tina", first_name="Tina", last_name="Tran", groups=[security])
+    publish(multi_flow({"quorum": 2}, ["security"]))
+    instance = instance_start(definition_key="multi", context={}, actor=rita, now=NOW)
+    first, second = instance.tasks.order_by("pk")
+    sam = login("sam", TEST_PASSWORD)
+    sam.goto(f"{live_server.url}/tasks/{first.pk}/")
+    assert sam.inner_text("#progress") == "No approvals yet; 2 needed."
+    sam.click("button[value=APPROVE]")
+    sam.wait_for_url("**/inbox/")
+    tina = login("tina", TEST_PASSWORD)
+    tina.goto(f"{live_server.url}/tasks/{second.pk}/")
+    assert tina.inner_text("#progress") == "Sam Silva approved; 1 of 2."
+    page = login("rita", TEST_PASSWORD)
+    page.goto(f"{live_server.url}/requests/{instance.pk}/")
+    assert "Approval: Sam Silva approved; 1 of 2." in page.inner_text("#waiting")
+    assert "Sam Silva approved; 1 of 2" in page.inner_text("#timeline")

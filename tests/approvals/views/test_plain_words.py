@@ -300,6 +300,9 @@ def test_quorum_progress_on_the_task_page(client: Client, requester):
     assert "No approvals yet; 2 needed." in client.get(f"/tasks/{second.pk}/").content.decode()
     task_decide(task_id=first.pk, event="APPROVE", actor=sam, now=NOW)
     assert "Sam Silva approved; 1 of 2." in client.get(f"/tasks/{second.pk}/").content.decode()
+    client.force_login(requester)
+    page = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert "Approval: Sam Silva approved; 1 of 2." in page
 
 
 def test_the_request_form_offers_enum_titles(client: Client, typed, requester):
