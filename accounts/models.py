@@ -28,6 +28,10 @@ class User(AbstractUser):
     time_zone = models.CharField(
         max_length=64,
         blank=True,
+        # A default in the database too: rows written without the field (older code, a
+        # migration's historical model) read as the site's zone.
+        default="",
+        db_default="",
         validators=[validate_time_zone],
         help_text="The IANA time zone dates are shown in (empty: the site's TIME_ZONE).",
     )

@@ -41,11 +41,14 @@ def ensure_demo_workflows() -> list[WorkflowDefinition]:
     return definitions
 
 
-# (requester, workflow, context, then decisions as (username, event, comment))
-DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str], ...]], ...] = (
+# (requester, workflow, business key, context, then decisions as (username, event, comment))
+DEMO_REQUESTS: tuple[
+    tuple[str, str, str, dict[str, Any], tuple[tuple[str, str, str], ...]], ...
+] = (
     (
         "alice",
         "purchase-order",
+        "PO-2026-0101",
         {
             "title": "Standing desks for the design team",
             "amount": 4200,
@@ -58,6 +61,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
     (
         "alice",
         "purchase-order",
+        "PO-2026-0102",
         {
             "title": "New CI build server",
             "amount": 24000,
@@ -70,6 +74,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
     (
         "alice",
         "purchase-order",
+        "PO-2026-0103",
         {
             "title": "Conference tickets: DjangoCon Europe",
             "amount": 1800,
@@ -81,6 +86,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
     (
         "bob",
         "purchase-order",
+        "PO-2026-0104",
         {
             "title": "Team lunch after the release",
             "amount": 240,
@@ -92,6 +98,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
     (
         "alice",
         "access-request",
+        "",
         {
             "system": "github",
             "access_level": "write",
@@ -103,6 +110,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
     (
         "bob",
         "purchase-order",
+        "PO-2026-0105",
         {
             "title": "Replacement laptop charger",
             "amount": 60,
@@ -110,6 +118,37 @@ DEMO_REQUESTS: tuple[tuple[str, str, dict[str, Any], tuple[tuple[str, str, str],
             "justification": "Mine broke.",
         },
         (("erin", "APPROVE", ""),),
+    ),
+    (
+        "bob",
+        "access-request",
+        "",
+        {
+            "system": "aws",
+            "access_level": "admin",
+            "reason": "On call for the billing service from next month.",
+            "until": "2027-03-31",
+        },
+        (),
+    ),
+    (
+        "carol",
+        "access-request",
+        "",
+        {
+            "system": "github",
+            "access_level": "read",
+            "reason": "Reviewing the platform team's pull requests.",
+            "until": "2027-01-31",
+        },
+        (),
+    ),
+    (
+        "dave",
+        "order-fulfillment",
+        "SO-88412",
+        {"customer": "Brasserie Lumière", "items": 12, "address": "4 rue du Port, Nantes"},
+        (),
     ),
 )
 
@@ -124,11 +163,15 @@ def ensure_demo_requests() -> int:
     if WorkflowInstance.objects.exists():
         return 0
     users = {user.username: user for user in get_user_model().objects.all()}
-    for requester, key, context, decisions in DEMO_REQUESTS:
+    for requester, key, business_key, context, decisions in DEMO_REQUESTS:
         if requester not in users:
             continue
         instance = instance_start(
-            definition_key=key, context=context, actor=users[requester], now=timezone.now()
+            definition_key=key,
+            context=context,
+            business_key=business_key,
+            actor=users[requester],
+            now=timezone.now(),
         )
         for username, event, comment in decisions:
             task = instance.tasks.filter(status__in=["open", "claimed"]).first()

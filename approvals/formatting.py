@@ -103,10 +103,3 @@ def _moment_or_none(value: str) -> datetime | None:
         return parse_datetime(value)
     except ValueError:
         return None
-
-
-def field_label(name: str, form: Mapping[str, Any]) -> str:
-    properties = form.get("properties") or {}
-    prop = properties.get(name) if isinstance(properties, Mapping) else None
-    title = prop.get("title") if isinstance(prop, Mapping) else None
-    return str(title) if title else name.replace("_", " ").capitalize()

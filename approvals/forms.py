@@ -11,8 +11,10 @@ from typing import Any
 from django import forms
 
 from accounts.forms import UserField
+from accounts.models import User
+from accounts.people import find_person, person_problem
 from approvals.machine.words import enum_options
-from approvals.selectors import SORTS, TABS, InboxFilters
+from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters, column_sort
 
 # Longer strings than this get a textarea.
 TEXTAREA_FROM = 200
@@ -109,14 +111,52 @@ def request_form(
     return form_class(data=data, initial=initial)
 
 
+class ReferenceForm(forms.Form):
+    """The request's own reference beside its generated form (prefixed: a form field of the
+    definition may be called anything)."""
+
+    business_key = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Reference",
+        help_text="Your own reference, such as an order number; one request per reference "
+        "in this workflow.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "request")
+        super().__init__(*args, **kwargs)
+
+
 class InboxFilterForm(forms.Form):
     tab = forms.ChoiceField(choices=list(TABS.items()), required=False)
     workflow = forms.CharField(required=False, max_length=100)
     state = forms.CharField(required=False, max_length=200)
     requester = forms.CharField(required=False, max_length=150)
     q = forms.CharField(required=False, max_length=200, label="Search")
-    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    sort = forms.CharField(required=False, max_length=110)
     page = forms.IntegerField(required=False, min_value=1)
+
+    requester_note = ""
+
+    def clean_requester(self) -> str:
+        """A person as the picker submits them (a username) or as typed ("Carol", "Bob
+        Baker"): their username; text that names nobody, or several, stays as typed (it then
+        matches no request) with a note saying why."""
+        text = self.cleaned_data["requester"].strip()
+        if not text:
+            return ""
+        person, candidates = find_person(text, User.objects.all())
+        if person is None:
+            self.requester_note = person_problem(text, candidates)
+            return text
+        return person.username
+
+    def clean_sort(self) -> str:
+        """One of SORTS or a key-column sort ("-col:amount"); anything else sorts by due date.
+        Whether the column may sort this inbox, the view decides."""
+        sort = self.cleaned_data["sort"]
+        return sort if sort in SORTS or column_sort(sort) else "due"
 
     def filters(self) -> InboxFilters:
         data = self.cleaned_data
@@ -127,6 +167,16 @@ class InboxFilterForm(forms.Form):
             q=data.get("q") or "",
             sort=data.get("sort") or "due",
         )
+
+
+class RequestFilterForm(forms.Form):
+    """My requests: search, status and page; anything malformed reads as no filter."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    status = forms.ChoiceField(
+        choices=[("", "All"), *REQUEST_STATUSES.items()], required=False, label="Status"
+    )
+    page = forms.IntegerField(required=False, min_value=1)
 
 
 class DecisionForm(forms.Form):

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from approvals.machine.config import field_label
 from approvals.machine.statechart import Statechart, Transition
 from approvals.machine.words import (
     condition_sentence,
@@ -218,11 +219,8 @@ class _Story:
         text = decision_verb(decision) + behalf
         changed = data.get("changed")
         if changed:
-            properties = self.chart.form.get("properties") or {}
-            titles = [
-                (properties.get(f) or {}).get("title") or f.replace("_", " ") for f in changed
-            ]
-            text += f", changing {', '.join(sorted(str(t) for t in titles))}"
+            titles = sorted(field_label(self.chart.form, f) for f in changed)
+            text += f", changing {', '.join(titles)}"
         progress = self.progress(event, decision)
         return f"{text}; {progress}" if progress else text
 

@@ -13,6 +13,8 @@ from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import UserObjectPermissionBase
 
+from approvals.machine.titles import readable_title
+
 
 class DefinitionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -38,6 +40,9 @@ class WorkflowDefinition(ConcurrentTransitionMixin, models.Model):
         default=dict, blank=True, help_text="JSON Schema of the request."
     )
     settings = models.JSONField(default=dict, blank=True)
+    inbox_columns = models.JSONField(
+        default=list, blank=True, help_text="Form fields the inbox shows as columns."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,
@@ -61,7 +66,13 @@ class WorkflowDefinition(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} (v{self.version}, {self.status})"
+        return f"{self.name} (v{self.version}, {self.status})"
+
+    @property
+    def name(self) -> str:
+        """The definition's title as people read it: a title template's placeholders read as
+        their fields' titles (approvals/machine/titles.py)."""
+        return readable_title(self.title, self.form_schema or {})
 
     @property
     def is_editable(self) -> bool:
@@ -166,6 +177,9 @@ class InstanceStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+BUSINESS_KEY_CONSTRAINT = "business_key_unique_per_workflow"
+
+
 class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     """A request moving through one pinned definition version."""
 
@@ -177,6 +191,9 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     )
     title = models.CharField(max_length=200)
     business_key = models.CharField(max_length=100, blank=True)
+    # The definition's key, copied so that a business key is unique across all the versions
+    # of a workflow (a constraint cannot follow the foreign key).
+    workflow_key = models.CharField(max_length=100, db_default="", editable=False)
     context = models.JSONField(default=dict)
     state = FSMField(max_length=100, protected=True)
     status = FSMField(
@@ -197,6 +214,13 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow_key", "business_key"],
+                condition=~Q(business_key=""),
+                name=BUSINESS_KEY_CONSTRAINT,
+            ),
         ]
         permissions = [
             ("cancel_instance", "Can cancel any instance"),
@@ -288,6 +312,17 @@ class Task(ConcurrentTransitionMixin, models.Model):
     needed; the state's APPROVE fires when every sibling task of the visit approved."""
 
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="tasks")
+    # The request's definition version and searchable words kept on the task itself, so that an
+    # inbox filtered by workflow or text reads one table (bench/inbox.py). Written by the engine
+    # (services/engine.py) whenever a task is made or the request's title changes.
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.PROTECT, related_name="tasks", editable=False
+    )
+    search_text = models.TextField(
+        editable=False,
+        help_text="The request's title and reference and the task's label, lower case, "
+        "one per line: what the inbox's free-text search looks in.",
+    )
     branch = models.ForeignKey(
         Branch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
@@ -384,6 +419,10 @@ class Task(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or self.state} on {self.instance_id}"
+
+    @staticmethod
+    def search_text_for(instance: WorkflowInstance, label: str) -> str:
+        return "\n".join((instance.title, instance.business_key, label)).lower()
 
     @property
     def is_live(self) -> bool:

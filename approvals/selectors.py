@@ -5,29 +5,36 @@ Writes live in `approvals/services/`; nothing here changes a row.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.db.models.lookups import Exact
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
+from approvals.formatting import field_value, moment
+from approvals.machine.config import field_label, form_fields
 from approvals.machine.statechart import GuardError, Statechart
 from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Decision,
+    DefinitionStatus,
     FailedAction,
     FailedActionResolution,
+    InstanceStatus,
     OutboxMessage,
     OutboxStatus,
     StepAttempt,
     Task,
     TaskStatus,
+    WorkflowDefinition,
     WorkflowInstance,
 )
 from approvals.permissions import role_ids, task_refusal
@@ -43,6 +50,11 @@ TABS = {
     "done": "Done by me",
 }
 SORTS = {"due": "Due date", "age": "Oldest first", "-age": "Newest first"}
+# Sorting by a key column: "col:amount" (ascending) or "-col:amount", while the inbox shows one
+# workflow, whose inbox_columns name the field.
+COLUMN_SORT = re.compile(r"(-?)col:(.{1,100})")
+# A key column's text is cut here.
+COLUMN_TEXT = 60
 # "Due soon" badge: due within this window.
 DUE_SOON = timedelta(hours=24)
 # Tab counts stop here ("99+"): an exact count of a huge queue costs more than it tells, and
@@ -101,17 +113,15 @@ def tab_q(user: Any, tab: str, now: datetime) -> Q:
 
 def _filtered(tasks: QuerySet[Task], filters: InboxFilters) -> QuerySet[Task]:
     if filters.workflow:
-        tasks = tasks.filter(instance__definition__key=filters.workflow)
+        tasks = tasks.filter(definition__key=filters.workflow)
     if filters.state:
         tasks = tasks.filter(state=filters.state)
     if filters.requester:
         tasks = tasks.filter(instance__requester__username=filters.requester)
     if filters.q:
-        tasks = tasks.filter(
-            Q(instance__title__icontains=filters.q)
-            | Q(instance__business_key__icontains=filters.q)
-            | Q(label__icontains=filters.q)
-        )
+        # One column, lower case on both sides: on PostgreSQL the live tasks' trigram index
+        # (task_live_search_trgm) answers it; elsewhere it is a plain LIKE.
+        tasks = tasks.filter(search_text__contains=filters.q.lower())
     return tasks
 
 
@@ -127,8 +137,53 @@ def _base(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet
     return _filtered(tasks, filters)
 
 
+@dataclass(frozen=True)
+class Column:
+    """A form field the inbox shows as a column (a definition's `inbox_columns`)."""
+
+    name: str
+    label: str
+    schema: Mapping[str, Any]
+
+    def text(self, context: Mapping[str, Any]) -> str:
+        return column_text(self.name, self.schema, context)
+
+
+def columns_of(definition: WorkflowDefinition) -> list[Column]:
+    form = definition.form_schema or {}
+    fields = form_fields(form)
+    return [
+        Column(name, field_label(form, name), fields.get(name) or {})
+        for name in definition.inbox_columns or []
+    ]
+
+
+def workflow_columns(key: str) -> list[Column]:
+    """The key columns of a workflow's published version (none for an unknown key)."""
+    definition = (
+        WorkflowDefinition.objects.filter(key=key, status=DefinitionStatus.PUBLISHED)
+        .only("form_schema", "inbox_columns")
+        .first()
+    )
+    return columns_of(definition) if definition is not None else []
+
+
+def column_sort(sort: str) -> tuple[str, bool] | None:
+    """(field, descending) for a key-column sort, else None."""
+    match = COLUMN_SORT.fullmatch(sort)
+    return (match.group(2), match.group(1) == "-") if match else None
+
+
+def column_text(name: str, schema: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """A field's value as a short text for a column, as the request card shows it (enum
+    titles, numbers grouped with their currency, dates spelt out), cut to COLUMN_TEXT."""
+    text = field_value(name, context.get(name), {"properties": {name: schema}}, context) or ""
+    return text if len(text) <= COLUMN_TEXT else text[: COLUMN_TEXT - 1].rstrip() + "…"
+
+
 def inbox_tasks(user: Any, tab: str, filters: InboxFilters, now: datetime) -> QuerySet[Task]:
-    """One tab's rows, ready to render (one query per page whatever its size)."""
+    """One tab's rows, ready to render (one query per page whatever its size). A key-column
+    sort applies only where the view let it through (`filters.sort`)."""
     tasks = _base(user, tab, filters, now).select_related(
         "instance__definition",
         "instance__requester",
@@ -138,11 +193,54 @@ def inbox_tasks(user: Any, tab: str, filters: InboxFilters, now: datetime) -> Qu
     )
     if tab == "done":
         return tasks.select_related("decision").order_by("-decision__decided_at", "-pk")
+    by_column = column_sort(filters.sort)
+    if by_column is not None:
+        name, descending = by_column
+        value = KeyTransform(name, "instance__context")
+        order = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
+        return tasks.order_by(order, F("due_at").asc(nulls_last=True), "pk")
     if filters.sort == "age":
         return tasks.order_by("created_at", "pk")
     if filters.sort == "-age":
         return tasks.order_by("-created_at", "-pk")
     return tasks.order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
+
+
+WORK_TABS = ("mine", "queue", "delegated", "overdue")
+
+
+def first_tab_with_work(user: Any, filters: InboxFilters, now: datetime) -> str:
+    """Where the inbox opens when no tab is asked for: the first tab that holds a task."""
+    for tab in WORK_TABS:
+        if _base(user, tab, filters, now).exists():
+            return tab
+    return "mine"
+
+
+def rows_after(
+    user: Any, tab: str, filters: InboxFilters, now: datetime, *, task: Task, start: int, size: int
+) -> list[int]:
+    """The ids listed after `task` on its inbox page (rows start to start + size): read before
+    the task is decided, so that "open next" can go on down the list from there."""
+    if tab not in WORK_TABS:
+        return []
+    ids = list(
+        inbox_tasks(user, tab, filters, now).values_list("pk", flat=True)[start : start + size]
+    )
+    return ids[ids.index(task.pk) + 1 :] if task.pk in ids else []
+
+
+def next_task(
+    user: Any, tab: str, filters: InboxFilters, now: datetime, *, after: Task, listed: list[int]
+) -> Task | None:
+    """The task to open after deciding `after`: the first of the rows that were listed after it
+    (`rows_after`) that is still in the tab, else the tab's first row. Never the decided
+    request's: its sibling tasks wait on other people."""
+    if tab not in WORK_TABS:
+        return None
+    rows = inbox_tasks(user, tab, filters, now).exclude(instance_id=after.instance_id)
+    still = {t.pk: t for t in rows.filter(pk__in=listed)} if listed else {}
+    return next((still[pk] for pk in listed if pk in still), None) or rows.first()
 
 
 def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, int]:
@@ -159,6 +257,23 @@ def inbox_counts(user: Any, filters: InboxFilters, now: datetime) -> dict[str, i
             rows = _base(user, tab, filters, now)
         counts[tab] = rows.order_by()[: COUNT_CAP + 1].count()
     return counts
+
+
+def step_choices(workflow: str) -> list[tuple[str, str]]:
+    """The steps a task can wait in, as (state path, label), for the inbox's Step filter: the
+    workflow's, or every published workflow's (a path several share lists each label once)."""
+    definitions = WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
+    if workflow:
+        definitions = definitions.filter(key=workflow)
+    labels: dict[str, list[str]] = {}
+    for definition in definitions.order_by("title", "key"):
+        for path, state in statechart_for(definition).states.items():
+            if state.task is None and state.invoke is None:
+                continue
+            known = labels.setdefault(path, [])
+            if state.label not in known:
+                known.append(state.label)
+    return [(path, " / ".join(names)) for path, names in labels.items()]
 
 
 def due_badge(task: Task, now: datetime) -> str:
@@ -304,12 +419,40 @@ def decision_of(task: Task) -> Decision | None:
     )
 
 
-def my_requests(user: Any) -> QuerySet[WorkflowInstance]:
-    return (
-        WorkflowInstance.objects.filter(requester=user)
-        .select_related("definition")
-        .order_by("-created_at", "-pk")
-    )
+REQUEST_STATUSES = {
+    "active": "Active",
+    "needs_answer": "Needs my answer",
+    "done": "Done",
+    "withdrawn": "Withdrawn",
+}
+ENDED = (
+    InstanceStatus.COMPLETED,
+    InstanceStatus.REJECTED,
+    InstanceStatus.CANCELLED,
+    InstanceStatus.FAILED,
+)
+
+
+def my_requests(user: Any, *, q: str = "", status: str = "") -> QuerySet[WorkflowInstance]:
+    """The user's requests, newest first: `q` searches title and reference; `status` is one
+    of REQUEST_STATUSES ("needs_answer": a task of theirs waits on them, changes requested)."""
+    requests = WorkflowInstance.objects.filter(requester=user)
+    if q:
+        requests = requests.filter(Q(title__icontains=q) | Q(business_key__icontains=q))
+    if status == "active":
+        requests = requests.filter(status=InstanceStatus.ACTIVE)
+    elif status == "needs_answer":
+        waiting = Task.objects.filter(
+            instance=OuterRef("pk"), for_requester=True, status__in=LIVE_TASK_STATUSES
+        )
+        requests = requests.filter(Exists(waiting), status=InstanceStatus.ACTIVE)
+    elif status == "done":
+        requests = requests.filter(status__in=ENDED)
+    elif status == "withdrawn":
+        requests = requests.filter(status=InstanceStatus.WITHDRAWN)
+    elif status:
+        raise ValueError(f"unknown request status {status!r}")
+    return requests.select_related("definition").order_by("-created_at", "-pk")
 
 
 # ----- automated steps, as the request page, the task page and the admin tell them
@@ -334,7 +477,7 @@ class StepProgress:
             return f"running, {of}"
         if self.next_at is None:
             return f"starting, {of}"
-        return f"retrying, {of}, next at {timezone.localtime(self.next_at):%H:%M}"
+        return f"retrying, {of}, next at {moment(self.next_at)}"
 
 
 def steps_in_progress(instance: WorkflowInstance) -> list[StepProgress]:

@@ -7,8 +7,10 @@ see but not act on is a 403 for the POST, with nothing changed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +21,7 @@ from django.http import (
     HttpResponse,
     HttpResponseForbidden,
     JsonResponse,
+    QueryDict,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -29,8 +32,18 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.people import choosable_people
 from approvals import history, selectors
-from approvals.formatting import field_label, field_value
-from approvals.forms import BulkForm, DecisionForm, DelegateForm, InboxFilterForm, request_form
+from approvals.formatting import field_value, reader_time_zone
+from approvals.forms import (
+    BulkForm,
+    DecisionForm,
+    DelegateForm,
+    InboxFilterForm,
+    ReferenceForm,
+    RequestFilterForm,
+    request_form,
+)
+from approvals.machine.config import field_label, form_fields
+from approvals.machine.statechart import APPROVE
 from approvals.machine.words import decision_verb
 from approvals.models import (
     DefinitionStatus,
@@ -60,6 +73,8 @@ from approvals.services.task_work import (
 )
 
 PAGE_SIZE = 25
+# The session key of the inbox's last URL, where a decision returns.
+INBOX_URL = "signoff_inbox_url"
 
 
 def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
@@ -108,11 +123,13 @@ def _visible_instance(request: HttpRequest, instance_id: int) -> WorkflowInstanc
 @login_required
 @require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
-    form = _inbox_form(request)
-    tab = form.cleaned_data.get("tab") or "mine"
-    filters = form.filters()
-    page = form.cleaned_data.get("page") or 1
     now = timezone.now()
+    form, tab, filters, columns, query = _inbox_state(request.user, request.GET, now)
+    page = form.cleaned_data.get("page") or 1
+    # A decision brings the reviewer back here: this tab, these filters, this page.
+    back = f"{reverse('inbox')}?{query.urlencode()}"
+    if request.session.get(INBOX_URL) != back:
+        request.session[INBOX_URL] = back
     # One row more than a page tells whether there is a next page without counting the tab.
     start = (page - 1) * PAGE_SIZE
     rows = list(
@@ -125,15 +142,24 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "tab_list": [(key, label, None) for key, label in selectors.TABS.items()],
         "sorts": selectors.SORTS,
         "filters": filters,
-        "rows": _rows(request, rows[:PAGE_SIZE], now),
+        "rows": _rows(request.user, rows[:PAGE_SIZE], columns, now),
+        "columns": columns,
+        "column_sorts": [
+            (f"{direction}col:{c.name}", f"{c.label} {arrow}")
+            for c in columns
+            for direction, arrow in (("", "↑"), ("-", "↓"))
+        ],
         "page": page,
         "has_next": len(rows) > PAGE_SIZE,
         "workflows": WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
         .order_by("title")
-        .values_list("key", "title"),
+        .only("key", "title", "form_schema"),
         "bulk": tab in {"mine", "queue", "delegated", "overdue"},
+        "steps": _step_options(filters),
+        "requester_note": form.requester_note,
+        "query": query.urlencode(),
     }
-    template = "approvals/_inbox_table.html" if request.headers.get("HX-Request") else None
+    template = "approvals/_inbox_update.html" if request.headers.get("HX-Request") else None
     return render(request, template or "approvals/inbox.html", context)
 
 
@@ -141,7 +167,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_safe
 def inbox_counts(request: HttpRequest) -> HttpResponse:
     """The tab bar with each tab's count under the inbox's filters (loaded after the rows)."""
-    form = _inbox_form(request)
+    form = _inbox_form(request.GET)
     filters = form.filters()
     counts = selectors.inbox_counts(request.user, filters, timezone.now())
     return render(
@@ -156,26 +182,81 @@ def inbox_counts(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _inbox_form(request: HttpRequest) -> InboxFilterForm:
+def _step_options(filters: selectors.InboxFilters) -> list[tuple[str, str]]:
+    """The Step filter's choices; a step from an older link that is not among them stays
+    selectable, so that the filter on screen is the one applied."""
+    steps = selectors.step_choices(filters.workflow)
+    if filters.state and filters.state not in dict(steps):
+        steps.append((filters.state, filters.state))
+    return steps
+
+
+def _inbox_form(query: QueryDict) -> InboxFilterForm:
     """The inbox's parameters; anything malformed falls back to the defaults."""
-    form = InboxFilterForm(request.GET)
+    form = InboxFilterForm(query)
     if not form.is_valid():
-        form = InboxFilterForm({"tab": request.GET.get("tab", "")})
+        form = InboxFilterForm({"tab": query.get("tab", "")})
         form.is_valid()
     return form
 
 
-def _rows(request: HttpRequest, tasks: list[Task], now: Any) -> list[dict[str, Any]]:
-    covering = selectors.covering_names(request.user, tasks, now)
-    return [
-        {
-            "task": task,
-            "state": selectors.state_label(task.instance, task.state),
-            "badge": selectors.due_badge(task, now),
-            "covering": covering.get(task.pk, ""),
-        }
-        for task in tasks
-    ]
+def _inbox_state(
+    user: Any, query: QueryDict, now: Any
+) -> tuple[InboxFilterForm, str, selectors.InboxFilters, list[selectors.Column], QueryDict]:
+    """The inbox a query asks for: its form, tab (without one, the first tab that has work),
+    filters, the chosen workflow's key columns, and the query with its tab written out."""
+    form = _inbox_form(query)
+    filters = form.filters()
+    tab = form.cleaned_data.get("tab") or selectors.first_tab_with_work(user, filters, now)
+    # One workflow's inbox shows its key fields as columns, and may be sorted by them.
+    columns = selectors.workflow_columns(filters.workflow) if filters.workflow else []
+    by_column = selectors.column_sort(filters.sort)
+    if by_column and (tab == "done" or by_column[0] not in {c.name for c in columns}):
+        filters = replace(filters, sort="due")
+    query = query.copy()
+    query["tab"] = tab
+    return form, tab, filters, columns, query
+
+
+def _inbox_url(request: HttpRequest) -> str:
+    """The inbox as the user last saw it (tab, filters, page), else the inbox."""
+    url = request.session.get(INBOX_URL, "")
+    return url if isinstance(url, str) and url.startswith("/inbox/?") else reverse("inbox")
+
+
+def _rows(
+    user: Any, tasks: list[Task], columns: list[selectors.Column], now: Any
+) -> list[dict[str, Any]]:
+    """Each task with its step, its deadline badge, its key fields (the workflow's columns
+    when the inbox shows one workflow, else its own workflow's as "label: value" pairs), and
+    whom the user covers for where the task is theirs only by cover."""
+    own: dict[int, list[selectors.Column]] = {}
+    covering = selectors.covering_names(user, tasks, now)
+    rows = []
+    for task in tasks:
+        instance = task.instance
+        if columns:
+            cells, fields = [(c, c.text(instance.context)) for c in columns], []
+        else:
+            if instance.definition_id not in own:
+                own[instance.definition_id] = selectors.columns_of(instance.definition)
+            cells = []
+            fields = [
+                (c.label, text)
+                for c in own[instance.definition_id]
+                if (text := c.text(instance.context))
+            ]
+        rows.append(
+            {
+                "task": task,
+                "state": selectors.state_label(instance, task.state),
+                "badge": selectors.due_badge(task, now),
+                "cells": cells,
+                "key_fields": fields,
+                "covering": covering.get(task.pk, ""),
+            }
+        )
+    return rows
 
 
 @login_required
@@ -235,6 +316,8 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, Any]:
+    # The lines this builds in Python (who handled a step and when) read in the reader's zone.
+    reader_time_zone(request)
     instance = task.instance
     now = timezone.now()
     may_act = selectors.may_act(request.user, task, now)
@@ -293,7 +376,7 @@ def _what_came_before(task: Task, form: dict[str, Any]) -> dict[str, Any]:
     context = task.instance.context
     rows = [
         (
-            field_label(name, form),
+            field_label(form, name),
             field_value(name, pair[0], form, context) if isinstance(pair, list) else None,
             field_value(name, pair[1], form, context) if isinstance(pair, list) else None,
         )
@@ -313,6 +396,7 @@ def _settled_note(task: Task, review: Any) -> str:
 
 def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[str, Any]:
     """What the request page and the task page both show of the request, as it is now."""
+    reader_time_zone(request)
     return {
         "instance": instance,
         "current_steps": selectors.current_steps(instance),
@@ -347,10 +431,9 @@ def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any
     """The request's form fields as (label, value as text, name), in the form's order. What
     automated steps returned is in the context too, under their state's name; the history
     tells it."""
-    properties = schema.get("properties") or {}
     return [
-        (field_label(name, schema), field_value(name, data.get(name), schema, data), name)
-        for name in properties
+        (field_label(schema, name), field_value(name, data.get(name), schema, data), name)
+        for name in form_fields(schema)
         if name in data
     ]
 
@@ -389,7 +472,14 @@ def task_unclaim_view(request: HttpRequest, task: Task) -> HttpResponse:
 
 @_task_action
 def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
-    form = DecisionForm(request.POST)
+    """Decide; then back to the inbox as it was, or with "Approve and open next" (`then=next`,
+    which approves) on to the next task of that inbox."""
+    data = request.POST
+    then_next = _OpenNext.plan(request, task) if data.get("then") == "next" else None
+    if then_next is not None:
+        data = data.copy()
+        data["decision"] = APPROVE
+    form = DecisionForm(data)
     edit_form = None
     if not form.is_valid():
         return _task_errors(request, task, decision_form=form)
@@ -423,7 +513,40 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
         messages.success(request, f"Decided: {label}. Other approvals are still needed.")
     if task.for_requester:
         return redirect("request", instance_id=task.instance_id)
-    return redirect(reverse("inbox"))
+    if then_next is not None:
+        return then_next.go(request, task)
+    return redirect(_inbox_url(request))
+
+
+@dataclass(frozen=True)
+class _OpenNext:
+    """ "Approve and open next": the inbox the task was opened from, and the rows listed after
+    it there, read before the decision changes the list."""
+
+    back: str
+    tab: str
+    filters: selectors.InboxFilters
+    listed: list[int]
+
+    @classmethod
+    def plan(cls, request: HttpRequest, task: Task) -> _OpenNext:
+        back = _inbox_url(request)
+        now = timezone.now()
+        form, tab, filters, _, _ = _inbox_state(request.user, QueryDict(urlsplit(back).query), now)
+        start = ((form.cleaned_data.get("page") or 1) - 1) * PAGE_SIZE
+        listed = selectors.rows_after(
+            request.user, tab, filters, now, task=task, start=start, size=PAGE_SIZE
+        )
+        return cls(back, tab, filters, listed)
+
+    def go(self, request: HttpRequest, task: Task) -> HttpResponse:
+        following = selectors.next_task(
+            request.user, self.tab, self.filters, timezone.now(), after=task, listed=self.listed
+        )
+        if following is not None:
+            return redirect("task", task_id=following.pk)
+        messages.info(request, "Nothing else waits in this tab.")
+        return redirect(self.back)
 
 
 def _task_errors(request: HttpRequest, task: Task, **forms: Any) -> HttpResponse:
@@ -448,7 +571,7 @@ def task_delegate_view(request: HttpRequest, task: Task) -> HttpResponse:
         else:
             behalf = f" (covering for {successor.on_behalf_of})" if successor.on_behalf_of else ""
             messages.success(request, f"Delegated to {successor.assignee}{behalf}.")
-            return redirect(reverse("inbox"))
+            return redirect(_inbox_url(request))
     return _task_errors(request, task, delegate_form=form)
 
 
@@ -521,7 +644,17 @@ def user_search(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def request_list(request: HttpRequest) -> HttpResponse:
-    instances = list(selectors.my_requests(request.user)[:200])
+    form = RequestFilterForm(request.GET)
+    if not form.is_valid():
+        form = RequestFilterForm({})
+        form.is_valid()
+    q, status = form.cleaned_data["q"] or "", form.cleaned_data["status"] or ""
+    page = form.cleaned_data["page"] or 1
+    start = (page - 1) * PAGE_SIZE
+    found = list(
+        selectors.my_requests(request.user, q=q, status=status)[start : start + PAGE_SIZE + 1]
+    )
+    instances = found[:PAGE_SIZE]
     waiting = selectors.waiting_by_instance(instances)
     rows = [
         {
@@ -531,7 +664,16 @@ def request_list(request: HttpRequest) -> HttpResponse:
         }
         for instance in instances
     ]
-    return render(request, "approvals/requests.html", {"rows": rows})
+    context = {
+        "form": form,
+        "rows": rows,
+        "filtered": bool(q or status),
+        "statuses": selectors.REQUEST_STATUSES,
+        "page": page,
+        "has_next": len(found) > PAGE_SIZE,
+    }
+    template = "approvals/_requests_table.html" if request.headers.get("HX-Request") else None
+    return render(request, template or "approvals/requests.html", context)
 
 
 @login_required
@@ -551,26 +693,31 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
     schema = statechart_for(definition).form
     if request.method == "POST":
         form = request_form(schema, data=request.POST)
-        if form.is_valid():
+        reference = ReferenceForm(request.POST)
+        if form.is_valid() and reference.is_valid():
             try:
                 instance = instance_start(
                     definition_key=key,
                     context=form.context(),
+                    business_key=reference.cleaned_data["business_key"],
                     actor=request.user,
                     now=timezone.now(),
                 )
             except InvalidInput as exc:
-                form.add_service_errors(exc.field_errors)
+                errors = dict(exc.field_errors)
+                for message in errors.pop("business_key", []):
+                    reference.add_error("business_key", message)
+                form.add_service_errors(errors)
             else:
                 messages.success(request, f"Request “{instance.title}” submitted.")
                 return redirect("request", instance_id=instance.pk)
         status = 400
     else:
-        form, status = request_form(schema), 200
+        form, reference, status = request_form(schema), ReferenceForm(), 200
     return render(
         request,
         "approvals/request_form.html",
-        {"definition": definition, "form": form},
+        {"definition": definition, "form": form, "reference_form": reference},
         status=status,
     )
 

@@ -50,6 +50,11 @@ BATCH = 200_000  # instances per INSERT ... SELECT
 TARGET_P95_MS = 100.0
 TARGET_RATIO = 1.5
 PAGE = 26  # the view's page of 25 and one more row to know whether a next page exists
+# Requests made first for the reviewer alone (their review decided by them, the approval live
+# in one of their roles, claimed by or delegated to them or open, titled with QUERY_WORD, of
+# the workflow filtered on): about 130 in each tab and filter, so that every case renders a
+# full page at 10k as at 1M and the ratio compares the same page on a bigger table.
+FLOOR = 400
 REVIEWER = "bench-reviewer"
 # Words the request titles are made of; the free-text case searches for one of them.
 WORDS = [
@@ -195,20 +200,24 @@ SELECT n,
        %(i0)s + n AS iid,
        %(t0)s + 2 * n - 1 AS review_id,
        %(t0)s + 2 * n AS approve_id,
-       (%(defs)s::bigint[])[1 + floor(random() * %(ndefs)s)::int] AS definition_id,
+       CASE WHEN %(floor)s THEN (%(defs)s::bigint[])[3]
+            ELSE (%(defs)s::bigint[])[1 + floor(random() * %(ndefs)s)::int] END AS definition_id,
        (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] AS requester_id,
        -- the reviewer decides 2 %% of reviews and holds 5 %% of claimed approvals
-       CASE WHEN random() < 0.02 THEN %(reviewer)s
+       CASE WHEN %(floor)s OR random() < 0.02 THEN %(reviewer)s
             ELSE (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] END AS reviewer_id,
-       CASE WHEN random() < 0.05 THEN %(reviewer)s
+       CASE WHEN %(floor)s OR random() < 0.05 THEN %(reviewer)s
             ELSE (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] END AS approver_id,
        (%(users)s::bigint[])[1 + floor(random() * %(nusers)s)::int] AS delegator_id,
        (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS review_role,
-       (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS approve_role,
+       CASE WHEN %(floor)s
+            THEN (%(roles)s::int[])[1 + floor(random() * %(nreviewer_roles)s)::int]
+            ELSE (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] END AS approve_role,
        (%(roles)s::int[])[1 + floor(random() * %(nroles)s)::int] AS extra_role,
-       random() AS r_status,
+       CASE WHEN %(floor)s THEN random() * 0.12 ELSE random() END AS r_status,
        random() AS r_extra,
-       (%(words)s::text[])[1 + floor(random() * %(nwords)s)::int] AS word,
+       CASE WHEN %(floor)s THEN %(query_word)s
+            ELSE (%(words)s::text[])[1 + floor(random() * %(nwords)s)::int] END AS word,
        now() - random() * interval '730 days' AS closed_start,
        now() - random() * interval '20 days' AS live_start,
        random() * interval '10 days' AS sla
@@ -239,10 +248,12 @@ INSERTS = [
     # the review task, always decided
     """
     INSERT INTO approvals_task
-        (id, instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
-         kind, reminders_sent, assignee_id, escalation_level, created_at, claimed_at, closed_at,
-         due_at)
-    SELECT s.review_id, s.iid, 'review', 2, 'Manager review', 'done', false, true, 'any',
+        (id, instance_id, definition_id, search_text, state, visit, label, status,
+         for_requester, forbid_requester, rule, kind, reminders_sent, assignee_id,
+         escalation_level, created_at, claimed_at, closed_at, due_at)
+    SELECT s.review_id, s.iid, i.definition_id,
+           lower(i.title || E'\n' || i.business_key || E'\nManager review'),
+           'review', 2, 'Manager review', 'done', false, true, 'any',
            'decision', 0, s.reviewer_id, 0, i.created_at, i.created_at + interval '1 hour',
            i.created_at + interval '1 day', i.created_at + interval '3 days'
     FROM seed s JOIN approvals_workflowinstance i ON i.id = s.iid
@@ -250,10 +261,12 @@ INSERTS = [
     # the approval task, in any status
     f"""
     INSERT INTO approvals_task
-        (id, instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
-         kind, reminders_sent, assignee_id, delegated_by_id, escalation_level, created_at,
-         claimed_at, closed_at, due_at)
-    SELECT s.approve_id, s.iid, 'approve', 4, 'Approval', st.status, false, true, 'any',
+        (id, instance_id, definition_id, search_text, state, visit, label, status,
+         for_requester, forbid_requester, rule, kind, reminders_sent, assignee_id,
+         delegated_by_id, escalation_level, created_at, claimed_at, closed_at, due_at)
+    SELECT s.approve_id, s.iid, i.definition_id,
+           lower(i.title || E'\n' || i.business_key || E'\nApproval'),
+           'approve', 4, 'Approval', st.status, false, true, 'any',
            'decision', 0,
            CASE WHEN st.status <> 'open' THEN s.approver_id END,
            -- a quarter of the claimed ones were delegated to their assignee
@@ -302,7 +315,10 @@ def grow(world: World, target: int) -> float:
     started = time.perf_counter()
     done = 0
     while done < missing:
-        count = min(BATCH, missing - done)
+        # The first requests are the floor: every case has a full page at the smallest size
+        # too, so that the sizes are compared on the same work.
+        floor = have + done == 0
+        count = FLOOR if floor else min(BATCH, missing - done)
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SELECT coalesce(max(id), 0) FROM approvals_workflowinstance")
             i0 = cur.fetchone()[0]
@@ -324,6 +340,9 @@ def grow(world: World, target: int) -> float:
                     "nroles": len(world.roles),
                     "words": WORDS,
                     "nwords": len(WORDS),
+                    "floor": floor,
+                    "nreviewer_roles": REVIEWER_ROLES,
+                    "query_word": QUERY_WORD,
                 },
             )
             for sql in INSERTS:

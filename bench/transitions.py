@@ -393,9 +393,11 @@ RAW_AUDIT = """
 """
 RAW_TASK = """
     INSERT INTO approvals_task
-        (instance_id, state, visit, label, status, for_requester, forbid_requester, rule,
-         kind, reminders_sent, escalation_level, created_at)
-    VALUES (%s, %s, %s, '', 'open', false, true, 'any', 'decision', 0, 0, now())
+        (instance_id, definition_id, search_text, state, visit, label, status, for_requester,
+         forbid_requester, rule, kind, reminders_sent, escalation_level, created_at)
+    SELECT i.id, i.definition_id, lower(i.title || E'\n' || i.business_key || E'\n'), %s, %s,
+           '', 'open', false, true, 'any', 'decision', 0, 0, now()
+    FROM approvals_workflowinstance i WHERE i.id = %s
     RETURNING id
 """
 
@@ -445,7 +447,7 @@ def raw_start(fx: Fixture) -> Work:
                        RETURNING id""",
                     [fx.definition_id, fx.requester.pk, f"raw {client}/{n}"],
                 ).fetchone()[0]
-                task_id = conn.execute(RAW_TASK, [iid, "review", 1]).fetchone()[0]
+                task_id = conn.execute(RAW_TASK, ["review", 1, iid]).fetchone()[0]
                 h1 = chain_hash({"i": iid, "seq": 1, "event": "instance.started"}, "")
                 h2 = chain_hash({"i": iid, "seq": 2, "event": "task.created"}, h1)
                 for seq, event, tid, prev, head in (
@@ -504,7 +506,7 @@ def raw_decide(fx: Fixture) -> Work:
                         [actor.pk, task_id],
                     )
                     if not final:
-                        task_id = conn.execute(RAW_TASK, [iid, target, seq]).fetchone()[0]
+                        task_id = conn.execute(RAW_TASK, [target, seq, iid]).fetchone()[0]
                 latencies.append(clock() - t0)
                 nexts.append((iid, task_id))
             part = nexts

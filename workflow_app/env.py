@@ -107,10 +107,15 @@ def env_database(
         # Our queries are short and indexed; PostgreSQL's JIT compiles plans it wrongly thinks
         # large (a filtered inbox count) and adds ~100 ms to each (bench/inbox.py).
         options = config.setdefault("OPTIONS", {})
-        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+        # Prepared statements, below, are still planned for the values of each call: after
+        # five calls PostgreSQL would otherwise settle on one generic plan, blind to how many
+        # rows a value matches, and the inbox filtered by text went from 12 ms to 150 ms on the
+        # eleventh request of a connection (bench/inbox.py).
+        extra = "-c jit=off -c plan_cache_mode=force_custom_plan"
+        options["options"] = f"{options.get('options', '')} {extra}".strip()
         # Parameters bound by the server, and statements prepared once a connection has run
         # them five times (psycopg's threshold; Django turns it off unless asked): every
-        # transition's statements are then planned once per connection, not on every call
+        # transition's statements are then parsed once per connection, not on every call
         # (bench/transitions.py).
         # psycopg's pool keeps each connection's session (no reset when it is given back), so
         # prepared statements live as long as the pooled connection does.

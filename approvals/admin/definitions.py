@@ -162,7 +162,15 @@ class ImportForm(forms.Form):
 class DefinitionForm(forms.ModelForm):
     class Meta:
         model = WorkflowDefinition
-        fields = ("key", "title", "description", "initial", "form_schema", "settings")
+        fields = (
+            "key",
+            "title",
+            "description",
+            "initial",
+            "form_schema",
+            "inbox_columns",
+            "settings",
+        )
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
@@ -176,12 +184,16 @@ class DefinitionForm(forms.ModelForm):
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
     form = DefinitionForm
     formfield_overrides = DEFINITION_JSON
-    list_display = ("key", "version", "title", "status", "published_at")
+    list_display = ("key", "version", "name", "status", "published_at")
     list_filter = ("status",)
     search_fields = ("key", "title")
     inlines = [StateInline, TransitionInline]
     change_form_template = "admin/approvals/workflowdefinition/change_form.html"
     change_list_template = "admin/approvals/workflowdefinition/change_list.html"
+
+    @admin.display(description="Name", ordering="title")
+    def name(self, obj: WorkflowDefinition) -> str:
+        return obj.name
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Published and retired versions are history: instances point at them.
@@ -191,7 +203,16 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         base = ("version", "status", "published_at", "created_by", "created_at")
         if obj is not None and not obj.is_editable:
-            return (*base, "key", "title", "description", "initial", "form_schema", "settings")
+            return (
+                *base,
+                "key",
+                "title",
+                "description",
+                "initial",
+                "form_schema",
+                "inbox_columns",
+                "settings",
+            )
         if obj is not None:
             return (*base, "key")
         return base

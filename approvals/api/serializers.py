@@ -95,7 +95,12 @@ class EmptyInput(serializers.Serializer):
 class WorkflowSerializer(serializers.Serializer):
     key = serializers.CharField()
     version = serializers.IntegerField()
-    title = serializers.CharField()
+    title = serializers.CharField(
+        help_text="As the definition writes it: a title template's placeholders stay."
+    )
+    name = serializers.CharField(
+        help_text="The workflow's name as people read it: placeholders read as field titles."
+    )
     description = serializers.CharField()
     form_schema = serializers.JSONField(help_text="JSON Schema of `context` when starting.")
     published_at = serializers.DateTimeField(allow_null=True)

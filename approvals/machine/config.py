@@ -26,6 +26,8 @@ __all__ = [
     "Trigger",
     "as_list",
     "child_states",
+    "field_label",
+    "form_fields",
     "form_of",
     "invoke_of",
     "join_path",
@@ -60,6 +62,19 @@ def form_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
     """The request form's JSON Schema; a definition without one takes any object."""
     form = config.get("form")
     return form if isinstance(form, Mapping) and form else {"type": "object"}
+
+
+def form_fields(form: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The form's fields by name (its JSON Schema `properties`)."""
+    properties = form.get("properties")
+    return properties if isinstance(properties, Mapping) else {}
+
+
+def field_label(form: Mapping[str, Any], name: str) -> str:
+    """A form field as people read it: its `title`, else its name in words."""
+    prop = form_fields(form).get(name)
+    title = prop.get("title") if isinstance(prop, Mapping) else None
+    return title if isinstance(title, str) and title else name.replace("_", " ").capitalize()
 
 
 # ---------------------------------------------------------------------------------------

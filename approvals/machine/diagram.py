@@ -46,6 +46,7 @@ from approvals.machine.config import (
     task_rule,
     transitions_of,
 )
+from approvals.machine.titles import readable_title
 
 __all__ = ["render_svg"]
 
@@ -148,7 +149,9 @@ def render_svg(
     ``reader`` view, for requesters and reviewers, says them in words (approvals/machine/
     words.py): "Approve (10,000 or more)", "if it fails", "Manager · 2 days".
     """
-    title = _text(config.get("title") or config.get("id") or "Workflow")
+    template = config.get("title")
+    name = readable_title(template, form_of(config)) if isinstance(template, str) else ""
+    title = _text(name or config.get("id") or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
     wording = _Wording(reader, form_of(config))
     level = _build_level(child_states(config), config.get("initial"), wording)

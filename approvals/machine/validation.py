@@ -26,6 +26,7 @@ from approvals.machine.config import (
     STATE_TYPES,
     Trigger,
     as_list,
+    form_fields,
     form_of,
     join_path,
     normalize_transitions,
@@ -35,6 +36,7 @@ from approvals.machine.config import (
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
+from approvals.machine.titles import REQUESTER, placeholders, stray_brace
 
 __all__ = ["canonical_config", "validate_config"]
 
@@ -54,7 +56,18 @@ MAX_EVENT_NAME = 100
 MAX_DELAY = 50
 MAX_RETRY_ATTEMPTS = 20
 
-TOP_KEYS = ("id", "title", "description", "initial", "form", "settings", "states")
+TOP_KEYS = (
+    "id",
+    "title",
+    "description",
+    "initial",
+    "form",
+    "inbox_columns",
+    "settings",
+    "states",
+)
+# The inbox shows at most this many of a workflow's fields as columns.
+MAX_INBOX_COLUMNS = 5
 STATE_KEYS = (
     "type",
     "description",
@@ -294,6 +307,11 @@ class _Validator:
             self.expect_str("description", config["description"], allow_empty=True)
         if "form" in config:
             self.check_form(config["form"])
+        fields = set(form_fields(form_of(config)))
+        if isinstance(title, str):
+            self.check_title_template(title, fields)
+        if "inbox_columns" in config:
+            self.check_inbox_columns(config["inbox_columns"], fields)
         if "settings" in config and self.expect_mapping("settings", config["settings"]):
             for key in config["settings"]:
                 if not isinstance(key, str):
@@ -323,6 +341,26 @@ class _Validator:
         if self.nodes and isinstance(initial, str) and initial in self.nodes:
             self.check_graph(initial)
         return self.errors
+
+    def check_title_template(self, title: str, fields: set[str]) -> None:
+        if stray_brace(title):
+            self.error(
+                "title",
+                "a brace that is not part of a placeholder: write placeholders as "
+                "{field}, a field of the start form (form.properties), or {requester}",
+            )
+        for name in placeholders(title):
+            if name != REQUESTER and name not in fields:
+                self.error(
+                    "title",
+                    f"placeholder '{{{name}}}' is not a field of the start form "
+                    f"(form.properties){_suggest(name, fields | {REQUESTER})}",
+                )
+
+    def check_inbox_columns(self, columns: Any, fields: set[str]) -> None:
+        names = self.check_names("inbox_columns", columns, fields, "form field")
+        if len(names) > MAX_INBOX_COLUMNS:
+            self.error("inbox_columns", f"at most {MAX_INBOX_COLUMNS} columns")
 
     def check_form(self, form: Any) -> None:
         if not self.expect_mapping("form", form):
@@ -1075,6 +1113,8 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
         result["description"] = config["description"]
     result["initial"] = config["initial"]
     result["form"] = copy.deepcopy(dict(form_of(config)))
+    if config.get("inbox_columns"):
+        result["inbox_columns"] = list(config["inbox_columns"])
     if config.get("settings"):
         result["settings"] = copy.deepcopy(dict(config["settings"]))
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}

@@ -89,6 +89,41 @@ def step_record(
 
     A `permanent` failure (the action said another attempt cannot help) is the last attempt
     whatever the retry policy; `advice` says what to do and goes with the error."""
+    outcome = dict(
+        output=output,
+        error=error,
+        now=now,
+        permanent=permanent,
+        advice=advice,
+        retry_delay=retry_delay,
+    )
+    try:
+        return _step_record(message_id, **outcome)
+    except _HandlerFailed as failed:
+        # Its moves went with the rolled-back transaction: record the attempt again, this
+        # time handing the step, still in its state, straight to an operator.
+        return _step_record(message_id, **outcome, handler_problem=failed.problem)
+
+
+class _HandlerFailed(Exception):
+    """A step's onDone or onError failed part way (a guard or assign further along raised)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _step_record(
+    message_id: int,
+    *,
+    output: dict[str, Any] | None,
+    error: str | None,
+    now: datetime,
+    permanent: bool,
+    advice: str,
+    retry_delay: float,
+    handler_problem: str | None = None,
+) -> str:
     with transaction.atomic():
         instance_id = OutboxMessage.objects.values_list("instance_id", flat=True).get(pk=message_id)
         instance = lock_instance(instance_id=instance_id)
@@ -118,7 +153,7 @@ def step_record(
         if error is None:
             _deliver(message, now)
             if current:
-                _complete(run, message, output or {})
+                _complete(run, message, output or {}, handler_problem)
                 run.commit()
             return DONE
         max_attempts = int(payload.get("max_attempts") or DEFAULT_ATTEMPTS)
@@ -146,7 +181,7 @@ def step_record(
         message.last_error = error
         message.save(update_fields=["status", "last_error"])
         if current:
-            _fail(run, message, error, advice)
+            _fail(run, message, error, advice, handler_problem)
             run.commit()
         return FAILED
 
@@ -164,7 +199,11 @@ def _deliver(message: OutboxMessage, now: datetime) -> None:
     message.save(update_fields=["status", "delivered_at", "last_error"])
 
 
-def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
+def _complete(
+    run: Run, message: OutboxMessage, output: dict[str, Any], handler_problem: str | None
+) -> None:
+    """The step's success: its output in the context, then its onDone, unless that already
+    failed once (`handler_problem`), in which case an operator reviews the step."""
     payload = message.payload
     name = payload.get("src") or payload.get("action")
     summary = {"state": payload["state"], "src": name, "attempts": message.attempts}
@@ -177,11 +216,14 @@ def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
         run.set_context(context)
         if not state.invoke_done:
             return  # the state has other ways out (on, after...)
-        try:
-            moved = run.take_first(state.invoke_done, {"output": output})
-        except Conflict as exc:
-            problem = f"the step succeeded but its onDone failed: {exc.message}"
-        else:
+        problem = handler_problem
+        if problem is None:
+            try:
+                moved = run.take_first(state.invoke_done, {"output": output})
+            except Conflict as exc:
+                raise _HandlerFailed(
+                    f"the step succeeded but its onDone failed: {exc.message}"
+                ) from exc
             if moved is not None:
                 return
             problem = "the step succeeded but none of its onDone guards holds"
@@ -194,7 +236,11 @@ def _complete(run: Run, message: OutboxMessage, output: dict[str, Any]) -> None:
         )
 
 
-def _fail(run: Run, message: OutboxMessage, error: str, advice: str = "") -> None:
+def _fail(
+    run: Run, message: OutboxMessage, error: str, advice: str, handler_problem: str | None
+) -> None:
+    """The step's last attempt failed: its onError, unless that already failed once
+    (`handler_problem`), else an operator reviews the step."""
     payload = message.payload
     name = payload.get("src") or payload.get("action")
     summary = {"state": payload["state"], "src": name, "attempts": message.attempts}
@@ -203,11 +249,14 @@ def _fail(run: Run, message: OutboxMessage, error: str, advice: str = "") -> Non
     review: Task | None = None
     if message.topic == INVOKE:
         state = run.chart.state(payload["state"])
-        try:
-            moved = run.take_first(state.invoke_error, {"error": error})
-        except Conflict as exc:
-            error = f"{error}; its onError failed too: {exc.message}"
-            moved = None
+        moved = None
+        if handler_problem is None:
+            try:
+                moved = run.take_first(state.invoke_error, {"error": error})
+            except Conflict as exc:
+                raise _HandlerFailed(f"{error}; its onError failed too: {exc.message}") from exc
+        else:
+            error = handler_problem
         if moved is None:
             review = _open_review(run, message, state, error, advice)
     run.emit(
@@ -224,8 +273,7 @@ def _open_review(
     role, _ = Group.objects.get_or_create(name=settings.ACTION_REVIEW_ROLE)
     payload = message.payload
     branch = run.branches.get(state.parent) if state.parent else None
-    task = Task.objects.create(
-        instance=run.instance,
+    task = run.new_task(
         branch=branch,
         state=state.path,
         visit=int(payload.get("visit") or 0),
@@ -234,6 +282,7 @@ def _open_review(
         forbid_requester=True,
         created_at=run.now,
     )
+    task.save(force_insert=True)
     task.candidate_groups.set([role])
     FailedAction.objects.create(
         instance=run.instance,

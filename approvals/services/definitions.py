@@ -112,6 +112,8 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
         "settings": definition.settings or {},
         "states": top,
     }
+    if definition.inbox_columns:
+        config["inbox_columns"] = definition.inbox_columns
     try:
         return canonical_config(config)
     except Exception:
@@ -276,6 +278,7 @@ def definition_import(
     draft.initial = config["initial"]
     draft.form_schema = config.get("form") or {"type": "object"}
     draft.settings = config.get("settings") or {}
+    draft.inbox_columns = config.get("inbox_columns") or []
     draft.save()
     _write_rows(draft, config)
     if publish:
@@ -335,6 +338,7 @@ def definition_new_version(*, definition_id: int, actor: Any) -> WorkflowDefinit
         initial=source.initial,
         form_schema=source.form_schema,
         settings=source.settings,
+        inbox_columns=source.inbox_columns,
         created_by=actor,
     )
     _write_rows(draft, config)

@@ -136,6 +136,8 @@ class Run:
         self.instance.version += 1
         self.instance.updated_at = self.now
         self.fields.update({"version", "updated_at"})
+        if self.fields & {"title", "business_key"}:
+            self._refresh_search_text()
         try:
             self.instance.save(update_fields=sorted(self.fields))
         except ConcurrentTransition:
@@ -523,7 +525,6 @@ class Run:
         due_at = self.chart.deadline(self.now, spec.sla) if spec.sla else None
         next_remind = self.chart.deadline(self.now, min(spec.remind)) if spec.remind else None
         common = dict(
-            instance=self.instance,
             branch=branch,
             state=state.path,
             visit=visit,
@@ -535,7 +536,7 @@ class Run:
         )
         if spec.requester:
             tasks = [
-                Task(
+                self.new_task(
                     **common,
                     for_requester=True,
                     forbid_requester=False,
@@ -547,12 +548,12 @@ class Run:
             groups_per_task: list[list[str]] = [[]]
         elif spec.rule == "all":
             common["forbid_requester"] = spec.forbid_requester
-            tasks = [Task(**common, rule=TaskRule.ALL) for _ in spec.roles]
+            tasks = [self.new_task(**common, rule=TaskRule.ALL) for _ in spec.roles]
             groups_per_task = [[role] for role in spec.roles]
         else:
             common["forbid_requester"] = spec.forbid_requester
             rule = TaskRule.QUORUM if spec.rule == "quorum" else TaskRule.ANY
-            tasks = [Task(**common, rule=rule) for _ in range(spec.approvals_needed)]
+            tasks = [self.new_task(**common, rule=rule) for _ in range(spec.approvals_needed)]
             groups_per_task = [list(spec.roles) for _ in tasks]
         created = Task.objects.bulk_create(tasks)
         self._link_groups(created, groups_per_task)
@@ -577,6 +578,22 @@ class Run:
                 },
                 key=f"task:{task.pk}",
             )
+
+    def new_task(self, *, label: str, **fields: Any) -> Task:
+        """An unsaved task of this request, carrying its definition and its search words."""
+        return Task(
+            instance=self.instance,
+            definition_id=self.instance.definition_id,
+            search_text=Task.search_text_for(self.instance, label),
+            label=label,
+            **fields,
+        )
+
+    def _refresh_search_text(self) -> None:
+        """The request's title or reference changed: every task of it searches by the new one."""
+        tasks = Task.objects.filter(instance=self.instance)
+        for label in set(tasks.values_list("label", flat=True)):
+            tasks.filter(label=label).update(search_text=Task.search_text_for(self.instance, label))
 
     def _link_groups(self, tasks: list[Task], groups_per_task: list[list[str]]) -> None:
         names = {name for names in groups_per_task for name in names}
@@ -605,7 +622,6 @@ class Run:
         """A successor of a live task (delegation, reassignment, escalation): the same step,
         deadline and roles unless `changes` / `role_ids` say otherwise."""
         fields: dict[str, Any] = dict(
-            instance=self.instance,
             branch_id=task.branch_id,
             state=task.state,
             visit=task.visit,
@@ -624,7 +640,8 @@ class Run:
             breached_at=task.breached_at,
         )
         fields.update(changes)
-        successor = Task.objects.create(**fields)
+        successor = self.new_task(**fields)
+        successor.save(force_insert=True)
         if role_ids is None:
             role_ids = list(task.candidate_groups.values_list("pk", flat=True))
         if role_ids:

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
+    BUSINESS_KEY_CONSTRAINT,
     Channel,
     DefinitionStatus,
     InstanceStatus,
@@ -23,6 +25,7 @@ from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.services.locking import lock_instance
 
 MAX_TITLE = 200
+MAX_BUSINESS_KEY = 100
 
 
 @transaction.atomic
@@ -53,22 +56,63 @@ def instance_start(
     errors = form_errors(chart.form, context)
     if errors:
         raise InvalidInput("the request has errors", errors)
-    title = str(title or context.get("title") or "").strip() or definition.title
+    title = str(title or "").strip() or request_title(definition, context, actor)
     if len(title) > MAX_TITLE:
         raise InvalidInput("the title is too long", {"title": [f"At most {MAX_TITLE} characters."]})
-    instance = WorkflowInstance.objects.create(
-        definition=definition,
-        requester=actor,
-        title=title,
-        business_key=business_key,
-        context=context,
-        state=chart.initial,
-        created_at=now,
-        updated_at=now,
-    )
+    business_key = str(business_key or "").strip()
+    if len(business_key) > MAX_BUSINESS_KEY:
+        raise InvalidInput(
+            "the reference is too long",
+            {"business_key": [f"At most {MAX_BUSINESS_KEY} characters."]},
+        )
+    if (
+        business_key
+        and WorkflowInstance.objects.filter(
+            workflow_key=definition.key, business_key=business_key
+        ).exists()
+    ):
+        raise _reference_taken(business_key)
+    try:
+        # A savepoint: a request of the same reference committed since the check above makes
+        # the insert fail, and only the insert is undone before the error is told.
+        with transaction.atomic():
+            instance = WorkflowInstance.objects.create(
+                definition=definition,
+                workflow_key=definition.key,
+                requester=actor,
+                title=title,
+                business_key=business_key,
+                context=context,
+                state=chart.initial,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError as exc:
+        if BUSINESS_KEY_CONSTRAINT in str(exc):
+            raise _reference_taken(business_key) from None
+        raise
     run = Run(instance, chart, actor=actor, channel=channel, now=now)
     run.start()
     return run.commit()
+
+
+def request_title(definition: WorkflowDefinition, context: Mapping[str, Any], actor: Any) -> str:
+    """A new request's title: the definition's title template filled from the form, else
+    the form's own `title` field, else the workflow's name."""
+    if placeholders(definition.title):
+        return render_title(definition.title, context, str(actor))
+    return str(context.get("title") or "").strip() or definition.name
+
+
+def _reference_taken(business_key: str) -> InvalidInput:
+    return InvalidInput(
+        f"the reference '{business_key}' is taken",
+        {
+            "business_key": [
+                f"Another request of this workflow already has the reference '{business_key}'."
+            ]
+        },
+    )
 
 
 def _locked_run(

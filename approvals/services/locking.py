@@ -57,9 +57,21 @@ def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Tas
     return task.instance, task
 
 
-def try_lock_instance(
-    *, instance_id: int | None = None, task_id: int | None = None
-) -> WorkflowInstance | None:
+def try_lock_task(*, task_id: int) -> tuple[WorkflowInstance, Task] | None:
+    """Like lock_task, for background sweeps (one query, the instance locked first, the task's
+    columns the committed ones): None when another transaction holds either row (SKIP
+    LOCKED) or the task is gone, as try_lock_instance."""
+    assert transaction.get_connection().in_atomic_block, "try_lock_task needs atomic()"
+    task = (
+        Task.objects.select_for_update(of=("instance", "self"), skip_locked=True)
+        .select_related("instance__definition", "assignee")
+        .filter(pk=task_id)
+        .first()
+    )
+    return None if task is None else (task.instance, task)
+
+
+def try_lock_instance(*, instance_id: int) -> WorkflowInstance | None:
     """Like lock_instance, for background sweeps: None when another transaction holds the row
     (SELECT ... FOR UPDATE SKIP LOCKED), so two sweepers never wait on, or redo, each other's
     item; the next sweep finds it again if it is still due. None also when the row is gone."""
@@ -67,6 +79,4 @@ def try_lock_instance(
     queryset = WorkflowInstance.objects.select_for_update(
         of=("self",), skip_locked=True
     ).select_related("definition")
-    if task_id is not None:
-        return queryset.filter(tasks__id=task_id).first()
     return queryset.filter(pk=instance_id).first()

@@ -33,7 +33,7 @@ from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import Conflict
-from approvals.services.locking import try_lock_instance
+from approvals.services.locking import try_lock_instance, try_lock_task
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +144,10 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
 def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
     deadline; past the last level it stays where it is and is flagged (`breached_at`)."""
-    instance = try_lock_instance(task_id=task_id)
-    if instance is None:
+    locked = try_lock_task(task_id=task_id)
+    if locked is None:
         return BUSY
-    task = Task.objects.select_related("assignee").get(pk=task_id)
+    instance, task = locked
     if not task.is_live or task.breached_at is not None or not task.due_at or task.due_at > now:
         return STALE
     run = Run(
@@ -252,10 +252,10 @@ def task_remind(*, task_id: int, now: datetime) -> str:
     """One reminder for a task whose next `remind` offset passed. When several passed while
     the sweep was not running, one reminder is sent and the schedule moves to the next offset
     still ahead."""
-    instance = try_lock_instance(task_id=task_id)
-    if instance is None:
+    locked = try_lock_task(task_id=task_id)
+    if locked is None:
         return BUSY
-    task = Task.objects.get(pk=task_id)
+    instance, task = locked
     if not task.is_live or task.next_remind_at is None or task.next_remind_at > now:
         return STALE
     run = Run(

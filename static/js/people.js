@@ -1,4 +1,5 @@
-// Suggests people as you type in a delegate box: <input data-people-search="/people/" list="...">.
+// Suggests people by name as you type in any person box (accounts.forms.PersonInput):
+// <input data-people-search="/people/" list="...">; choosing one puts in their username.
 // Listens on the document, so boxes that a live refresh puts in place (task.js) work too.
 (function () {
   "use strict";

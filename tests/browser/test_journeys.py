@@ -48,7 +48,7 @@ def test_submit_approve_and_see_it_approved(login, live_server, people):
     rob.click("text=Ergonomic chair")
     rob.fill("textarea[name=comment]", "Fine by me.")
     rob.click("button[value=APPROVE]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     assert "Decided: approve" in rob.locator(".messages").inner_text()
 
     rita.reload()
@@ -67,7 +67,7 @@ def test_reject_without_a_comment_is_refused(login, live_server, people):
     assert WorkflowInstance.objects.get().state == "review"
     rob.fill("textarea[name=comment]", "Over budget.")
     rob.click("button[value=REJECT]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     assert WorkflowInstance.objects.get().status == InstanceStatus.REJECTED
 
 
@@ -78,11 +78,13 @@ def test_delegate_with_the_name_suggestions(login, live_server, people):
     rob.goto(f"{live_server.url}/inbox/?tab=queue")
     rob.click("text=Team offsite")
     rob.locator("input[name=to]").press_sequentially("Mia", delay=30)
-    rob.wait_for_function("() => document.querySelectorAll('#people option').length > 0")
-    assert rob.locator("#people option").first.get_attribute("value") == "mia"
+    rob.wait_for_function(
+        "() => document.querySelectorAll('#delegate_to-people option').length > 0"
+    )
+    assert rob.locator("#delegate_to-people option").first.get_attribute("value") == "mia"
     rob.fill("input[name=to]", "mia")
     rob.click("#delegate-form button[type=submit]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     assert "Delegated to Mia Manager" in rob.locator(".messages").inner_text()
 
     mia = login("mia", TEST_PASSWORD)
@@ -136,7 +138,7 @@ def test_two_reviewers_on_one_task_the_second_is_told_who_decided(login, live_se
     for page in (rob, mia):
         page.goto(f"{live_server.url}/tasks/{task.pk}/")
     rob.click("button[value=APPROVE]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     mia.fill("textarea[name=comment]", "Too expensive.")
     mia.click("button[value=REJECT]")
     text = mia.locator(".messages").inner_text()

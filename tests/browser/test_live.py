@@ -81,7 +81,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server, csp_gu
             mia = pages["mia"].new_page()
             mia.goto(daphne.http + task_url)
             mia.click("button[value=APPROVE]")
-            mia.wait_for_url("**/inbox/")
+            mia.wait_for_url("**/inbox/**")
 
             inbox.wait_for_function("() => document.querySelectorAll('tr.inbox-row').length === 0")
             task_page.wait_for_selector("#live-note:not([hidden])")

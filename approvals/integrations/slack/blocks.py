@@ -50,7 +50,7 @@ def message_blocks(message: SlackMessage) -> tuple[str, list[dict[str, Any]]]:
     text = message.text
     link = f"<{url}|{_escape(message.text)}>" if url else _escape(message.text)
     fields = [
-        {"type": "mrkdwn", "text": f"*Workflow*\n{_escape(instance.definition.title)}"},
+        {"type": "mrkdwn", "text": f"*Workflow*\n{_escape(instance.definition.name)}"},
         {"type": "mrkdwn", "text": f"*Requested by*\n{_escape(str(instance.requester))}"},
     ]
     if task is not None and task.due_at:

@@ -162,3 +162,30 @@ def test_sixteen_deciders_share_the_bounded_pool_and_every_loser_is_told_who_won
     instance = WorkflowInstance.objects.get(pk=instance_id)
     assert (instance.state, instance.status) == ("approved", "completed")
     assert list(verify_instances([instance])) == []
+
+
+def test_simultaneous_starts_with_one_business_key_one_wins_the_others_told_why(api, requester):
+    publish(review_flow())
+    clients = [api(requester) for _ in range(CALLERS)]
+    responses = _together(
+        [
+            lambda c=c, n=n: c.post(
+                "/api/v1/workflows/review/instances/",
+                {"context": {"title": f"Laptop {n}", "amount": 900}, "business_key": "PO-API-1"},
+                format="json",
+            )
+            for n, c in enumerate(clients)
+        ]
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [400] * (CALLERS - 1)
+    for response in responses:
+        if response.status_code == 400:
+            body = response.json()
+            assert body["code"] == "invalid"
+            assert body["fields"] == {
+                "business_key": [
+                    "Another request of this workflow already has the reference 'PO-API-1'."
+                ]
+            }
+    assert WorkflowInstance.objects.filter(business_key="PO-API-1").count() == 1
+    assert AuditEvent.objects.filter(event="instance.started").count() == 1

@@ -93,6 +93,44 @@ def test_start_with_bad_input_is_400_with_field_messages(api, requester, body, f
     assert not WorkflowInstance.objects.exists()
 
 
+def test_a_business_key_taken_in_the_workflow_is_400_naming_the_field(api, requester, outsider):
+    publish(review_flow())
+    url = "/api/v1/workflows/review/instances/"
+    body = {"context": {"title": "Laptop", "amount": 900}, "business_key": "PO-API-1"}
+    assert api(requester).post(url, body, format="json").status_code == 201
+    # Someone else, who cannot see the first request, learns only that the key is taken.
+    again = api(outsider).post(url, {**body, "title": "Another"}, format="json")
+    assert again.status_code == 400
+    assert again.json() == {
+        "code": "invalid",
+        "detail": "the reference 'PO-API-1' is taken",
+        "fields": {
+            "business_key": [
+                "Another request of this workflow already has the reference 'PO-API-1'."
+            ]
+        },
+    }
+    assert WorkflowInstance.objects.count() == 1
+    too_long = api(requester).post(url, {**body, "business_key": "x" * 101}, format="json")
+    assert too_long.status_code == 400 and "business_key" in too_long.json()["fields"]
+
+
+def test_the_title_defaults_to_the_workflow_s_template(api, requester):
+    flow = review_flow()
+    flow["title"] = "{title} for {requester}"
+    publish(flow)
+    response = api(requester).post(
+        "/api/v1/workflows/review/instances/",
+        {"context": {"title": "Laptop", "amount": 900}},
+        format="json",
+    )
+    assert response.json()["title"] == "Laptop for Rita Requester"
+    listed = api(requester).get("/api/v1/workflows/").json()
+    assert [(w["title"], w["name"]) for w in listed["results"]] == [
+        ("{title} for {requester}", "Title for Requester")
+    ]
+
+
 def test_malformed_json_is_400(api, requester):
     publish(review_flow())
     response = api(requester).post(

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.automation.runner import action_execute, backoff_seconds
+from approvals.formatting import moment
 from approvals.models import (
     AuditEvent,
     FailedAction,
@@ -418,6 +418,55 @@ def test_on_done_guards_that_do_not_hold_go_to_manual_review(requester):
     assert "none of its onDone guards holds" in review.failed_action.error
 
 
+def test_an_on_done_that_fails_part_way_is_undone_and_goes_to_manual_review(requester):
+    """onDone enters a state whose `always` guard fails when evaluated: the moves it had made
+    are rolled back, so the request is still in the step's state with the step's output, and
+    one operator's review says what failed."""
+    config = step_flow()
+    config["states"]["post"]["invoke"]["onDone"]["target"] = "checked"
+    config["states"]["checked"] = {
+        "always": [{"target": "done", "guard": "1 / (ordered ? 0 : 1) > 0"}],
+        "on": {"GIVE_UP": "abandoned"},
+    }
+    instance = start(requester, config)
+    seq = instance.audit_seq
+    assert attempt(instance) == "done"
+    instance.refresh_from_db()
+    assert instance.state == "post" and instance.status == "active"
+    assert instance.context["post"]["reference"] == f"REF-{instance.pk}"
+    events = list(
+        AuditEvent.objects.filter(instance=instance, seq__gt=seq).values_list("event", flat=True)
+    )
+    assert "transition" not in events and events.count("action.completed") == 1
+    review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
+    assert review.state == "post" and review.is_live
+    assert "onDone failed" in review.failed_action.error
+    assert "division by zero" in review.failed_action.error
+    assert StepAttempt.objects.filter(instance=instance).count() == 1
+    assert message_of(instance).status == OutboxStatus.DELIVERED
+    assert list(verify_instances([instance.pk])) == []
+
+
+def test_an_on_error_that_fails_part_way_is_undone_and_goes_to_manual_review(requester):
+    config = step_flow(on_error="checked")
+    config["states"]["post"]["invoke"]["retry"] = {"max_attempts": 1}
+    config["states"]["checked"] = {
+        "always": [{"target": "failed", "guard": "1 / (ordered ? 0 : 1) > 0"}],
+        "on": {"GIVE_UP": "abandoned"},
+    }
+    instance = start(requester, config)
+    FAILURES.append(RuntimeError("ERP down"))
+    assert attempt(instance) == "failed"
+    instance.refresh_from_db()
+    assert instance.state == "post" and instance.status == "active"
+    review = Task.objects.get(instance=instance, kind=TaskKind.ACTION_REVIEW)
+    assert review.state == "post" and review.is_live
+    error = review.failed_action.error
+    assert "ERP down" in error and "onError failed too" in error and "division by zero" in error
+    assert StepAttempt.objects.filter(instance=instance).count() == 1
+    assert list(verify_instances([instance.pk])) == []
+
+
 def test_an_action_returning_something_else_than_a_mapping_fails(requester):
     config = step_flow()
     config["states"]["post"]["invoke"]["src"] = "test_bad_output"
@@ -530,7 +579,7 @@ def test_retry_makes_one_attempt_and_its_failure_is_reviewed_at_once(requester, 
 
 def test_a_handled_review_says_who_handled_it_and_when(requester, operator):
     """A closed review has no Decision: describing it used to fail (500 on its page)."""
-    when = timezone.localtime(NOW).strftime("%Y-%m-%d %H:%M")
+    when = moment(NOW)
     retried = _fail_to_review(requester)
     failed_action_retry(task_id=retried.pk, actor=operator, now=NOW)
     retried.refresh_from_db()

@@ -10,7 +10,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import OutOfOffice
-from approvals.models import Decision
+from approvals.models import LIVE_TASK_STATUSES, Decision, Task
+from approvals.services.instances import instance_start
 from approvals.services.task_work import task_claim, task_decide, task_delegate
 from tests.approvals.flows import NOW, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
@@ -137,7 +138,8 @@ def test_paging_and_constant_queries(client: Client, review, requester, reviewer
     with CaptureQueriesContext(connection) as many:
         page_one = client.get("/inbox/?tab=queue").content.decode()
     assert len(many) == len(few)
-    assert page_one.count('class="inbox-row"') == 25 and "Next page" in page_one
+    assert page_one.count('class="inbox-row"') == 25
+    assert 'href="?tab=queue&amp;page=2"' in page_one
     page_two = client.get("/inbox/?tab=queue&page=2").content.decode()
     assert page_two.count('class="inbox-row"') == 5 and "Previous page" in page_two
 
@@ -228,3 +230,67 @@ def test_bulk_never_tells_an_outsider_the_title_of_a_request(
     client.force_login(outsider)
     html = client.post("/inbox/bulk/", {"tasks": [task.pk], "decision": "APPROVE"}).content
     assert b"Secret merger budget" not in html and f"task {task.pk}".encode() in html
+
+
+def test_free_text_finds_the_title_the_reference_and_the_step_in_any_case(
+    client: Client, review, requester, reviewer
+):
+    laptop = instance_start(
+        definition_key="review",
+        context={"title": "Ärztliche Geräte", "amount": 10},
+        business_key="PO-77",
+        actor=requester,
+        now=NOW,
+    ).tasks.get()
+    start(requester, title="Office chair")
+    client.force_login(reviewer)
+    for q in ("ärztliche", "GERÄTE", "po-77", "PO-7", "che ger"):
+        assert rows(client, f"tab=queue&q={q}") == [str(laptop.pk)], q
+    assert rows(client, "tab=queue&q=50%25") == []  # LIKE's wildcards are plain characters
+    assert rows(client, "tab=queue&q=_") == []
+    assert len(rows(client, "tab=queue&q=review")) == 2  # the step's label
+
+
+def test_free_text_follows_a_title_changed_by_resubmission(
+    client: Client, review, requester, reviewer
+):
+    task = start(requester, title="Laptop").tasks.get()
+    task_decide(
+        task_id=task.pk, event="REQUEST_CHANGES", comment="Cheaper?", actor=reviewer, now=NOW
+    )
+    own = task.instance.tasks.get(status="claimed")
+    task_decide(
+        task_id=own.pk,
+        event="RESUBMIT",
+        form={"title": "Refurbished notebook", "amount": 900},
+        actor=requester,
+        now=NOW,
+    )
+    client.force_login(reviewer)
+    again = task.instance.tasks.get(status="open")
+    assert rows(client, "tab=queue&q=notebook") == [str(again.pk)]
+    assert rows(client, "tab=queue&q=laptop") == []
+    assert rows(client, "tab=done&q=notebook") == [str(task.pk)]
+    assert all(t.definition_id == task.instance.definition_id for t in task.instance.tasks.all())
+
+
+@pytest.mark.postgres_only
+def test_free_text_on_live_tasks_reads_the_trigram_index(review, requester):
+    """The lookup the inbox makes (`search_text__contains`, which Django writes as
+    `search_text::text LIKE`) on live tasks is one the partial trigram index answers."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigram index exists only on PostgreSQL")
+    start(requester, title="Laptop")
+    tasks = Task.objects.filter(status__in=LIVE_TASK_STATUSES, search_text__contains="aptop")
+    with connection.cursor() as cursor:
+        # A table this small is read whole, or through any other index of live tasks; what
+        # matters is that this index can answer. The test's transaction puts them back.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'approvals_task'"
+            " AND indexname NOT IN ('task_live_search_trgm', 'approvals_task_pkey')"
+        )
+        others = [name for (name,) in cursor.fetchall()]
+        cursor.execute("DROP INDEX " + ", ".join(others))
+    plan = tasks.explain()
+    assert "task_live_search_trgm" in plan

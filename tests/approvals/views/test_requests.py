@@ -269,7 +269,7 @@ def test_my_requests_costs_the_same_queries_for_3_or_30(client: Client, review, 
         start(requester, title=f"R{n}")
     with CaptureQueriesContext(connection) as many:
         html = client.get("/requests/").content.decode()
-    assert len(many) == len(few) and html.count("anyone in manager") == 30
+    assert len(many) == len(few) and html.count("anyone in manager") == 25
 
 
 def test_anonymous_visitors_are_sent_to_sign_in_and_start_nothing(client: Client, typed):

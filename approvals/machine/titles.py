@@ -1,0 +1,77 @@
+"""A definition's `title` as a template of its requests' titles.
+
+`title: "{system} · {access_level} · {requester}"` names each request from its start form's
+fields (`{requester}` is the requester's full name). Where the definition itself is named (the
+list of workflows, the new-request page, the admin), each placeholder reads as its field's
+title: "System · Access level · Requester". A title without placeholders is plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from approvals.machine.config import field_label
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+REQUESTER = "requester"
+# Between placeholders: the middle dot, |, comma, /, colon, en and em dashes, hyphen.
+SEPARATOR = "[\u00b7|,/:\u2013\u2014-]"
+# A request title longer than this is cut (WorkflowInstance.title's length).
+MAX_RENDERED = 200
+
+
+def placeholders(template: str) -> list[str]:
+    """The names in a template's placeholders, in order, each once."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(template)))
+
+
+def stray_brace(template: str) -> bool:
+    """Whether a brace is left once the placeholders are taken out (`{amount`, `{1}`...)."""
+    rest = PLACEHOLDER.sub("", template)
+    return "{" in rest or "}" in rest
+
+
+def readable_title(template: str, form: Mapping[str, Any]) -> str:
+    """The definition's own name: each placeholder as its field's title."""
+
+    def label(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return "Requester" if name == REQUESTER else field_label(form, name)
+
+    return PLACEHOLDER.sub(label, template)
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def render_title(template: str, context: Mapping[str, Any], requester: str) -> str:
+    """A request's title from the template; an empty field leaves its place empty, and the
+    separators around it go too ("{system} · {note}" with no note is just the system)."""
+    if not placeholders(template):
+        return template
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        text = requester if name == REQUESTER else _text(context.get(name))
+        # A marker that cannot be typed, so that empty parts are found once all are in.
+        return text.replace("\x00", "") or "\x00"
+
+    text = PLACEHOLDER.sub(value, template)
+    # Drop each empty field with the separator before it (or after it, at the start).
+    text = re.sub(rf"\s*{SEPARATOR}\s*\x00", "", text)
+    text = re.sub(rf"\x00\s*{SEPARATOR}\s*", "", text)
+    text = " ".join(text.replace("\x00", "").split())
+    if len(text) > MAX_RENDERED:
+        text = text[: MAX_RENDERED - 1].rstrip() + "…"
+    return text
