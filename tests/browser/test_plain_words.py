@@ -76,7 +76,7 @@ def test_the_embedded_default_shows_friendly_error_pages(settings, login, live_s
     assert "Not found" in text and "Back to your inbox" in text
     assert "URLconf" not in page.content() and "api/v1/" not in page.content()
     page.click("text=Back to your inbox")
-    page.wait_for_url("**/inbox/")
+    page.wait_for_url("**/inbox/**")
 
 
 TEXT_SIZES = """() => {
@@ -121,7 +121,7 @@ def test_the_history_says_what_happened_in_words(login, live_server, people_and_
     rob.goto(f"{live_server.url}/inbox/?tab=queue")
     rob.click("text=Laptop batch")
     rob.click("button[value=APPROVE]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     rita = login("rita", TEST_PASSWORD)
     rita.goto(f"{live_server.url}/requests/{instance.pk}/")
     history = rita.inner_text("#timeline")
@@ -154,7 +154,7 @@ def test_a_decision_no_guard_allows_is_not_offered(login, live_server, db):
     assert "guard" not in card and "APPROVE" not in card
     rob.fill("textarea[name=comment]", "Too expensive.")
     rob.click("button[value=REJECT]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
 
 
 def test_notifications_say_what_happened(login, live_server, people_and_flow):
@@ -172,7 +172,7 @@ def test_notifications_say_what_happened(login, live_server, people_and_flow):
 
     rob.goto(f"{live_server.url}/tasks/{people_and_flow['instance'].tasks.get().pk}/")
     rob.click("button[value=APPROVE]")
-    rob.wait_for_url("**/inbox/")
+    rob.wait_for_url("**/inbox/**")
     rob.goto(f"{live_server.url}/notifications/?show=unread")
     unread = rob.inner_text("#notification-card")
     assert "2 new tasks in Review" in unread and "Laptop batch" not in unread
@@ -284,7 +284,7 @@ def test_quorum_progress_is_shown(login, live_server, db):
     sam.goto(f"{live_server.url}/tasks/{first.pk}/")
     assert sam.inner_text("#progress") == "No approvals yet; 2 needed."
     sam.click("button[value=APPROVE]")
-    sam.wait_for_url("**/inbox/")
+    sam.wait_for_url("**/inbox/**")
     tina = login("tina", TEST_PASSWORD)
     tina.goto(f"{live_server.url}/tasks/{second.pk}/")
     assert tina.inner_text("#progress") == "Sam Silva approved; 1 of 2."
