@@ -338,7 +338,9 @@ def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list
     template = run.instance.definition.title
     if placeholders(template):
         if changed.keys() & set(placeholders(template)):
-            run.instance.title = render_title(template, merged, str(run.instance.requester))
+            run.instance.title = render_title(
+                template, merged, str(run.instance.requester), form=run.chart.form
+            )
             run.fields.add("title")
         return changed
     title = str(merged.get("title") or "").strip()
