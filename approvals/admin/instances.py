@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.people import choosable_people
+from accounts.forms import PersonInput, UserField
 from approvals import selectors
 from approvals.admin.base import CancelForm, ReadOnlyAdmin, error_text
 from approvals.models import LIVE_TASK_STATUSES, Task, WorkflowInstance
@@ -23,22 +23,31 @@ from approvals.services.task_work import task_reassign
 
 
 class ReassignForm(forms.Form):
-    """Whom a task can go to: people who can be chosen, and who may act on it (never the
-    requester where the step forbids them to decide their own request)."""
+    """Whom a task can go to, found by name like every person box: people who can be chosen,
+    and who may act on it (never the requester where the step forbids them to decide their
+    own request). Left empty, the task goes back to its roles' queue."""
 
-    to = forms.ModelChoiceField(
-        queryset=choosable_people(),
+    to = UserField(
         required=False,
-        empty_label="— back to the roles' queue —",
-        error_messages={"invalid_choice": "Choose someone who may act on this task."},
+        max_length=150,
+        widget=PersonInput({"placeholder": "A name, or empty: back to the roles' queue"}),
     )
 
     def __init__(self, *args: Any, task: Task, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        people = choosable_people().order_by("first_name", "last_name", "username")
-        if task.forbid_requester and not task.for_requester:
-            people = people.exclude(pk=task.instance.requester_id)
-        self.fields["to"].queryset = people
+        self.task = task
+
+    def clean_to(self) -> Any:
+        person = self.cleaned_data["to"]
+        task = self.task
+        if (
+            person is not None
+            and task.forbid_requester
+            and not task.for_requester
+            and person.pk == task.instance.requester_id
+        ):
+            raise forms.ValidationError("Choose someone who may act on this task.")
+        return person
 
 
 @admin.register(WorkflowInstance)

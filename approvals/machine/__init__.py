@@ -15,6 +15,7 @@ from approvals.machine.expressions import (
     evaluate_guard,
 )
 from approvals.machine.loader import DefinitionError, dump_document, load_document
+from approvals.machine.titles import readable_title, render_title
 from approvals.machine.validation import canonical_config, validate_config
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "load_document",
     "normalize_transitions",
     "parse_duration",
+    "readable_title",
+    "render_title",
     "state_type",
     "validate_config",
 ]

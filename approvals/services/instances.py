@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
-    BUSINESS_KEY_CONSTRAINT,
     Channel,
     DefinitionStatus,
     InstanceStatus,
@@ -65,16 +64,13 @@ def instance_start(
             "the reference is too long",
             {"business_key": [f"At most {MAX_BUSINESS_KEY} characters."]},
         )
-    if (
-        business_key
-        and WorkflowInstance.objects.filter(
-            workflow_key=definition.key, business_key=business_key
-        ).exists()
-    ):
+    taken = WorkflowInstance.objects.filter(workflow_key=definition.key, business_key=business_key)
+    if business_key and taken.exists():
         raise _reference_taken(business_key)
     try:
-        # A savepoint: a request of the same reference committed since the check above makes
-        # the insert fail, and only the insert is undone before the error is told.
+        # A savepoint: when a request with the same reference committed since the check above,
+        # the insert breaks the constraint and only the insert is undone; the transaction can
+        # still ask what broke it.
         with transaction.atomic():
             instance = WorkflowInstance.objects.create(
                 definition=definition,
@@ -87,8 +83,8 @@ def instance_start(
                 created_at=now,
                 updated_at=now,
             )
-    except IntegrityError as exc:
-        if BUSINESS_KEY_CONSTRAINT in str(exc):
+    except IntegrityError:
+        if business_key and taken.exists():
             raise _reference_taken(business_key) from None
         raise
     run = Run(instance, chart, actor=actor, channel=channel, now=now)

@@ -28,7 +28,7 @@ def test_operator_cancels_and_reassigns_from_the_instance_page(
 
     staff_client.post(
         reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk]),
-        {f"t{task.pk}-to": reviewer.pk},
+        {f"t{task.pk}-to": "Rob Reviewer"},
     )
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
@@ -56,15 +56,22 @@ def test_reassign_offers_people_who_may_act_and_refuses_the_others(
     )
     task = instance.tasks.get()
     page = staff_client.get(reverse("admin:approvals_workflowinstance_change", args=[instance.pk]))
-    options = page.context["live_tasks"][0][1].fields["to"].queryset
-    assert reviewer in options
-    assert anonymous not in options and requester not in options
+    html = page.content.decode()
+    assert f'name="t{task.pk}-to"' in html and 'data-people-search="/people/"' in html
+    assert "js/people.js" in html
     url = reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk])
-    for refused in (anonymous, requester):
-        response = staff_client.post(url, {f"t{task.pk}-to": refused.pk}, follow=True)
-        assert "Choose someone who may act on this task." in response.content.decode()
+    for refused, message in (
+        (anonymous.username, "No active user &#x27;AnonymousUser&#x27;."),
+        ("Rita Requester", "Choose someone who may act on this task."),
+        ("rita", "Choose someone who may act on this task."),
+        ("nobody", "No active user &#x27;nobody&#x27;."),
+    ):
+        response = staff_client.post(url, {f"t{task.pk}-to": refused}, follow=True)
+        assert message in response.content.decode()
         task.refresh_from_db()
         assert task.status == TaskStatus.OPEN
+    staff_client.post(url, {f"t{task.pk}-to": "Rob"})  # his first name: he is the only Rob
+    assert instance.tasks.get(status=TaskStatus.CLAIMED).assignee == reviewer
 
 
 class _FormNesting(HTMLParser):
@@ -121,9 +128,30 @@ def test_a_refused_reassignment_is_explained_in_a_message(client, requester, rev
     client.force_login(clerk)
     response = client.post(
         reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk]),
-        {f"t{task.pk}-to": reviewer.pk},
+        {f"t{task.pk}-to": "Rob Reviewer"},
         follow=True,
     )
     assert [str(m) for m in response.context["messages"]] == ["you may not reassign tasks"]
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN and task.assignee is None
+
+
+def test_reassign_left_empty_sends_the_task_back_to_its_roles_queue(
+    staff_client, requester, reviewer
+):
+    publish(review_flow())
+    instance = instance_start(
+        definition_key="review", context={"title": "a", "amount": 1}, actor=requester, now=NOW
+    )
+    task = instance.tasks.get()
+    url = reverse("admin:approvals_task_reassign", args=[instance.pk, task.pk])
+    staff_client.post(url, {f"t{task.pk}-to": "rob"})
+    claimed = instance.tasks.get(status=TaskStatus.CLAIMED)
+    response = staff_client.post(
+        reverse("admin:approvals_task_reassign", args=[instance.pk, claimed.pk]),
+        {f"t{claimed.pk}-to": ""},
+        follow=True,
+    )
+    assert "Task reassigned to its roles queue." in response.content.decode()
+    back = instance.tasks.get(status=TaskStatus.OPEN)
+    assert back.assignee is None and back.candidate_groups.filter(name="manager").exists()
