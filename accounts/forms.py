@@ -8,6 +8,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.models import time_zones
 from accounts.people import find_person, person_problem
 
 
@@ -58,3 +59,13 @@ class AbsenceForm(forms.Form):
     )
     ends_on = forms.DateField(label="Last day away", widget=forms.DateInput(attrs={"type": "date"}))
     note = forms.CharField(required=False, max_length=200)
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label="Time zone", required=False)
+
+    def __init__(self, *args: Any, site_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", f"The site's ({site_zone})"), *((z, z) for z in time_zones())]

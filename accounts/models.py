@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from functools import cache
+from zoneinfo import available_timezones
+
 from django.contrib.auth.models import AbstractUser, Group
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+@cache
+def time_zones() -> list[str]:
+    """The IANA time zones a person may choose, sorted."""
+    return sorted(available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in time_zones():
+        raise ValidationError(f"'{value}' is not a time zone (for example Europe/Paris).")
 
 
 class User(AbstractUser):
     slack_user_id = models.CharField(
         max_length=32, blank=True, help_text="Slack member id (U…); matched by e-mail if empty."
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        # A default in the database too: rows written without the field (older code, a
+        # migration's historical model) read as the site's zone.
+        default="",
+        db_default="",
+        validators=[validate_time_zone],
+        help_text="The IANA time zone dates are shown in (empty: the site's TIME_ZONE).",
     )
 
     class Meta(AbstractUser.Meta):

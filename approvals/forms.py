@@ -13,6 +13,7 @@ from django import forms
 from accounts.forms import UserField
 from accounts.models import User
 from accounts.people import find_person, person_problem
+from approvals.machine.words import enum_options
 from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters, column_sort
 
 # Longer strings than this get a textarea.
@@ -26,22 +27,23 @@ def _field(prop: Mapping[str, Any], required: bool) -> forms.Field:
         "required": required,
     }
     kind = prop.get("type")
-    if "enum" in prop:
-        choices = [(value, str(value)) for value in prop["enum"]]
+    # Fixed values show their titles (x-enumNames, or oneOf of const + title).
+    options = enum_options(prop)
+    if options is not None:
+        choices: list[tuple[Any, str]] = list(options)
         if not required:
             choices.insert(0, ("", "—"))
         return forms.TypedChoiceField(
             choices=choices,
-            coerce=lambda value, options=prop["enum"]: next(
-                (o for o in options if str(o) == value), value
+            coerce=lambda value, values=[v for v, _ in options]: next(
+                (o for o in values if str(o) == value), value
             ),
             **common,
         )
-    if kind == "array" and "enum" in (prop.get("items") or {}):
+    item_options = enum_options(prop.get("items") or {}) if kind == "array" else None
+    if item_options is not None:
         return forms.MultipleChoiceField(
-            choices=[(value, str(value)) for value in prop["items"]["enum"]],
-            widget=forms.CheckboxSelectMultiple,
-            **common,
+            choices=item_options, widget=forms.CheckboxSelectMultiple, **common
         )
     if kind == "boolean":
         return forms.BooleanField(**{**common, "required": False})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -10,11 +11,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.absences import local_day
-from accounts.forms import AbsenceForm
+from accounts.forms import AbsenceForm, TimeZoneForm
 from accounts.models import OutOfOffice
 from approvals.integrations.slack.client import enabled as slack_enabled
 from approvals.services.absences import absence_create, absence_delete
 from approvals.services.errors import InvalidInput, NotAllowed
+from approvals.services.preferences import user_set_time_zone
 
 
 @login_required
@@ -52,9 +54,31 @@ def profile(request: HttpRequest) -> HttpResponse:
         ).select_related("user"),
         "today": today,
         "absence_form": form,
+        "time_zone_form": TimeZoneForm(
+            initial={"time_zone": request.user.time_zone}, site_zone=settings.TIME_ZONE
+        ),
         "slack_enabled": slack_enabled(),
     }
     return render(request, "accounts/profile.html", context, status=status)
+
+
+@login_required
+@require_POST
+def time_zone_view(request: HttpRequest) -> HttpResponse:
+    """POST time_zone: the zone my dates are shown in ('' for the site's)."""
+    form = TimeZoneForm(request.POST, site_zone=settings.TIME_ZONE)
+    if not form.is_valid():
+        messages.error(request, "Choose a time zone from the list.")
+        return redirect("profile")
+    try:
+        user = user_set_time_zone(
+            user_id=request.user.pk, time_zone=form.cleaned_data["time_zone"], actor=request.user
+        )
+    except InvalidInput as exc:
+        messages.error(request, " ".join(exc.field_errors.get("time_zone", [exc.message])))
+        return redirect("profile")
+    messages.success(request, f"Dates are now shown in {user.time_zone or settings.TIME_ZONE}.")
+    return redirect("profile")
 
 
 @login_required

@@ -5,24 +5,25 @@ Writes live in `approvals/services/`; nothing here changes a row.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.lookups import Exact
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
+from approvals.formatting import field_value, moment
 from approvals.machine.config import field_label, form_fields
+from approvals.machine.statechart import GuardError, Statechart
+from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
-    AuditEvent,
     Decision,
     DefinitionStatus,
     FailedAction,
@@ -145,7 +146,7 @@ class Column:
     schema: Mapping[str, Any]
 
     def text(self, context: Mapping[str, Any]) -> str:
-        return column_text(self.schema, context.get(self.name))
+        return column_text(self.name, self.schema, context)
 
 
 def columns_of(definition: WorkflowDefinition) -> list[Column]:
@@ -173,23 +174,10 @@ def column_sort(sort: str) -> tuple[str, bool] | None:
     return (match.group(2), match.group(1) == "-") if match else None
 
 
-def column_text(schema: Mapping[str, Any], value: Any) -> str:
-    """A field's value as a short text for a column: numbers grouped, dates spelt out."""
-    if value is None or value == "" or value == []:
-        return ""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, int | float):
-        return f"{int(value) if float(value).is_integer() else value:,}"
-    if isinstance(value, list):
-        text = ", ".join(str(v) for v in value)
-    elif schema.get("format") == "date" and isinstance(value, str):
-        try:
-            text = f"{date.fromisoformat(value):%b %-d, %Y}"
-        except ValueError:
-            text = value
-    else:
-        text = str(value)
+def column_text(name: str, schema: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """A field's value as a short text for a column, as the request card shows it (enum
+    titles, numbers grouped with their currency, dates spelt out), cut to COLUMN_TEXT."""
+    text = field_value(name, context.get(name), {"properties": {name: schema}}, context) or ""
     return text if len(text) <= COLUMN_TEXT else text[: COLUMN_TEXT - 1].rstrip() + "…"
 
 
@@ -341,101 +329,9 @@ def waiting_on(task: Task) -> str:
     return f"anyone in {roles}" if roles else "nobody (an operator must reassign it)"
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    seq: int
-    at: datetime
-    actor: str
-    channel: str
-    text: str
-    comment: str
-    kind: str  # a CSS hook: start, move, task, decision, end
-
-
-def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
-    """The audit trail told as a story, oldest first."""
-    chart = statechart_for(instance.definition)
-
-    def label(path: str) -> str:
-        return chart.state(path).label if path in chart.states else path
-
-    entries = []
-    events = instance.audit_events.select_related("actor").order_by("seq")
-    for event in events:
-        text, kind = _describe(event, label)
-        entries.append(
-            TimelineEntry(
-                seq=event.seq,
-                at=event.at,
-                # The name as people know it now; the chain keeps the username it was made with.
-                actor=str(event.actor) if event.actor else event.actor_name or "Signoff",
-                channel=event.channel,
-                text=text,
-                comment=_said(event),
-                kind=kind,
-            )
-        )
-    return entries
-
-
-def _said(event: AuditEvent) -> str:
-    """The words that go with an event: a comment or reason, or what a step returned."""
-    data = event.data or {}
-    if event.event == "action.completed":
-        return output_text(data.get("output"))
-    return str(data.get("comment") or data.get("reason") or "")
-
-
-def output_text(output: Any) -> str:
-    """An automated step's output as lines of text ("message: Your purchase order was..."),
-    never a Python dict."""
-    if not isinstance(output, dict):
-        return "" if output in (None, "", [], {}) else str(output)
-    lines = []
-    for key, value in output.items():
-        if isinstance(value, dict | list):
-            value = json.dumps(value, ensure_ascii=False)
-        lines.append(f"{key.replace('_', ' ').capitalize()}: {value}")
-    return "\n".join(lines)
-
-
-def _describe(event: AuditEvent, label: Any) -> tuple[str, str]:
-    data = event.data or {}
-    behalf = f" on behalf of {data['on_behalf_of']}" if data.get("on_behalf_of") else ""
-    name = event.event
-    if name == "instance.started":
-        return f"started the request in {label(event.to_state)}", "start"
-    if name == "transition":
-        what = data.get("event") or data.get("trigger") or "moved"
-        return f"{label(event.from_state)} → {label(event.to_state)} ({what})", "move"
-    if name == "task.created":
-        roles = ", ".join(data.get("roles") or [])
-        to = f" for {roles}" if roles else ""
-        return f"opened a task in {label(event.to_state)}{to}", "task"
-    if name == "task.claimed":
-        return f"claimed the task{behalf}", "task"
-    if name == "task.unclaimed":
-        return "gave the task back to the queue", "task"
-    if name == "task.decided":
-        decision = str(data.get("decision", "")).replace("_", " ").lower()
-        changed = data.get("changed")
-        edits = f", changing {', '.join(sorted(changed))}" if changed else ""
-        return f"decided: {decision}{edits}{behalf}", "decision"
-    if name == "task.delegated":
-        return f"delegated the task to {data.get('to')}{behalf}", "task"
-    if name == "task.reassigned":
-        to = data.get("to") or "the roles' queue"
-        return f"reassigned the task to {to}{behalf}", "task"
-    if name == "action.completed":
-        return f"finished the automated step {label(event.to_state)}", "task"
-    if name.startswith("instance."):
-        outcome = data.get("outcome") or name.split(".", 1)[1]
-        return f"ended: {outcome}", "end"
-    return name.replace(".", " ").replace("_", " "), "task"
-
-
-def diagram(instance: WorkflowInstance) -> SafeString:
-    """The definition's diagram with where the request is and where it has been."""
+def diagram(instance: WorkflowInstance, *, reader: bool = False) -> SafeString:
+    """The definition's diagram with where the request is and where it has been: in words
+    for the people who follow the request (`reader`), as written for the admin."""
     from approvals.machine.diagram import render_svg
 
     active = [
@@ -445,7 +341,12 @@ def diagram(instance: WorkflowInstance) -> SafeString:
     visited = list(instance.audit_events.values_list("to_state", flat=True))
     # The SVG is built by our own code from escaped names (approvals/diagram.py).
     return mark_safe(
-        render_svg(definition_config(instance.definition), active=active, visited=visited)
+        render_svg(
+            definition_config(instance.definition),
+            active=active,
+            visited=visited,
+            reader=reader,
+        )
     )
 
 
@@ -458,15 +359,16 @@ class Choice:
 
 
 def decision_choices(task: Task) -> list[Choice]:
-    """One button per event the task's state accepts, approving first."""
+    """One button per event the task's state accepts and a guard allows now, approving
+    first (`unavailable_decisions` says why the others are not offered)."""
     chart = statechart_for(task.instance.definition)
-    events = list(chart.state(task.state).on)
+    events = [e for e in chart.state(task.state).on if not _refused(chart, task, e)]
     order = {"APPROVE": 0, "RESUBMIT": 0, "REQUEST_CHANGES": 1, "REJECT": 2, "WITHDRAW": 2}
     events.sort(key=lambda e: order.get(e, 1))
     return [
         Choice(
             event=event,
-            label=event.replace("_", " ").capitalize(),
+            label=event_label(event),
             needs_comment=event in EVENTS_NEEDING_COMMENT,
             style="primary"
             if event in {"APPROVE", "RESUBMIT"}
@@ -474,6 +376,31 @@ def decision_choices(task: Task) -> list[Choice]:
         )
         for event in events
     ]
+
+
+def unavailable_decisions(task: Task) -> list[str]:
+    """Why each decision of the step that no guard allows now is not offered, in the
+    definition's words ("Approve is not possible now: only when the amount is ...")."""
+    chart = statechart_for(task.instance.definition)
+    return [r for e in chart.state(task.state).on if (r := _refused(chart, task, e))]
+
+
+def _refused(chart: Statechart, task: Task, event: str) -> str:
+    """'' when the event may be chosen now, else the refusal the engine would give. The
+    requester's RESUBMIT is always offered: the edits it carries may be what its guard reads."""
+    candidates = chart.state(task.state).on[event]
+    if event == "RESUBMIT" or any(t.guard is None for t in candidates):
+        return ""
+    try:
+        if chart.select(candidates, task.instance.context, {}) is not None:
+            return ""
+    except GuardError:
+        pass  # the engine would refuse it too, with the expression's error
+    return refusal(
+        event,
+        [(t.description, t.guard.source if t.guard else None) for t in candidates],
+        chart.form,
+    )
 
 
 def may_act(user: Any, task: Task, now: datetime) -> bool:
@@ -550,7 +477,7 @@ class StepProgress:
             return f"running, {of}"
         if self.next_at is None:
             return f"starting, {of}"
-        return f"retrying, {of}, next at {timezone.localtime(self.next_at):%H:%M}"
+        return f"retrying, {of}, next at {moment(self.next_at)}"
 
 
 def steps_in_progress(instance: WorkflowInstance) -> list[StepProgress]:
@@ -666,3 +593,86 @@ def current_steps(instance: WorkflowInstance) -> list[str]:
         .values_list("state", flat=True)
     )
     return [state_label(instance, path) for path in leaves or [instance.state]]
+
+
+def covering_names(user: Any, tasks: list[Task], now: datetime) -> dict[int, str]:
+    """For the tasks that are `user`'s only because they cover for someone away, whom they
+    cover for ("Bob Baker"), by task id: assigned to the absent person, or offered only to roles
+    the absent person holds. Two queries for a page of tasks, none when covering for nobody."""
+    covered = covered_user_ids(user, local_day(now))
+    if not covered:
+        return {}
+    result: dict[int, str] = {}
+    offered = [t for t in tasks if t.assignee_id is None and not t.for_requester]
+    for task in tasks:
+        if task.assignee_id in covered:
+            result[task.pk] = str(task.assignee)
+    if not offered:
+        return result
+    groups: dict[int, set[int]] = {}
+    for task_id, group_id in Task.candidate_groups.through.objects.filter(
+        task_id__in=[t.pk for t in offered]
+    ).values_list("task_id", "group_id"):
+        groups.setdefault(task_id, set()).add(group_id)
+    people: dict[int, list[Any]] = {}
+    for person in get_user_model().objects.filter(pk__in=covered).prefetch_related("groups"):
+        for group in person.groups.all():
+            people.setdefault(group.pk, []).append(person)
+    mine = set(role_ids(user))
+    for task in offered:
+        task_groups = groups.get(task.pk, set())
+        if task_groups & mine:
+            continue
+        names = {
+            str(p): None
+            for g in sorted(task_groups)
+            for p in people.get(g, [])
+            if not (task.forbid_requester and p.pk == task.instance.requester_id)
+        }
+        if names:
+            result[task.pk] = ", ".join(names)
+    return result
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Approvals so far on a step that needs several (rule all, or a quorum)."""
+
+    names: list[str]
+    needed: int
+
+    @property
+    def text(self) -> str:
+        if not self.names:
+            return f"No approvals yet; {self.needed} needed"
+        return f"{', '.join(self.names)} approved; {len(self.names)} of {self.needed}"
+
+
+def approval_progress(task: Task) -> Progress | None:
+    """'Sam Silva approved; 1 of 2' for a task of a step with rule all or a quorum."""
+    if task.rule == "any" or task.for_requester:
+        return None
+    chart = statechart_for(task.instance.definition)
+    spec = chart.state(task.state).task if task.state in chart.states else None
+    if spec is None:
+        return None
+    decisions = Decision.objects.filter(
+        task__instance_id=task.instance_id,
+        task__state=task.state,
+        task__visit=task.visit,
+        event="APPROVE",
+    ).select_related("actor")
+    return Progress(
+        [str(d.actor) for d in decisions.order_by("decided_at", "pk")], spec.approvals_needed
+    )
+
+
+def decision_before(task: Task) -> Any:
+    """The decision that brought the request into this task's step (the audit event: who,
+    what, their comment, the fields a resubmission changed), or None."""
+    return (
+        task.instance.audit_events.filter(event="task.decided", seq__lt=task.visit)
+        .select_related("actor")
+        .order_by("-seq")
+        .first()
+    )

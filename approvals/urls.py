@@ -4,6 +4,7 @@ from approvals import profile, views
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
+    path("accounts/profile/time-zone/", profile.time_zone_view, name="profile_time_zone"),
     path(
         "accounts/out-of-office/<int:absence_id>/delete/",
         profile.absence_delete_view,
@@ -25,6 +26,7 @@ urlpatterns = [
     path("requests/new/", views.request_new, name="request_new"),
     path("requests/new/<slug:key>/", views.request_start, name="request_start"),
     path("requests/<int:instance_id>/", views.instance_detail, name="request"),
+    path("requests/<int:instance_id>/diagram/", views.instance_diagram, name="request_diagram"),
     path(
         "requests/<int:instance_id>/withdraw/",
         views.instance_withdraw_view,

@@ -31,7 +31,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.people import choosable_people
-from approvals import selectors
+from approvals import history, selectors
+from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
     BulkForm,
     DecisionForm,
@@ -43,6 +44,7 @@ from approvals.forms import (
 )
 from approvals.machine.config import field_label, form_fields
 from approvals.machine.statechart import APPROVE
+from approvals.machine.words import decision_verb
 from approvals.models import (
     DefinitionStatus,
     Task,
@@ -140,7 +142,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "tab_list": [(key, label, None) for key, label in selectors.TABS.items()],
         "sorts": selectors.SORTS,
         "filters": filters,
-        "rows": _rows(rows[:PAGE_SIZE], columns, now),
+        "rows": _rows(request.user, rows[:PAGE_SIZE], columns, now),
         "columns": columns,
         "column_sorts": [
             (f"{direction}col:{c.name}", f"{c.label} {arrow}")
@@ -222,10 +224,14 @@ def _inbox_url(request: HttpRequest) -> str:
     return url if isinstance(url, str) and url.startswith("/inbox/?") else reverse("inbox")
 
 
-def _rows(tasks: list[Task], columns: list[selectors.Column], now: Any) -> list[dict[str, Any]]:
-    """Each task with its step, its deadline badge, and its key fields: the workflow's columns
-    when the inbox shows one workflow, else its own workflow's as "label: value" pairs."""
+def _rows(
+    user: Any, tasks: list[Task], columns: list[selectors.Column], now: Any
+) -> list[dict[str, Any]]:
+    """Each task with its step, its deadline badge, its key fields (the workflow's columns
+    when the inbox shows one workflow, else its own workflow's as "label: value" pairs), and
+    whom the user covers for where the task is theirs only by cover."""
     own: dict[int, list[selectors.Column]] = {}
+    covering = selectors.covering_names(user, tasks, now)
     rows = []
     for task in tasks:
         instance = task.instance
@@ -247,6 +253,7 @@ def _rows(tasks: list[Task], columns: list[selectors.Column], now: Any) -> list[
                 "badge": selectors.due_badge(task, now),
                 "cells": cells,
                 "key_fields": fields,
+                "covering": covering.get(task.pk, ""),
             }
         )
     return rows
@@ -309,6 +316,8 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, Any]:
+    # The lines this builds in Python (who handled a step and when) read in the reader's zone.
+    reader_time_zone(request)
     instance = task.instance
     now = timezone.now()
     may_act = selectors.may_act(request.user, task, now)
@@ -321,7 +330,11 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "state": selectors.state_label(instance, task.state),
         "badge": selectors.due_badge(task, now),
         "may_act": may_act,
+        "covering": selectors.covering_names(request.user, [task], now).get(task.pk, "")
+        if task.is_live
+        else "",
         "choices": selectors.decision_choices(task) if may_act and review is None else [],
+        "unavailable": selectors.unavailable_decisions(task) if may_act and review is None else [],
         "review": review,
         "review_attempts": attempts,
         "failed_attempts": sum(1 for a in attempts if a.error) or (review and review.attempts),
@@ -336,6 +349,8 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         and task.assignee_id == request.user.pk
         and not task.for_requester
         and task.candidate_groups.exists(),
+        **_what_came_before(task, chart.form),
+        "progress": selectors.approval_progress(task) if task.is_live else None,
         "decision_form": forms.get("decision_form") or DecisionForm(),
         "delegate_form": forms.get("delegate_form") or DelegateForm(),
         "edit_form": forms.get("edit_form")
@@ -348,18 +363,40 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
     return context
 
 
+def _what_came_before(task: Task, form: dict[str, Any]) -> dict[str, Any]:
+    """For the requester answering "changes requested": the reviewer's words, above the form.
+    For the reviewer of a resubmission: each changed field, before and after."""
+    before = selectors.decision_before(task) if task.is_live else None
+    data = before.data if before is not None else {}
+    if task.for_requester and data.get("decision") == "REQUEST_CHANGES":
+        return {"changes_asked": before}
+    changed = data.get("changed") if data.get("decision") == "RESUBMIT" else None
+    if task.for_requester or not isinstance(changed, dict) or not changed:
+        return {}
+    context = task.instance.context
+    rows = [
+        (
+            field_label(form, name),
+            field_value(name, pair[0], form, context) if isinstance(pair, list) else None,
+            field_value(name, pair[1], form, context) if isinstance(pair, list) else None,
+        )
+        for name, pair in changed.items()
+    ]
+    return {"resubmitted": {"by": before.actor or before.actor_name, "at": before.at, "rows": rows}}
+
+
 def _settled_note(task: Task, review: Any) -> str:
     """One line for a person who had the task open while someone else settled it."""
     decided = None if review else selectors.decision_of(task)
     if decided is None:
         return sentence(describe_closed(task))
     behalf = f" on behalf of {decided.on_behalf_of}" if decided.on_behalf_of else ""
-    choice = decided.event.replace("_", " ").lower()
-    return f"{decided.actor}{behalf} decided this task ({choice})."
+    return f"{decided.actor}{behalf} decided this task: {decision_verb(decided.event)}."
 
 
 def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[str, Any]:
     """What the request page and the task page both show of the request, as it is now."""
+    reader_time_zone(request)
     return {
         "instance": instance,
         "current_steps": selectors.current_steps(instance),
@@ -367,9 +404,19 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "skipped_steps": selectors.skipped_steps(instance),
         "fields": _fields(statechart_for(instance.definition).form, instance.context),
         "live_tasks": _live_tasks(request, instance, timezone.now()),
-        "timeline": selectors.timeline(instance),
-        "diagram": selectors.diagram(instance),
+        "step_progress": _step_progress(instance),
+        "timeline": history.timeline(instance),
+        "diagram": selectors.diagram(instance, reader=True),
     }
+
+
+def _step_progress(instance: WorkflowInstance) -> list[tuple[str, str]]:
+    """(step, "Sam Silva approved; 1 of 2") for each live step that needs several approvals."""
+    seen: dict[str, str] = {}
+    for task in selectors.live_tasks(instance):
+        if task.state not in seen and (progress := selectors.approval_progress(task)):
+            seen[task.state] = progress.text
+    return [(selectors.state_label(instance, state), text) for state, text in seen.items()]
 
 
 def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> list[Any]:
@@ -381,10 +428,11 @@ def _live_tasks(request: HttpRequest, instance: WorkflowInstance, now: Any) -> l
 
 
 def _fields(schema: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    """The request's form fields as (label, value, name), in the form's order. What automated
-    steps returned is in the context too, under their state's name; the history tells it."""
+    """The request's form fields as (label, value as text, name), in the form's order. What
+    automated steps returned is in the context too, under their state's name; the history
+    tells it."""
     return [
-        (field_label(schema, name), data.get(name), name)
+        (field_label(schema, name), field_value(name, data.get(name), schema, data), name)
         for name in form_fields(schema)
         if name in data
     ]
@@ -685,6 +733,18 @@ def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
     }
     return _page_or_live_part(
         request, "approvals/instance.html", "approvals/_instance_page.html", context
+    )
+
+
+@login_required
+@require_safe
+def instance_diagram(request: HttpRequest, instance_id: int) -> HttpResponse:
+    """The request's diagram alone, at its full size."""
+    instance = _visible_instance(request, instance_id)
+    return render(
+        request,
+        "approvals/diagram.html",
+        {"instance": instance, "diagram": selectors.diagram(instance, reader=True)},
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
@@ -40,6 +40,11 @@ def is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+def technical_pages() -> bool:
+    """Whether Django's debug pages are for this developer: DEBUG on because they asked."""
+    return settings.DEBUG and settings.TECHNICAL_ERROR_PAGES
+
+
 def api_error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
     """The API's error body outside a DRF view."""
     return JsonResponse(error_body(code, detail, **extra), status=status)
@@ -63,7 +68,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 class ApiErrorsAsJson:
     """Under /api/, an error answer that is not JSON (Django's 404 and 500 pages, a renderer's
     YAML or HTML 405) is replaced by the JSON shape, keeping its status and the headers that say
-    what to do next. With DEBUG on a 500 stays Django's debug page, for the developer."""
+    what to do next. With DEBUG asked for (TECHNICAL_ERROR_PAGES) a 500 stays Django's debug
+    page, for the developer."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -75,13 +81,36 @@ class ApiErrorsAsJson:
             return response
         if response.get("Content-Type", "").startswith("application/json"):
             return response
-        if status >= 500 and settings.DEBUG:
+        if status >= 500 and technical_pages():
             return response
         converted = api_error(status, CODES.get(status, _code(status)), _detail(status))
         for header in KEPT_HEADERS:
             if header in response:
                 converted[header] = response[header]
         return converted
+
+
+class FriendlyErrorPages:
+    """Outside /api/, a 404 or 500 made while DEBUG is on only because nothing was configured
+    (the embedded default) is the site's own page (templates/404.html, 500.html), not Django's
+    technical one, which lists every URL pattern and the settings. A developer who sets
+    DEBUG=true keeps the technical pages; with DEBUG off Django uses the site's pages itself."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code not in (404, 500)
+            or not settings.DEBUG
+            or technical_pages()
+            or is_api(request)
+        ):
+            return response
+        if response.status_code == 404:
+            return defaults.page_not_found(request, Http404())
+        return defaults.server_error(request)
 
 
 def _code(status: int) -> str:

@@ -6,6 +6,7 @@ import codecs
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils import timezone
 
 from approvals.storable import SURROGATE_MESSAGE, has_surrogates
 from workflow_app.errors import api_error, is_api, page_error
@@ -58,3 +59,20 @@ class StorableTextMiddleware:
 def _other_charset(request: HttpRequest) -> bool:
     encoding = request.encoding
     return encoding is not None and codecs.lookup(encoding).name != UTF8
+
+
+class UserTimeZone:
+    """Each request starts and ends in the site's TIME_ZONE. The reader's own zone is
+    activated while their page renders (approvals.formatting.reader_time_zone, a context
+    processor): reading the user here, before the view, would take a database connection
+    outside the view, where a busy database is not the 503 page (workflow_app.overload)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -66,6 +66,9 @@ REDIS_URL = env_redis_url("REDIS_URL")
 EMBEDDED = env_str("DATABASE_URL") is None and REDIS_URL is None
 
 DEBUG = env_bool("DEBUG", EMBEDDED)
+# Django's technical 404 and 500 pages (every URL pattern, the settings, a traceback) only for a
+# developer who set DEBUG=true; the embedded default's DEBUG shows the site's own error pages.
+TECHNICAL_ERROR_PAGES = env_bool("DEBUG", False)
 SECRET_KEY = secret_key("SECRET_KEY", debug=DEBUG, keep_file=VAR_DIR / "secret_key")
 # Keys the audit chain's MACs (docs/engine.md, "Audit trail"): kept outside the database, so
 # write access to the database alone cannot recompute the chain. New events are keyed with
@@ -107,6 +110,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it sees every answer: under /api/ errors are JSON, whoever made them.
     "workflow_app.errors.ApiErrorsAsJson",
+    "workflow_app.errors.FriendlyErrorPages",
     "workflow_app.overload.OverloadMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -118,6 +122,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "workflow_app.middleware.StorableTextMiddleware",
+    "workflow_app.middleware.UserTimeZone",
     # Last, as axes asks: turns a sign-in refused by a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -136,6 +141,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "approvals.formatting.reader_time_zone",
             ],
         },
     },

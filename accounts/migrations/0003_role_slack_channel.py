@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_outofoffice'),
+        ("accounts", "0002_outofoffice"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='role',
-            name='slack_channel',
-            field=models.CharField(blank=True, help_text="Slack channel id (C…) that gets this role's new tasks instead of each member.", max_length=32),
+            model_name="role",
+            name="slack_channel",
+            field=models.CharField(
+                blank=True,
+                help_text="Slack channel id (C…) that gets this role's new tasks instead of each member.",
+                max_length=32,
+            ),
         ),
     ]

@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from approvals.machine import words
 from approvals.machine.config import (
     ConfigState,
     ConfigTransition,
@@ -52,10 +53,11 @@ __all__ = ["render_svg"]
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
 NAME_SIZE = 12.0
-SUB_SIZE = 10.0
-EDGE_SIZE = 10.5
+# At the natural size (the reader's view is never shrunk) no text is under 11 px.
+SUB_SIZE = 11.0
+EDGE_SIZE = 11.0
 HEAD_SIZE = 12.0
-CAPTION_SIZE = 10.0
+CAPTION_SIZE = 11.0
 
 MAX_NAME_CHARS = 32
 MAX_SUB_CHARS = 34
@@ -67,7 +69,7 @@ NODE_MIN_W = 88.0
 NODE_H = 32.0
 NODE_H_SUB = 44.0
 NODE_RADIUS = 8.0
-LABEL_LINE_H = 14.0
+LABEL_LINE_H = 14.5
 LABEL_PAD_X = 4.0
 
 NODE_GAP = 28.0  # between two boxes in a row
@@ -130,7 +132,11 @@ DOT = "\u00b7"
 
 
 def render_svg(
-    config: Mapping[str, Any], *, active: Collection[str] = (), visited: Collection[str] = ()
+    config: Mapping[str, Any],
+    *,
+    active: Collection[str] = (),
+    visited: Collection[str] = (),
+    reader: bool = False,
 ) -> str:
     """The state diagram of a machine config as an ``<svg>`` string, safe to embed as is.
 
@@ -138,12 +144,17 @@ def render_svg(
     state: ``fulfillment.inventory.picking``); active states are filled with the accent
     colour, visited ones tinted. A container counts as active or visited when one of its
     states is.
+
+    The technical view (the admin's) shows events, guards and durations as written; the
+    ``reader`` view, for requesters and reviewers, says them in words (approvals/machine/
+    words.py): "Approve (10,000 or more)", "if it fails", "Manager · 2 days".
     """
     template = config.get("title")
     name = readable_title(template, form_of(config)) if isinstance(template, str) else ""
     title = _text(name or config.get("id") or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
-    level = _build_level(child_states(config), config.get("initial"))
+    wording = _Wording(reader, form_of(config))
+    level = _build_level(child_states(config), config.get("initial"), wording)
     width = level.width + 2 * MARGIN
     height = level.height + 2 * MARGIN
 
@@ -153,7 +164,8 @@ def render_svg(
         label += f" (current: {', '.join(current)})"
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="sd-svg" role="img"'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="sd-svg{" sd-reader" if reader else ""}"'
+        ' role="img"'
         # Its natural width as an attribute, scaled down by the stylesheet's max-width: a style=
         # attribute would be refused by the pages' Content-Security-Policy.
         f' aria-label="{_esc(label)}" viewBox="0 0 {_n(width)} {_n(height)}" width="{_n(width)}"'
@@ -190,6 +202,14 @@ class _Marks:
         return ""
 
 
+@dataclass(frozen=True)
+class _Wording:
+    """Which view is drawn, and the request form the reader's words name fields from."""
+
+    reader: bool
+    form: Mapping[str, Any]
+
+
 @dataclass
 class _Span:
     text: str
@@ -203,6 +223,8 @@ class _Label:
     spans: list[_Span]
     tooltip: str
     kind: str  # event | always | after | done | error
+    # The reader's label, already wrapped into lines (its condition may be a sentence).
+    lines: list[list[_Span]] | None = None
 
 
 @dataclass(eq=False)
@@ -224,6 +246,7 @@ class _Node:
     y: float = 0.0  # centre
     rank: int = 0
     slot: _Slot | None = None
+    kind_text: str = ""  # what a container's header says it is
 
 
 @dataclass(eq=False)
@@ -327,7 +350,17 @@ _AUTOMATIC = {
 }
 
 
-def _make_label(transition: ConfigTransition) -> _Label:
+# The same, in the reader's words.
+_AUTOMATIC_WORDS = {
+    "invoke.onDone": ("done", "when done"),
+    "invoke.onError": ("error", "if it fails"),
+    "onDone": ("done", "when all are done"),
+}
+
+
+def _make_label(transition: ConfigTransition, wording: _Wording) -> _Label:
+    if wording.reader:
+        return _reader_label(transition, wording.form)
     if transition.trigger == "on":
         kind, event = "event", _text(transition.event)
     elif transition.trigger == "after":
@@ -348,13 +381,64 @@ def _make_label(transition: ConfigTransition) -> _Label:
     return _Label(spans, tooltip, kind)
 
 
+def _reader_label(transition: ConfigTransition, form: Mapping[str, Any]) -> _Label:
+    """'Approve (10,000 or more)', 'after 30 days', 'if it fails': never a guard or an engine
+    term; the condition is the transition's description where it has one."""
+    condition = words.condition_short(transition.description, transition.guard, form)
+    if transition.trigger == "on":
+        kind, event = "event", words.event_label(_text(transition.event))
+    elif transition.trigger == "after":
+        kind, event = "after", f"after {words.duration_words(transition.delay)}"
+        if not transition.guard:
+            condition = ""  # the delay is the condition; its description is the tooltip's
+    elif transition.trigger == "always":
+        kind = "always"
+        event = "" if condition else ("otherwise" if transition.position else "next")
+    else:
+        kind, event = _AUTOMATIC_WORDS[transition.trigger]
+    spans = [_Span(event, "sd-ev" if kind == "event" else "sd-ev-auto")] if event else []
+    condition = _text(condition)
+    if condition:
+        spans.append(_Span(f" ({condition})" if event else condition, "sd-guard"))
+    sentence = words.condition_sentence(transition.description, transition.guard, form)
+    tooltip = (event or "Automatically") + (f": {_text(sentence)}" if sentence else "")
+    return _Label(spans, tooltip, kind, lines=_wrap(spans))
+
+
+def _wrap(spans: list[_Span]) -> list[list[_Span]]:
+    """A reader's label on lines of at most MAX_LABEL_CHARS, cut between words (at most
+    MAX_LABEL_LINES, the last one shortened)."""
+    lines: list[list[_Span]] = [[]]
+    used = 0
+    for span in spans:
+        for index, word in enumerate(span.text.split(" ")):
+            piece = word if index == 0 else " " + word
+            if used and used + len(piece) > MAX_LABEL_CHARS:
+                lines.append([])
+                piece, used = word, 0
+            if lines[-1] and lines[-1][-1].cls == span.cls:
+                lines[-1][-1] = _Span(lines[-1][-1].text + piece, span.cls)
+            elif piece:
+                lines[-1].append(_Span(piece, span.cls))
+            used += len(piece)
+    lines = [line for line in lines if line]
+    if len(lines) > MAX_LABEL_LINES:
+        lines = lines[:MAX_LABEL_LINES]
+        last = lines[-1][-1]
+        lines[-1][-1] = _Span(last.text.rstrip(" ,") + ELLIPSIS, last.cls)
+    return [_shorten_spans(line, MAX_LABEL_CHARS + 1) for line in lines]
+
+
 def _humanize(name: str) -> str:
     words = name.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:] if words else name
 
 
-def _task_line(node: Mapping[str, Any]) -> str:
-    """Who works on a state's task and how fast, e.g. 'manager + security \u00b7 P3D'."""
+def _task_line(node: Mapping[str, Any], wording: _Wording) -> str:
+    """Who works on a state's task and how fast, e.g. 'manager + security \u00b7 P3D'
+    ('Manager + Security \u00b7 3 days' for the reader)."""
+    if wording.reader:
+        return _reader_task_line(node)
     task = task_of(node)
     if task is not None:
         rule, quorum = task_rule(task)
@@ -376,7 +460,27 @@ def _task_line(node: Mapping[str, Any]) -> str:
     return ""
 
 
-def _make_node(state: ConfigState) -> _Node:
+def _reader_task_line(node: Mapping[str, Any]) -> str:
+    task = task_of(node)
+    if task is not None:
+        rule, quorum = task_rule(task)
+        who = ["Requester"] if task.get("requester") else []
+        roles = task.get("roles")
+        if isinstance(roles, list):
+            who.extend(words.role_label(_text(r)) for r in roles)
+        joined = (" + " if rule == "all" else " or ").join(who)
+        if rule == "quorum" and joined:
+            joined = f"{quorum} of {joined}"
+        parts = [joined]
+        if task.get("sla"):
+            parts.append(words.duration_words(task["sla"]))
+        return f" {DOT} ".join(p for p in parts if p)
+    if invoke_of(node) is not None:
+        return "automatic step"
+    return ""
+
+
+def _make_node(state: ConfigState, wording: _Wording) -> _Node:
     name, config, kind = _text(state.name), state.node, state.type
     meta = meta_of(config)
     title = _text(meta.get("label") or "") or _humanize(name)
@@ -394,12 +498,12 @@ def _make_node(state: ConfigState) -> _Node:
         config=config,
         kind=kind,
         title=_shorten(title, MAX_NAME_CHARS),
-        subtitle=_shorten(_task_line(config), MAX_SUB_CHARS),
+        subtitle=_shorten(_task_line(config, wording), MAX_SUB_CHARS),
         tooltip="\n".join(tip),
     )
     children = child_states(config, state.path)
     if kind in ("parallel", "compound") and children:
-        _build_container(node, children)
+        _build_container(node, children, wording)
     else:
         text_w = max(
             _text_width(node.title, NAME_SIZE, bold=True), _text_width(node.subtitle, SUB_SIZE)
@@ -409,21 +513,26 @@ def _make_node(state: ConfigState) -> _Node:
     return node
 
 
-def _build_container(node: _Node, children: list[ConfigState]) -> None:
+def _build_container(node: _Node, children: list[ConfigState], wording: _Wording) -> None:
     if node.kind == "parallel":
         for region in children:
-            level = _build_level(child_states(region.node, region.path), region.node.get("initial"))
+            level = _build_level(
+                child_states(region.node, region.path), region.node.get("initial"), wording
+            )
             caption = _shorten(_humanize(_text(region.name)), MAX_NAME_CHARS)
             node.regions.append(_Region(region.path, caption, level))
     else:
         # A compound state outside a parallel one is not in the format; drawn as one region.
-        level = _build_level(children, node.config.get("initial"))
+        level = _build_level(children, node.config.get("initial"), wording)
         node.regions.append(_Region(node.path, "", level))
 
     for region in node.regions:
         caption_w = _text_width(region.caption, CAPTION_SIZE, bold=True)
         region.w = max(region.level.width, caption_w) + 2 * REGION_PAD
-    head_w = _text_width(node.title, HEAD_SIZE, bold=True) + _text_width(f" {node.kind}", SUB_SIZE)
+    node.kind_text = "at the same time" if wording.reader else node.kind
+    head_w = _text_width(node.title, HEAD_SIZE, bold=True) + _text_width(
+        f" {node.kind_text}", SUB_SIZE
+    )
     total = sum(r.w for r in node.regions)
     spare = head_w + 2 * NODE_PAD_X - total
     if spare > 0:
@@ -443,13 +552,13 @@ def _build_container(node: _Node, children: list[ConfigState]) -> None:
     )
 
 
-def _build_level(states: list[ConfigState], initial: Any) -> _Level:
-    nodes = [_make_node(state) for state in states]
+def _build_level(states: list[ConfigState], initial: Any, wording: _Wording) -> _Level:
+    nodes = [_make_node(state, wording) for state in states]
     by_name = {node.name: node for node in nodes}
     edges: dict[tuple[str, str], _Edge] = {}
     for node in nodes:
         for transition in transitions_of(node.config):
-            label = _make_label(transition)
+            label = _make_label(transition, wording)
             target = _text(transition.target) if transition.target else None
             if target is None or target == node.name:
                 node.loop.append(label)
@@ -475,6 +584,10 @@ def _label_lines(labels: Sequence[_Label]) -> list[list[_Span]]:
     lines: list[list[_Span]] = []
     length = 0
     for label in labels:
+        if label.lines is not None and len(label.lines) > 1:
+            lines.extend(label.lines)
+            length = MAX_LABEL_CHARS
+            continue
         spans = _shorten_spans(label.spans, MAX_LABEL_CHARS)
         chars = sum(len(s.text) for s in spans)
         if lines and length + 2 + chars <= MAX_LABEL_CHARS:
@@ -1028,7 +1141,7 @@ def _draw_container(node: _Node, ox: float, oy: float, marks: _Marks, out: list[
         f'<text class="sd-name" x="{_n(x + NODE_PAD_X)}" y="{_n(y + 19)}"'
         f' font-size="{_n(HEAD_SIZE)}" font-weight="600" fill="{C_TEXT}">{_esc(node.title)}'
         f'<tspan class="sd-kind" font-size="{_n(SUB_SIZE)}" font-weight="400"'
-        f' fill="{C_MUTED}"> {_esc(node.kind)}</tspan></text>'
+        f' fill="{C_MUTED}"> {_esc(node.kind_text)}</tspan></text>'
         f'<path class="sd-rule" d="M{_n(x)} {_n(y + HEADER_H)}H{_n(x + node.w)}"'
         f' stroke="{C_BORDER}" stroke-width="1" fill="none"/>'
     )

@@ -50,6 +50,7 @@ class Transition:
     guard: Expression | None
     assign: tuple[tuple[str, Expression], ...]
     position: int
+    description: str = ""  # the condition in plain words, for people (machine/words.py)
 
     @property
     def label(self) -> str:
@@ -289,6 +290,7 @@ def _compile_transition(source: str, spec: ConfigTransition) -> Transition:
         guard=compile_expression(spec.guard) if spec.guard else None,
         assign=tuple((name, compile_expression(expr)) for name, expr in spec.assign.items()),
         position=spec.position,
+        description=spec.description,
     )
 
 

@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from approvals.machine.config import field_label
+from approvals.machine.config import field_label, form_fields
+from approvals.machine.words import enum_options, enum_title
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REQUESTER = "requester"
@@ -55,15 +56,29 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def render_title(template: str, context: Mapping[str, Any], requester: str) -> str:
+def render_title(
+    template: str,
+    context: Mapping[str, Any],
+    requester: str,
+    form: Mapping[str, Any] | None = None,
+) -> str:
     """A request's title from the template; an empty field leaves its place empty, and the
-    separators around it go too ("{system} · {note}" with no note is just the system)."""
+    separators around it go too ("{system} · {note}" with no note is just the system). A
+    field with fixed values reads as its value's title from the `form` ("GitHub", not
+    "github")."""
     if not placeholders(template):
         return template
+    fields = form_fields(form or {})
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        text = requester if name == REQUESTER else _text(context.get(name))
+        if name == REQUESTER:
+            text = requester
+        elif isinstance(fields.get(name), Mapping) and enum_options(fields[name]) is not None:
+            raw = context.get(name)
+            text = "" if raw in (None, "") else enum_title(fields[name], raw)
+        else:
+            text = _text(context.get(name))
         # A marker that cannot be typed, so that empty parts are found once all are in.
         return text.replace("\x00", "") or "\x00"
 

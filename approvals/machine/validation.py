@@ -82,6 +82,8 @@ STATE_KEYS = (
     "onDone",
     "states",
 )
+# A transition's description is read in a diagram's label and inside a sentence.
+MAX_TRANSITION_DESCRIPTION = 120
 TRANSITION_KEYS = ("target", "guard", "assign", "description")
 INVOKE_KEYS = ("src", "input", "retry", "onDone", "onError")
 RETRY_KEYS = ("max_attempts", "backoff", "delay")
@@ -189,6 +191,23 @@ class _Validator:
             return False
         if not allow_empty and not value.strip():
             self.error(where, "must not be empty")
+            return False
+        return True
+
+    def check_transition_description(self, where: str, value: Any) -> bool:
+        """Plain words that people read in place of the guard ("the amount is 10,000 or
+        more"): one line, short enough for a diagram's label and a sentence of history."""
+        if not self.expect_str(where, value, allow_empty=True):
+            return False
+        if len(value) > MAX_TRANSITION_DESCRIPTION:
+            self.error(
+                where,
+                f"is {len(value)} characters long; at most {MAX_TRANSITION_DESCRIPTION} "
+                "(say the condition in a few words)",
+            )
+            return False
+        if "\n" in value.strip():
+            self.error(where, "must be one line")
             return False
         return True
 
@@ -858,7 +877,7 @@ class _Validator:
             ok = self.check_assign(f"{where}.assign", item["assign"]) and ok
         if "description" in item:
             ok = (
-                self.expect_str(f"{where}.description", item["description"], allow_empty=True)
+                self.check_transition_description(f"{where}.description", item["description"])
                 and ok
             )
         if trigger == "always" and target == own and not guarded:

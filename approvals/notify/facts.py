@@ -19,9 +19,18 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from approvals.models import AuditEvent, Notification, OutboxMessage, Task, WorkflowInstance
+from approvals.machine.statechart import Statechart
+from approvals.models import (
+    AuditEvent,
+    Notification,
+    OutboxMessage,
+    Task,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
 from approvals.outbox.subscribers import Batch
 from approvals.roles import role_members, role_names
+from approvals.services.definitions import statechart_for
 
 # Topics a person may be told about, and those that only move live pages (docs/notifications.md).
 NOTIFYING_TOPICS = (
@@ -58,6 +67,7 @@ TASK_FIELDS = (
     "for_requester",
     "escalation_level",
     "due_at",
+    "rule",
 )
 
 
@@ -81,6 +91,15 @@ class Facts:
     names: dict[int, str]
     actors: dict[tuple[int, datetime], int | None]
     cancelled_groups: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    # The definitions of the requests whose decisions are told (for their steps' names).
+    charts: dict[int, Statechart] = field(default_factory=dict)
+
+    def step_label(self, instance_id: int, path: str) -> str:
+        """A step as the definition names it ("Manager approval")."""
+        chart = self.charts.get(instance_id)
+        if chart is None or path not in chart.states:
+            return path.replace("_", " ").capitalize()
+        return chart.state(path).label
 
     def actor_of(self, message: OutboxMessage) -> int | None:
         payload = message.payload
@@ -125,6 +144,7 @@ def _instance_row(instance: WorkflowInstance) -> dict[str, Any]:
         "state": instance.state,
         "status": instance.status,
         "definition__title": instance.definition.title,
+        "definition_id": instance.definition_id,
     }
 
 
@@ -152,7 +172,13 @@ def facts_for(messages: list[OutboxMessage], *, with_members: bool = True) -> Fa
         instances.update(
             (i["id"], i)
             for i in WorkflowInstance.objects.filter(pk__in=wanted - instances.keys()).values(
-                "id", "title", "requester_id", "state", "status", "definition__title"
+                "id",
+                "title",
+                "requester_id",
+                "state",
+                "status",
+                "definition__title",
+                "definition_id",
             )
         )
 
@@ -191,7 +217,7 @@ def facts_for(messages: list[OutboxMessage], *, with_members: bool = True) -> Fa
         t["assignee_id"] for t in tasks.values() if t["assignee_id"]
     }
     for m in batch:
-        for key in ("actor", "assignee", "by", "to"):
+        for key in ("actor", "assignee", "by", "to", "on_behalf_of"):
             if isinstance(m.payload.get(key), int):
                 user_ids.add(m.payload[key])
     if user_ids - names.keys():
@@ -210,7 +236,34 @@ def facts_for(messages: list[OutboxMessage], *, with_members: bool = True) -> Fa
         names=names,
         actors=actors,
         cancelled_groups=cancelled_groups,
+        charts=_charts(batch, instances),
     )
+
+
+# Topics whose notifications name a step of the request's definition.
+STEP_TOPICS = frozenset({"task.decided", "instance.completed"})
+
+
+def _charts(batch: Batch, instances: dict[int, dict[str, Any]]) -> dict[int, Statechart]:
+    """The statecharts of the requests a decision is told about: the run's own definition,
+    else the definitions read in one query (compiled charts are cached per process)."""
+    wanted = {m.instance_id for m in batch if m.topic in STEP_TOPICS and m.instance_id}
+    if not wanted:
+        return {}
+    definitions: dict[int, WorkflowDefinition] = {}
+    known = _loaded(batch.instance, "definition")
+    if known is not None:
+        definitions[known.pk] = known
+    ids = {instances[i]["definition_id"] for i in wanted if i in instances}
+    if ids - definitions.keys():
+        definitions.update(
+            (d.pk, d) for d in WorkflowDefinition.objects.filter(pk__in=ids - definitions.keys())
+        )
+    return {
+        i: statechart_for(definitions[instances[i]["definition_id"]])
+        for i in wanted
+        if i in instances and instances[i]["definition_id"] in definitions
+    }
 
 
 def _actors(batch: Batch) -> dict[tuple[int, datetime], int | None]:

@@ -40,6 +40,7 @@ from django.dispatch import receiver
 from approvals.links import task_path
 from approvals.models import Notification, OutboxMessage
 from approvals.notify.facts import TOPICS, Facts, facts_for, unread_count
+from approvals.notify.grouping import group_text
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ def serialize(n: Notification, names: dict[int, str] | None = None) -> dict[str,
         "decision": n.data.get("decision"),
         "outcome": n.data.get("outcome"),
         "level": n.data.get("level"),
+        "workflow": n.data.get("workflow", ""),
+        # A toast of the same group shown a moment ago becomes "3 new tasks in Access request".
+        "group": f"{n.kind}:{n.data.get('workflow', '')}",
+        "group_text": group_text(n.kind, n.data.get("workflow", "")),
         "actor": actor or "",
         "actor_id": n.actor_id,
         "created_at": n.created_at.isoformat(),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from approvals.models import Notification
 from approvals.notify.facts import unread_count
+from approvals.notify.grouping import groups
 from approvals.notify.push import notification_path
 from approvals.notify.services import notifications_mark_read
 
@@ -31,7 +32,12 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notifications/list.html",
-        {"page": page, "only_unread": only_unread, "unread": unread_count(request.user)},
+        {
+            "page": page,
+            "groups": groups(page),
+            "only_unread": only_unread,
+            "unread": unread_count(request.user),
+        },
     )
 
 

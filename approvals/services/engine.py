@@ -18,6 +18,7 @@ from django_fsm import ConcurrentTransition
 
 from approvals.machine.expressions import Budget
 from approvals.machine.statechart import WITHDRAW, GuardError, State, Statechart, Transition
+from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
@@ -219,14 +220,18 @@ class Run:
         candidates = [t for p in paths for t in self.chart.state(p).on.get(event, [])]
         if not candidates:
             raise Conflict(
-                f"'{event}' is not accepted in state {self.describe_state()}",
+                f"{event_label(event)} is not possible at {self.describe_state()}",
                 current_state=self.instance.state,
                 accepted_events=self.accepted_events(),
             )
         chosen = self._select(candidates, data)
         if chosen is None:
             raise Conflict(
-                f"'{event}' is accepted in {self.describe_state()} but no guard allows it now",
+                refusal(
+                    event,
+                    [(t.description, t.guard.source if t.guard else None) for t in candidates],
+                    self.chart.form,
+                ),
                 current_state=self.instance.state,
                 accepted_events=self.accepted_events(),
             )
@@ -293,8 +298,8 @@ class Run:
         return f"{exc}; nothing was changed: an administrator must simplify the definition"
 
     def describe_state(self) -> str:
-        leaves = self.active_leaves()
-        return ", ".join(leaves)
+        """Where the request is, as its definition names the steps ("Manager approval")."""
+        return ", ".join(self.chart.state(leaf).label for leaf in self.active_leaves())
 
     # ----- transitions
 

@@ -96,7 +96,9 @@ def request_title(definition: WorkflowDefinition, context: Mapping[str, Any], ac
     """A new request's title: the definition's title template filled from the form, else
     the form's own `title` field, else the workflow's name."""
     if placeholders(definition.title):
-        return render_title(definition.title, context, str(actor))
+        return render_title(
+            definition.title, context, str(actor), form=definition.form_schema or {}
+        )
     return str(context.get("title") or "").strip() or definition.name
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.absences import local_day, resolve_assignee
 from accounts.people import choosable_people
+from approvals.formatting import moment
 from approvals.machine.statechart import APPROVE, WITHDRAW
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
@@ -106,7 +106,7 @@ def _describe_closed_review(task: Task) -> str:
 
 
 def _when(at: datetime) -> str:
-    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+    return moment(at)
 
 
 def _require_live(task: Task) -> None:
@@ -338,7 +338,9 @@ def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list
     template = run.instance.definition.title
     if placeholders(template):
         if changed.keys() & set(placeholders(template)):
-            run.instance.title = render_title(template, merged, str(run.instance.requester))
+            run.instance.title = render_title(
+                template, merged, str(run.instance.requester), form=run.chart.form
+            )
             run.fields.add("title")
         return changed
     title = str(merged.get("title") or "").strip()

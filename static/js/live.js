@@ -65,12 +65,28 @@
   function toast(item) {
     var box = document.getElementById("signoff-toasts");
     if (!box) return;
+    // A burst of one kind in one workflow is one toast: "3 new tasks in Access request".
+    var same = item.group && Array.prototype.find.call(box.children, function (el) {
+      return el.dataset.group === item.group;
+    });
+    if (same && item.group_text) {
+      var ids = same.dataset.ids.split(",").concat([String(item.id)]);
+      same.dataset.ids = ids.join(",");
+      var grouped = same.querySelector("a");
+      grouped.textContent = item.group_text.replace("{n}", String(ids.length));
+      grouped.href = "/notifications/";
+      return;
+    }
     var el = document.createElement("div");
+    el.dataset.group = item.group || "";
+    el.dataset.ids = String(item.id);
     el.className = "toast";
     var link = document.createElement("a");
     link.href = item.url || "/notifications/";
     link.textContent = item.text;
-    link.addEventListener("click", function () { markRead([item.id]); });
+    link.addEventListener("click", function () {
+      markRead(el.dataset.ids.split(",").map(Number));
+    });
     var close = document.createElement("button");
     close.type = "button";
     close.setAttribute("aria-label", "Dismiss");

@@ -53,7 +53,7 @@ def test_submit_approve_and_see_it_approved(login, live_server, people):
 
     rita.reload()
     assert rita.locator("#status").inner_text() == "Completed"
-    assert "Rob Reviewer decided: approve" in rita.locator("#timeline").inner_text()
+    assert "Rob Reviewer approved" in rita.locator("#timeline").inner_text()
 
 
 def test_reject_without_a_comment_is_refused(login, live_server, people):

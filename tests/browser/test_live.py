@@ -74,7 +74,7 @@ def test_an_open_inbox_and_task_page_follow_other_peoples_changes(server, csp_gu
 
             inbox.wait_for_function("() => document.querySelectorAll('tr.inbox-row').length === 0")
             task_page.wait_for_selector("#live-note:not([hidden])")
-            assert task_page.inner_text("#live-note") == "Mia Manager decided this task (approve)."
+            assert task_page.inner_text("#live-note") == "Mia Manager decided this task: approved."
             task_page.wait_for_selector("text=Decided by")
             assert "Decided by Mia Manager" in task_page.inner_text("#decision")
             assert task_page.locator("button[value=APPROVE]").count() == 0

@@ -102,7 +102,7 @@ def test_the_request_page_follows_the_final_approval_in_every_part(server, peopl
     assert rita.locator("#withdraw").count() == 0
     assert "This request is completed" in rita.inner_text("#waiting")
     assert "current: Approved" in rita.get_attribute(".sd-svg", "aria-label")
-    assert "Rob Reviewer decided: approve" in rita.inner_text("#timeline")
+    assert "Rob Reviewer approved" in rita.inner_text("#timeline")
 
 
 def test_a_comment_typed_while_another_reviewer_wins_is_kept(server, people):
@@ -122,7 +122,7 @@ def test_a_comment_typed_while_another_reviewer_wins_is_kept(server, people):
     mia.wait_for_url("**/inbox/**")
 
     rob.wait_for_selector("#live-note:not([hidden])")
-    assert rob.inner_text("#live-note") == "Mia Manager decided this task (approve)."
+    assert rob.inner_text("#live-note") == "Mia Manager decided this task: approved."
     assert "Decided by Mia Manager" in rob.inner_text("#decision")
     assert rob.locator("button[value=REJECT]").count() == 0
     # What Rob typed is still on his page, to copy, not thrown away.
@@ -152,7 +152,7 @@ def test_typing_and_focus_survive_a_refresh_that_keeps_the_form(server, people):
     mia.wait_for_url("**/inbox/**")
 
     rob.wait_for_function(
-        "() => document.getElementById('timeline').textContent.includes('Mia Manager decided')"
+        "() => document.getElementById('timeline').textContent.includes('Mia Manager approved')"
     )
     assert rob.locator("#decide-form textarea[name=comment]").input_value() == "Checked the quote"
     assert rob.evaluate("document.activeElement.name") == "comment"

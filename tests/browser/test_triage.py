@@ -100,9 +100,9 @@ def test_demo_requests_have_distinct_titles_and_references_are_unique(login, liv
     sam.goto(f"{live_server.url}/inbox/?tab=queue&workflow=access-request")
     titles = sam.locator("#inbox-table td.title a").all_inner_texts()
     assert sorted(titles) == [
-        "aws · admin · Bob Baker",
-        "github · read · Carol Chen",
-        "github · write · Alice Anders",
+        "AWS · Administrator · Bob Baker",
+        "GitHub · Read and write · Alice Anders",
+        "GitHub · Read only · Carol Chen",
     ]
     assert "System · Access level · Requester" in sam.inner_text("#inbox-filters")
 
@@ -116,7 +116,7 @@ def test_demo_requests_have_distinct_titles_and_references_are_unique(login, liv
     alice.click("text=Submit request")
     # A purchase order holds that reference, not an access request: this one is accepted.
     alice.wait_for_url(re.compile(r".*/requests/\d+/$"))
-    assert alice.inner_text("h1") == "vpn · read · Alice Anders PO-2026-0101"
+    assert alice.inner_text("h1") == "VPN · Read only · Alice Anders PO-2026-0101"
 
     alice.goto(f"{live_server.url}/requests/new/purchase-order/")
     alice.fill("[name=title]", "Second desk order")

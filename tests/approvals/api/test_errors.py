@@ -46,6 +46,15 @@ def test_an_unhandled_exception_in_a_plain_view_under_api_is_a_json_500(producti
     assert error_of(api_client.get("/api/v1/broken-plain/"), 500)["code"] == "server_error"
 
 
+def test_the_embedded_default_keeps_json_errors(settings, api_client):
+    """DEBUG on without being asked for: still the JSON shape, never a debug page."""
+    settings.DEBUG = True
+    settings.TECHNICAL_ERROR_PAGES = False
+    settings.ROOT_URLCONF = "tests.approvals.api.failing_urls"
+    assert error_of(api_client.get("/api/v1/broken/"), 500)["code"] == "server_error"
+    assert error_of(api_client.get("/api/v1/nope/"), 404)["code"] == "not_found"
+
+
 def test_pages_keep_their_html_500(production, requester):
     client = Client(raise_request_exception=False)
     client.force_login(requester)

@@ -268,7 +268,7 @@ def test_a_guard_that_refuses_is_409(api, awaiting_payment, integrator):
         format="json",
     )
     assert response.status_code == 409
-    assert "no guard allows it" in response.json()["detail"]
+    assert "Payment received is not possible now" in response.json()["detail"]
 
 
 def test_a_task_decision_sent_as_an_event_is_409(api, review, integrator):

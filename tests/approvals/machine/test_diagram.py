@@ -412,3 +412,44 @@ def test_empty_and_odd_configs_still_render() -> None:
     }
     root = parse(render_svg(odd))
     assert {g.get("data-from") for g in groups(root, "sd-back")} == {"c"}
+
+
+def _texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+def test_the_reader_view_says_it_in_words() -> None:
+    config = copy.deepcopy(PURCHASE_ORDER)
+    config["form"] = {"properties": {"amount": {"type": "number"}}}
+    svg = render_svg(config, reader=True)
+    texts = _texts(svg)
+    assert "Approve (10,000 or more)" in texts
+    assert "under 1,000" in texts
+    assert "if it fails" in " ".join(texts)
+    assert "after 30 days" in " ".join(texts)
+    assert "Manager · 2 days" in texts
+    joined = " ".join(texts)
+    for engine_word in ("invoke", "P30D", "P2D", "APPROVE", "[", "always", "amount >="):
+        assert engine_word not in joined, engine_word
+    assert 'class="sd-svg sd-reader"' in svg
+
+
+def test_the_reader_view_uses_a_transitions_description() -> None:
+    config = copy.deepcopy(PURCHASE_ORDER)
+    config["states"]["manager_review"]["on"]["APPROVE"][0]["description"] = (
+        "the amount is 10,000 or more"
+    )
+    texts = " ".join(_texts(render_svg(config, reader=True)))
+    assert "Approve (the amount is 10,000 or more)" in texts
+
+
+def test_the_technical_view_keeps_guards_and_engine_terms() -> None:
+    texts = " ".join(_texts(render_svg(PURCHASE_ORDER)))
+    assert "[amount >= 10000]" in texts and "after P30D" in texts and "invoke" in texts
+
+
+def test_no_text_is_under_11_px_at_the_natural_size() -> None:
+    root = ET.fromstring(render_svg(PURCHASE_ORDER, reader=True))
+    sizes = [float(t.get("font-size")) for t in root.iter() if t.get("font-size")]
+    assert sizes and min(sizes) >= 11

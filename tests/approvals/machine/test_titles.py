@@ -39,6 +39,22 @@ def test_a_request_is_named_from_its_fields_and_requester():
     assert render_title(TEMPLATE, context, "Alice Anders") == "github · write · Alice Anders"
 
 
+def test_fixed_values_read_as_their_titles():
+    form = {
+        "properties": {
+            "system": {"type": "string", "enum": ["github"], "x-enumNames": ["GitHub"]},
+            "access_level": {
+                "type": "string",
+                "oneOf": [{"const": "write", "title": "Read and write"}],
+            },
+        }
+    }
+    context = {"system": "github", "access_level": "write"}
+    title = render_title(TEMPLATE, context, "Alice Anders", form=form)
+    assert title == "GitHub · Read and write · Alice Anders"
+    assert render_title(TEMPLATE, {"system": "github"}, "Alice", form=form) == "GitHub · Alice"
+
+
 def test_the_workflow_is_named_by_its_fields_titles():
     assert readable_title(TEMPLATE, FORM) == "System · Access level · Requester"
     assert readable_title("{note} ({amount})", FORM) == "Note (Amount)"

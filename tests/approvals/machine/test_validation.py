@@ -1078,3 +1078,21 @@ def test_a_config_nested_within_the_limit_is_fine() -> None:
     config["states"]["review"]["meta"]["deep"] = nested(MAX_DEPTH - 4)
     assert errors(config) == []
     assert canonical_config(config)["states"]["review"]["meta"]["deep"] == nested(MAX_DEPTH - 4)
+
+
+def test_a_transition_description_is_one_short_line() -> None:
+    config = simple()
+    first = config["states"]["submitted"]["always"][0]
+    first["description"] = "the amount is under 1,000"
+    assert errors(config) == []
+    first["description"] = "x" * 121
+    assert errors(config) == [
+        "states.submitted.always[0].description: is 121 characters long; at most 120 "
+        "(say the condition in a few words)"
+    ]
+    first["description"] = "two\nlines"
+    assert errors(config) == ["states.submitted.always[0].description: must be one line"]
+    first["description"] = 12
+    assert errors(config) == [
+        "states.submitted.always[0].description: expected a string, got a number"
+    ]

@@ -64,7 +64,10 @@ def test_a_claim_tells_the_other_candidates_only(instance, reviewer, reviewer2, 
 def test_a_final_decision_is_one_notification_to_the_requester(instance, reviewer, requester):
     task_decide(task_id=live_task(instance).pk, event="APPROVE", actor=reviewer, now=NOW)
     assert told(requester) == [
-        ("completed", "Rob Reviewer approved your request “Laptop”; it is complete")
+        (
+            "completed",
+            "Rob Reviewer approved the Review step of “Laptop”; your request was approved",
+        )
     ]
     note = Notification.objects.get(recipient=requester)
     assert note.actor == reviewer and note.data["decision"] == "APPROVE"
@@ -76,9 +79,7 @@ def test_a_rejection_says_so(instance, reviewer, requester):
     task_decide(
         task_id=live_task(instance).pk, event="REJECT", comment="no", actor=reviewer, now=NOW
     )
-    assert told(requester) == [
-        ("completed", "Rob Reviewer rejected your request “Laptop”; it was rejected")
-    ]
+    assert told(requester) == [("completed", "Rob Reviewer rejected your request “Laptop”")]
 
 
 def test_changes_requested_tells_the_requester_once_with_a_link_to_their_task(

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.automation.runner import action_execute, backoff_seconds
+from approvals.formatting import moment
 from approvals.models import (
     AuditEvent,
     FailedAction,
@@ -579,7 +579,7 @@ def test_retry_makes_one_attempt_and_its_failure_is_reviewed_at_once(requester, 
 
 def test_a_handled_review_says_who_handled_it_and_when(requester, operator):
     """A closed review has no Decision: describing it used to fail (500 on its page)."""
-    when = timezone.localtime(NOW).strftime("%Y-%m-%d %H:%M")
+    when = moment(NOW)
     retried = _fail_to_review(requester)
     failed_action_retry(task_id=retried.pk, actor=operator, now=NOW)
     retried.refresh_from_db()

@@ -114,7 +114,7 @@ def test_external_event_with_guard_assign_and_timer(requester, finance, operator
     timer = Timer.objects.get(instance=instance)
     assert (timer.delay, timer.due_at) == ("P7D", NOW + timedelta(days=7))
 
-    with pytest.raises(Conflict, match="no guard allows it"):
+    with pytest.raises(Conflict, match="Payment received is not possible now"):
         instance_send_event(
             instance_id=instance.pk,
             event="PAYMENT_RECEIVED",

@@ -57,7 +57,7 @@ def test_one_workflow_shows_its_columns_formatted(client: Client, purchases, req
     ]
     assert cells(html, "amount") == ["4,200", "12.5"]
     assert cells(html, "vendor") == ["Deskly", "—"]
-    assert cells(html, "needed_by") == ["Jun 30, 2027", "—"]
+    assert cells(html, "needed_by") == ["30 Jun 2027", "—"]
 
 
 def test_every_workflow_at_once_shows_each_row_s_key_fields(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
+from approvals.formatting import moment
 from approvals.models import FailedAction, InstanceStatus, OutboxMessage, Task, TaskStatus
 from approvals.services.automated_steps import failed_action_retry, failed_action_skip
 from tests.approvals.flows import NOW
@@ -92,7 +92,7 @@ def test_outsiders_and_the_requester_are_refused(client: Client, requester, oper
 def test_a_handled_review_opens_and_says_who_handled_it(client: Client, requester, operator):
     """Once retried, skipped or cancelled, the review's page (opened later from its
     notification, say) was a 500; it says who handled it and when, like a decided task."""
-    when = timezone.localtime(NOW).strftime("%Y-%m-%d %H:%M")
+    when = moment(NOW)
     client.force_login(operator)
     retried = _fail_to_review(requester)
     response = client.post(f"/tasks/{retried.pk}/retry/", {"comment": "the API is back"})
@@ -159,7 +159,7 @@ def test_a_retrying_step_shows_its_attempt_and_when_the_next_is(
     FAILURES.append(RuntimeError("timeout"))
     assert attempt(instance) == "retry"
     message = message_of(instance)
-    next_at = timezone.localtime(message.available_at).strftime("%H:%M")
+    next_at = moment(message.available_at)
     client.force_login(requester)
     html = client.get(f"/requests/{instance.pk}/").content.decode()
     status = html.split('id="status-line"')[1].split("</p>")[0]

@@ -22,7 +22,7 @@ def test_reviewer_sees_the_request_history_diagram_and_one_button_per_event(
     html = client.get(f"/tasks/{task.pk}/").content.decode()
     assert "Standing desk" in html
     assert '<dd data-field="amount">640</dd>' in html  # rendered from the form, not raw JSON
-    assert "started the request" in html and "opened a task in Review for manager" in html
+    assert "submitted the request" in html and "A task for a manager was opened" in html
     assert "<svg" in html
     for event in ("APPROVE", "REQUEST_CHANGES", "REJECT"):
         assert f'value="{event}"' in html

@@ -126,7 +126,10 @@ def test_a_decision_on_my_request_reaches_me_without_buttons(slack, people, inst
     slack_message_send(message_id=message.pk, now=NOW)
     post = slack.called("chat.postMessage")[-1]
     assert post["channel"] == "URITA"
-    assert "Rob Reviewer approved your request “Laptop”; it is complete" in post["text"]
+    assert (
+        "Rob Reviewer approved the Review step of “Laptop”; your request was approved"
+        in post["text"]
+    )
     assert [a["action_id"] for a in post["blocks"][-1]["elements"]] == ["signoff_open"]
 
 
