@@ -26,6 +26,7 @@ __all__ = [
     "Trigger",
     "as_list",
     "child_states",
+    "context_fields",
     "form_of",
     "invoke_of",
     "join_path",
@@ -209,6 +210,16 @@ def _transition(
         ),
         description=str(description) if description else "",
     )
+
+
+def context_fields(config: Mapping[str, Any]) -> set[str]:
+    """The names a guard may read: the request form's fields and those an `assign` sets."""
+    properties = form_of(config).get("properties")
+    fields = {str(name) for name in properties} if isinstance(properties, Mapping) else set()
+    for state in walk_states(config):
+        for transition in transitions_of(state.node):
+            fields.update(transition.assign)
+    return fields
 
 
 # ---------------------------------------------------------------------------------------

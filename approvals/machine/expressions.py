@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import difflib
 import functools
 import json
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "check_expression",
     "compile_expression",
     "evaluate_guard",
+    "guard_problem",
 ]
 
 # Guards are a line or two; the caps keep a pasted blob or a pathological nesting from
@@ -904,3 +906,21 @@ def evaluate_guard(
     if not isinstance(result, bool):
         raise ExpressionError(f"guard '{expr.source}' gave {_show(result)}, not true/false")
     return result
+
+
+def guard_problem(source: str, *, fields: Collection[str]) -> str | None:
+    """What stops the engine reading ``source`` as a guard over a context of ``fields``, in
+    words, or None: its syntax, the evaluation budget (check_expression), and names that are
+    no field (``event.x`` is the event's data, always allowed)."""
+    try:
+        expression = check_expression(source)
+    except ExpressionError as exc:
+        return str(exc)
+    unknown = sorted(expression.names() - set(fields))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        known = ", ".join(sorted(fields)) or "none"
+        return f"{name} is not a field of the request{hint}; the fields are: {known}"
+    return None

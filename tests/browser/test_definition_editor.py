@@ -1,0 +1,132 @@
+"""The definition editor in the admin, in a real browser: the page fits the window, a step's
+task is edited with fields, transitions with a target list and a live guard check, and
+publishing asks first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from approvals.machine.loader import load_document
+from approvals.models import WorkflowDefinition
+from approvals.services.definitions import definition_import
+from tests.factories import TEST_PASSWORD, GroupFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "approvals" / "workflows"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def draft(admin_user) -> WorkflowDefinition:
+    for role in ("manager", "director", "finance"):
+        GroupFactory(name=role)
+    config = load_document((WORKFLOWS / "purchase_order.yaml").read_text())
+    return definition_import(config=config, actor=admin_user, now=timezone.now())
+
+
+def admin_page(browser: Any, live_server: Any, csp_guard: Any, viewport: dict[str, int]) -> Any:
+    context = csp_guard(browser.new_context(viewport=viewport))
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return page
+
+
+def change_url(live_server: Any, definition: WorkflowDefinition) -> str:
+    return f"{live_server.url}/admin/approvals/workflowdefinition/{definition.pk}/change/"
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_definition_page_fits_the_window(
+    browser, live_server, csp_guard, draft, viewport, screenshots
+):
+    page = admin_page(browser, live_server, csp_guard, viewport)
+    page.goto(change_url(live_server, draft))
+    width = viewport["width"]
+    page.locator("#states-0").screenshot(path=screenshots / f"definition-step-{width}.png")
+    page.locator("#transitions-group").screenshot(
+        path=screenshots / f"definition-arrows-{width}.png"
+    )
+    assert page.locator(".inline-related").count() > 1
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]}px wide in a {widths[1]}px window"
+
+
+def row_of(definition: WorkflowDefinition, path: str) -> int:
+    return list(definition.states.values_list("path", flat=True)).index(path)
+
+
+def save(page: Any) -> None:
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist")
+
+
+def test_a_step_s_task_is_edited_with_fields(browser, live_server, csp_guard, draft):
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    n = row_of(draft, "manager_review")
+    page.select_option(f"#id_states-{n}-task_roles", ["manager", "director"])
+    page.select_option(f"#id_states-{n}-task_rule", "quorum")
+    page.fill(f"#id_states-{n}-task_quorum", "2")
+    page.fill(f"#id_states-{n}-task_sla_0", "3")
+    assert page.locator(f"#id_states-{n}-task_sla_1 option:checked").inner_text() == (
+        "business days"  # the purchase order counts working time (its calendar)
+    )
+    page.fill(f"#id_states-{n}-task_remind_0_0", "4")
+    page.select_option(f"#id_states-{n}-task_remind_0_1", "hours")
+    page.uncheck(f"#id_states-{n}-task_forbid_requester")
+    save(page)
+    task = draft.states.get(path="manager_review").task
+    assert task["roles"] == ["director", "manager"]
+    assert task["rule"] == {"quorum": 2}
+    assert task["sla"] == "P3D" and task["remind"] == ["PT4H"]
+    assert task["forbid_requester"] is False
+
+    # Bad input: a reminder of "two" hours is refused next to its field, nothing is saved.
+    page.fill(f"#id_states-{n}-task_remind_0_0", "two")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".errornote")
+    assert "Expected a whole number of hours" in page.inner_text(f"#states-{n}")
+    assert draft.states.get(path="manager_review").task["remind"] == ["PT4H"]
+
+
+def test_a_guard_is_checked_as_it_is_typed(browser, live_server, csp_guard, draft):
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    arrows = list(draft.transitions.values_list("source", "event"))
+    n = arrows.index(("manager_review", "REJECT"))
+    guard = page.locator(f"#id_transitions-{n}-guard")
+    check = page.locator(f"#transitions-{n} output.guard-check")
+    guard.fill("amout > 5")
+    page.wait_for_function(
+        "(n) => document.querySelector(`#transitions-${n} output.guard-check`).textContent",
+        arg=n,
+    )
+    assert "Amout is not a field of the request (did you mean amount?)" in check.inner_text()
+    assert guard.get_attribute("aria-invalid") == "true"
+    guard.fill("amount > 5")
+    page.wait_for_function(
+        "(n) => document.querySelector(`#transitions-${n} output.guard-check`)"
+        ".classList.contains('guard-ok')",
+        arg=n,
+    )
+    assert check.inner_text() == "✔ The engine can read this guard."
+    page.fill(f"#id_transitions-{n}-description", "Only above five")
+    page.select_option(f"#id_transitions-{n}-target", "withdrawn")
+    save(page)
+    arrow = draft.transitions.get(source="manager_review", event="REJECT")
+    assert (arrow.guard, arrow.description, arrow.target) == (
+        "amount > 5",
+        "Only above five",
+        "withdrawn",
+    )
