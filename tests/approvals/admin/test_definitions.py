@@ -71,7 +71,10 @@ def test_bad_import_shows_the_problems_and_creates_nothing(staff_client):
         {"text": GOOD.replace("APPROVE: done", "APPROVE: dnoe")},
     )
     assert response.status_code == 200
-    assert b"unknown target" in response.content and b"dnoe" in response.content
+    assert (
+        b"Step *Review*: the *Approve* arrow points to *dnoe*, which does not exist; did you "
+        b"mean *done*? (states.review.on.APPROVE)"
+    ) in response.content
     assert not WorkflowDefinition.objects.exists()
 
 
