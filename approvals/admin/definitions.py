@@ -23,6 +23,7 @@ from approvals.machine.config import context_fields
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
+from approvals.machine.warnings import publish_warnings
 from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
 from approvals.services.definitions import (
     definition_config,
@@ -453,11 +454,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(self.import_view), name="approvals_definition_import"),
-            path(
-                "<int:pk>/publish/",
-                wrap(require_POST(self.publish_view)),
-                name="approvals_definition_publish",
-            ),
+            path("<int:pk>/publish/", wrap(self.publish_view), name="approvals_definition_publish"),
             path(
                 "<int:pk>/new-version/",
                 wrap(require_POST(self.new_version_view)),
@@ -496,10 +493,30 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return self._back(result.pk)
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        def publish() -> WorkflowDefinition:
-            return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
+        """Asks first, like Django's delete confirmation: the problems that stop publishing,
+        the warnings to read (decisions a guard can block), then Publish or Back. Only the
+        confirmation's POST publishes."""
+        self._require(request, "change")
+        definition = get_object_or_404(WorkflowDefinition, pk=pk)
+        if request.method == "POST" and request.POST.get("post") == "yes":
 
-        return self._run(request, pk, publish, "{} published.")
+            def publish() -> WorkflowDefinition:
+                return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
+
+            return self._run(request, pk, publish, "{} published.")
+        config = definition_config(definition)
+        problems = definition_problems(config)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "title": f"Publish {definition}?",
+            "problems": problems,
+            "warnings": [] if problems else publish_warnings(config),
+        }
+        return TemplateResponse(
+            request, "admin/approvals/workflowdefinition/publish_confirmation.html", context
+        )
 
     def new_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         def new_version() -> WorkflowDefinition:

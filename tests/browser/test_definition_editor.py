@@ -130,3 +130,50 @@ def test_a_guard_is_checked_as_it_is_typed(browser, live_server, csp_guard, draf
         "Only above five",
         "withdrawn",
     )
+
+
+def test_the_page_lists_every_problem_at_once_in_words(browser, live_server, csp_guard, draft):
+    draft.transitions.filter(source="manager_review", event="REJECT").update(target="nowhere")
+    draft.transitions.filter(target="withdrawn").delete()  # nothing leads there any more
+    draft.states.filter(path="manager_review").update(task={"roles": ["managr"]})
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    problems = page.locator("#definition-problems li").all_inner_texts()
+    assert problems == [
+        "Step Manager approval, its task's roles: the role managr does not exist; did you mean "
+        "manager? (states.manager_review.meta.task.roles)",
+        "Step Manager approval: the Reject arrow points to nowhere, which does not exist "
+        "(states.manager_review.on.REJECT[0].target)",
+        "Step Withdrawn: cannot be reached from the first step (states.withdrawn)",
+    ]
+    assert page.locator("#definition-problems li em").first.inner_text() == "Manager approval"
+    assert page.locator("#publish-link").count() == 0  # nothing to publish until fixed
+
+
+def test_publishing_asks_first_and_warns_of_guards_that_can_block(
+    browser, live_server, csp_guard, draft
+):
+    # Above 10,000 the manager's approval goes to the director; below it, to finance. Without
+    # the second arrow an approval of a smaller purchase would be refused.
+    draft.transitions.filter(
+        source="manager_review", event="APPROVE", target="finance_review"
+    ).delete()
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    page.click("#publish-link")
+    page.wait_for_url("**/publish/")
+    assert page.locator("#publish-warnings li").all_inner_texts() == [
+        "In Manager approval, Approve can be blocked by its guard `amount >= 10000` and no "
+        "other arrow takes APPROVE then"
+    ]
+    page.click("text=Back")
+    page.wait_for_url(change_url(live_server, draft))
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+    page.click("#publish-link")
+    page.click("#confirm-publish")
+    page.wait_for_selector(".messagelist")
+    assert "published" in page.inner_text(".messagelist")
+    draft.refresh_from_db()
+    assert draft.status == "published"

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.forms import MultipleChoiceField, MultiWidget
 from django.urls import reverse
+from django.utils import timezone
 
 from approvals.models import DefinitionStatus, StateDefinition, WorkflowDefinition
-from approvals.services.definitions import definition_config
+from approvals.services.definitions import definition_config, definition_import
 from tests.approvals.flows import publish, review_flow
 from tests.factories import GroupFactory, UserFactory
 
@@ -53,8 +54,13 @@ def test_import_then_publish_then_export(staff_client, reviewer):
     assert b"<svg" in page.content
 
     publish_url = reverse("admin:approvals_definition_publish", args=[definition.pk])
-    assert staff_client.get(publish_url).status_code == 405  # no GET changes state
-    staff_client.post(publish_url)
+    asked = staff_client.get(publish_url)  # the confirmation: nothing changes yet
+    assert asked.status_code == 200 and b'id="confirm-publish"' in asked.content
+    assert b'id="publish-no-warnings"' in asked.content
+    staff_client.post(publish_url)  # a POST that is not the confirmation's asks again
+    definition.refresh_from_db()
+    assert definition.status == DefinitionStatus.DRAFT
+    staff_client.post(publish_url, {"post": "yes"})
     definition.refresh_from_db()
     assert definition.status == DefinitionStatus.PUBLISHED
 
@@ -397,3 +403,49 @@ def test_the_live_guard_check_refuses_outsiders(client, outsider):
         client.get(reverse("admin:approvals_definition_check_guard", args=[9999])).status_code
         == 404
     )
+
+
+def test_publishing_warns_of_decisions_a_guard_can_block(staff_client):
+    config = review_flow()
+    config["states"]["review"]["meta"]["label"] = "Manager approval"
+    config["states"]["review"]["on"]["APPROVE"] = {"target": "approved", "guard": "amount < 1000"}
+    publish({**config, "id": "other"})  # creates the roles
+    definition = definition_import(config=config, actor=None, now=timezone.now())
+    url = reverse("admin:approvals_definition_publish", args=[definition.pk])
+    page = staff_client.get(url).content.decode()
+    assert (
+        "In <em>Manager approval</em>, <em>Approve</em> can be blocked by its guard "
+        "`amount &lt; 1000` and no other arrow takes APPROVE then"
+    ) in page
+    definition.refresh_from_db()
+    assert definition.status == DefinitionStatus.DRAFT
+
+
+def test_publishing_a_broken_draft_shows_its_problems_and_no_publish_button(staff_client):
+    draft_change(staff_client)
+    draft = WorkflowDefinition.objects.get(key="review", version=2)
+    draft.transitions.filter(event="APPROVE").update(target="nowhere")
+    page = staff_client.get(reverse("admin:approvals_definition_publish", args=[draft.pk]))
+    assert b"<em>Approve</em> arrow points to <em>nowhere</em>" in page.content
+    assert b'id="confirm-publish"' not in page.content
+    response = staff_client.post(
+        reverse("admin:approvals_definition_publish", args=[draft.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.status == DefinitionStatus.DRAFT
+
+
+def test_the_publish_confirmation_refuses_outsiders(client, outsider):
+    GroupFactory(name="manager")
+    definition = definition_import(config=review_flow(), actor=None, now=timezone.now())
+    url = reverse("admin:approvals_definition_publish", args=[definition.pk])
+    for user in (None, outsider, UserFactory(username="stan", is_staff=True)):
+        if user is not None:
+            client.force_login(user)
+        asked, posted = client.get(url), client.post(url, {"post": "yes"})
+        assert asked.status_code in (302, 403) and posted.status_code in (302, 403)
+        if asked.status_code == 302:
+            assert "/admin/login/" in asked["Location"]
+    definition.refresh_from_db()
+    assert definition.status == DefinitionStatus.DRAFT
