@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from approvals.admin.base import DefinitionJSONField
 from approvals.machine.durations import (
     DURATION_UNITS,
     DurationError,
@@ -78,6 +79,13 @@ class DurationField(forms.MultiValueField):
             return duration_from_parts(int(amount), unit or "days")
         except DurationError as exc:
             raise ValidationError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+
+
+class OptionalJSONField(DefinitionJSONField):
+    """A JSON box that is empty, not ``null``, when the row has nothing there."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
 
 
 class GuardInput(forms.TextInput):

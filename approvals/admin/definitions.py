@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals.admin.base import DEFINITION_JSON, error_text
-from approvals.admin.definition_fields import DurationField, GuardInput
+from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
 from approvals.machine.config import context_fields
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
@@ -195,6 +195,7 @@ class StateForm(forms.ModelForm):
             "meta",
         )
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        field_classes = {"invoke": OptionalJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -334,23 +335,45 @@ class StateInline(_DefinitionInline, admin.StackedInline):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         slots = range(_slots(obj))
+        task_fields: tuple[Any, ...] = (
+            ("task_roles", "task_requester", "task_forbid_requester"),
+            ("task_rule", "task_quorum", "task_label"),
+            "task_sla",
+            tuple(f"task_remind_{n}" for n in slots),
+            tuple(f"task_escalate_{n}" for n in slots),
+        )
+        if not self._editable(obj):
+            task_fields = ("task_summary",)
         return (
             (None, {"fields": (("path", "type", "position"), "description", "initial")}),
             (
                 "Task",
-                {
-                    "fields": (
-                        ("task_roles", "task_requester", "task_forbid_requester"),
-                        ("task_rule", "task_quorum", "task_label"),
-                        "task_sla",
-                        tuple(f"task_remind_{n}" for n in slots),
-                        tuple(f"task_escalate_{n}" for n in slots),
-                    ),
-                    "description": "Who decides in this step, and by when.",
-                },
+                {"fields": task_fields, "description": "Who decides in this step, and by when."},
             ),
             ("Actions and other keys", {"fields": (("entry", "exit"), ("invoke", "meta"))}),
         )
+
+    @admin.display(description="Task")
+    def task_summary(self, obj: StateDefinition) -> str:
+        """A published step's task, read: the fields are for drafts."""
+        task = obj.task if isinstance(obj.task, dict) else None
+        if task is None:
+            return "No task: nobody decides here."
+        who = "the requester" if task.get("requester") else ", ".join(_names(task.get("roles")))
+        rule = task.get("rule", "any")
+        parts = [
+            f"Decided by {who or 'nobody'}",
+            f"rule {'quorum ' + str(rule.get('quorum')) if isinstance(rule, dict) else rule}",
+        ]
+        if task.get("sla"):
+            parts.append(f"SLA {task['sla']}")
+        if task.get("remind"):
+            parts.append("reminders " + ", ".join(str(r) for r in task["remind"]))
+        if task.get("escalate_to"):
+            parts.append("escalates to " + " then ".join(_names(task["escalate_to"])))
+        if task.get("forbid_requester") is False:
+            parts.append("the requester may decide")
+        return "; ".join(parts) + "."
 
 
 class TransitionInline(_DefinitionInline, admin.TabularInline):

@@ -1,5 +1,8 @@
-// The definition editor (admin): says, as the admin types a guard, whether the engine can read
-// it. <input class="guard-input" data-check-url="..."> is followed by <output class="guard-check">.
+// The definition editor (admin).
+// - Says, as the admin types a guard, whether the engine can read it:
+//   <input class="guard-input" data-check-url="..."> is followed by <output class="guard-check">.
+// - Offers the steps typed in the step rows, before they are saved, in the arrows' "From" and
+//   "Goes to" lists.
 // Listens on the document, so the rows the admin adds with "Add another" work too.
 (function () {
   "use strict";
@@ -30,4 +33,33 @@
     clearTimeout(timers.get(input));
     timers.set(input, setTimeout(() => check(input), 250));
   });
+
+  function offerSteps() {
+    const paths = Array.from(
+      document.querySelectorAll("#states-group input[name^='states-'][name$='-path']")
+    ).filter((input) => !input.closest(".empty-form")).map((input) => input.value.trim())
+      .filter(Boolean);
+    const lists = {
+      source: paths,
+      target: paths.map((path) => path.split(".").pop()),
+    };
+    for (const [column, names] of Object.entries(lists)) {
+      const selects = document.querySelectorAll(
+        `#transitions-group select[name^='transitions-'][name$='-${column}']`
+      );
+      for (const select of selects) {
+        const known = new Set(Array.from(select.options, (option) => option.value));
+        for (const name of new Set(names)) {
+          if (!known.has(name)) select.add(new Option(name, name));
+        }
+      }
+    }
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches("#states-group input[name$='-path']")) {
+      offerSteps();
+    }
+  });
+  document.addEventListener("formset:added", offerSteps);
 })();

@@ -177,3 +177,29 @@ def test_publishing_asks_first_and_warns_of_guards_that_can_block(
     assert "published" in page.inner_text(".messagelist")
     draft.refresh_from_db()
     assert draft.status == "published"
+
+
+def test_a_new_step_can_be_chosen_as_a_target_before_it_is_saved(
+    browser, live_server, csp_guard, draft
+):
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    states = draft.states.count()
+    page.click("#states-group .add-row a")
+    page.fill(f"#id_states-{states}-path", "legal_review")
+    page.fill(f"#id_states-{states}-position", str(states))
+    page.keyboard.press("Tab")  # the change event: the step is offered in the arrows' lists
+    arrows = draft.transitions.count()
+    page.click("#transitions-group .add-row a")
+    page.select_option(f"#id_transitions-{arrows}-source", "manager_review")
+    page.fill(f"#id_transitions-{arrows}-event", "ASK_LEGAL")
+    page.select_option(f"#id_transitions-{arrows}-target", "legal_review")
+    page.fill(f"#id_transitions-{arrows}-position", str(arrows))
+    save(page)
+    arrow = draft.transitions.get(event="ASK_LEGAL")
+    assert (arrow.source, arrow.target) == ("manager_review", "legal_review")
+    # The new step has no way out yet: the page says so, in words.
+    assert (
+        "Step Legal review: no way out (add on, always, after or invoke, or make it type: "
+        "final) (states.legal_review)"
+    ) in page.locator("#definition-problems").inner_text()

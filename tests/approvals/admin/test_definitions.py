@@ -449,3 +449,16 @@ def test_the_publish_confirmation_refuses_outsiders(client, outsider):
             assert "/admin/login/" in asked["Location"]
     definition.refresh_from_db()
     assert definition.status == DefinitionStatus.DRAFT
+
+
+def test_no_box_is_pre_filled_with_null(staff_client):
+    url, _ = draft_change(staff_client)
+    page = staff_client.get(url).content.decode()
+    assert ">null</textarea>" not in page and ">\nnull</textarea>" not in page
+
+
+def test_a_published_step_shows_its_task_in_words(staff_client):
+    v1 = publish(review_flow(sla="P2D", remind=["PT4H"]))
+    page = staff_client.get(reverse("admin:approvals_workflowdefinition_change", args=[v1.pk]))
+    assert b"Decided by manager; rule any; SLA P2D; reminders PT4H." in page.content
+    assert b"No task: nobody decides here." in page.content

@@ -321,3 +321,18 @@ def test_random_text_only_ever_raises_expression_error(source: str) -> None:
         expression.evaluate(CONTEXT, {"x": 1})
     except ExpressionError:
         pass
+
+
+def test_guard_problem_names_what_stops_the_engine_in_words() -> None:
+    from approvals.machine.expressions import guard_problem
+
+    fields = {"amount", "title"}
+    assert guard_problem("amount < 1000 && event.urgent", fields=fields) is None
+    assert guard_problem("[1, 2].exists(x, x == amount)", fields=fields) is None
+    assert guard_problem("amout < 1000", fields=fields) == (
+        "amout is not a field of the request (did you mean amount?); the fields are: amount, title"
+    )
+    assert "syntax error" in guard_problem("amount <", fields=fields)
+    assert guard_problem("x", fields=set()) == (
+        "x is not a field of the request; the fields are: none"
+    )
