@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
-from approvals.machine.config import context_fields
+from approvals.machine.config import context_fields, form_samples
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
@@ -573,8 +573,8 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         source = request.GET.get("guard", "")
         if not source.strip():
             return JsonResponse({"ok": True, "message": "No guard: the arrow is always taken."})
-        fields = context_fields(definition_config(definition))
-        problem = guard_problem(source, fields=fields)
+        config = definition_config(definition)
+        problem = guard_problem(source, fields=context_fields(config), samples=form_samples(config))
         if problem:
             return JsonResponse({"ok": False, "message": f"{problem[:1].upper()}{problem[1:]}."})
         return JsonResponse({"ok": True, "message": "✔ The engine can read this guard."})

@@ -366,6 +366,7 @@ def check_guard(client: Any, definition: WorkflowDefinition, guard: str) -> Any:
         ("amount < 1000", True, "✔ The engine can read this guard."),
         ("revisions > 2 && event.urgent", True, "✔ The engine can read this guard."),
         ("", True, "No guard: the arrow is always taken."),
+        ("title < 1000", False, "cannot compare string and int with '<'"),
         ("amount <", False, "Syntax error"),
         (
             "amout < 1000",
