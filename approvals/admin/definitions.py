@@ -42,9 +42,8 @@ class TransitionForm(forms.ModelForm):
     its guard checked as it is typed and the guard's meaning in words beside it. What can be
     checked on one row is checked here; the whole machine is validated after saving."""
 
-    # Set per page by TransitionInline.get_formset.
+    # Set per page by TransitionInline.get_formset: the definition and its steps' paths.
     definition: WorkflowDefinition | None = None
-    role_names: tuple[str, ...] = ()
     state_paths: tuple[str, ...] = ()
 
     class Meta:
@@ -301,14 +300,11 @@ def _names(value: Any) -> list[str]:
 
 
 class _DefinitionInline(DraftOnlyInline):
-    """Hands the definition being edited and the installation's roles to each row's form."""
+    """Hands the definition being edited, and what its rows choose from, to each row's form
+    (read once per page, not once per row)."""
 
     def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
-        return {
-            "definition": obj,
-            "role_names": tuple(Group.objects.order_by("name").values_list("name", flat=True)),
-            "state_paths": tuple(obj.states.values_list("path", flat=True)) if obj else (),
-        }
+        return {"definition": obj}
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = type(self.form.__name__, (self.form,), self.form_attrs(obj))
@@ -331,7 +327,8 @@ class StateInline(_DefinitionInline, admin.StackedInline):
     form = StateForm
 
     def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
-        return {**super().form_attrs(obj), "slots": _slots(obj)}
+        roles = tuple(Group.objects.order_by("name").values_list("name", flat=True))
+        return {**super().form_attrs(obj), "role_names": roles, "slots": _slots(obj)}
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         slots = range(_slots(obj))
@@ -381,6 +378,10 @@ class TransitionInline(_DefinitionInline, admin.TabularInline):
     form = TransitionForm
     fields = TransitionForm.Meta.fields
     template = "admin/approvals/workflowdefinition/transition_rows.html"
+
+    def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
+        paths = tuple(obj.states.values_list("path", flat=True)) if obj is not None else ()
+        return {**super().form_attrs(obj), "state_paths": paths}
 
 
 class ImportForm(forms.Form):

@@ -78,8 +78,8 @@ def test_bad_import_shows_the_problems_and_creates_nothing(staff_client):
     )
     assert response.status_code == 200
     assert (
-        b"Step *Review*: the *Approve* arrow points to *dnoe*, which does not exist; did you "
-        b"mean *done*? (states.review.on.APPROVE)"
+        b"Step <em>Review</em>: the <em>Approve</em> arrow points to <em>dnoe</em>, which does "
+        b"not exist; did you mean <em>done</em>? (states.review.on.APPROVE)"
     ) in response.content
     assert not WorkflowDefinition.objects.exists()
 
