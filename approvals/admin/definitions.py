@@ -24,7 +24,13 @@ from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
 from approvals.machine.warnings import publish_warnings
-from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
+from approvals.models import (
+    DefinitionStatus,
+    StateDefinition,
+    TransitionDefinition,
+    Trigger,
+    WorkflowDefinition,
+)
 from approvals.services.definitions import (
     definition_config,
     definition_import,
@@ -528,6 +534,9 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
 
             return self._run(request, pk, publish, "{} published.")
+        if definition.status != DefinitionStatus.DRAFT:
+            messages.error(request, f"{definition} is not a draft; only drafts can be published")
+            return self._back(pk)
         config = definition_config(definition)
         problems = definition_problems(config)
         context = {

@@ -463,3 +463,11 @@ def test_a_published_step_shows_its_task_in_words(staff_client):
     page = staff_client.get(reverse("admin:approvals_workflowdefinition_change", args=[v1.pk]))
     assert b"Decided by manager; rule any; SLA P2D; reminders PT4H." in page.content
     assert b"No task: nobody decides here." in page.content
+
+
+def test_only_a_draft_is_offered_for_publishing(staff_client):
+    v1 = publish(review_flow())
+    response = staff_client.get(reverse("admin:approvals_definition_publish", args=[v1.pk]))
+    assert response.status_code == 302
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "is not a draft; only drafts can be published" in page
