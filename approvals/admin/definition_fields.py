@@ -61,9 +61,13 @@ class DurationField(forms.MultiValueField):
             forms.ChoiceField(choices=unit_choices(business=business), required=False),
         )
         kwargs.setdefault("required", False)
-        super().__init__(
-            fields, widget=DurationWidget(business=business), require_all_fields=False, **kwargs
-        )
+        widget = DurationWidget(business=business)
+        # The field's label names no single box (MultiWidget has no id_for_label): each says
+        # what it is.
+        label = kwargs.get("label") or "Duration"
+        widget.widgets[0].attrs["aria-label"] = f"{label}: amount"
+        widget.widgets[1].attrs["aria-label"] = f"{label}: unit"
+        super().__init__(fields, widget=widget, require_all_fields=False, **kwargs)
 
     def compress(self, data_list: list[Any]) -> str | None:
         amount, unit = [*(data_list or []), "", ""][:2]

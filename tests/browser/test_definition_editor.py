@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals.machine.loader import load_document
 from approvals.models import WorkflowDefinition
 from approvals.services.definitions import definition_import
+from tests.browser.test_phones_and_accessibility import axe_problems
 from tests.factories import TEST_PASSWORD, GroupFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -31,7 +32,10 @@ def draft(admin_user) -> WorkflowDefinition:
 
 
 def admin_page(browser: Any, live_server: Any, csp_guard: Any, viewport: dict[str, int]) -> Any:
-    context = csp_guard(browser.new_context(viewport=viewport))
+    """Ada's admin in a context that fails the test on a Content-Security-Policy violation
+    (csp_guard), or in a plain one for axe-core, which styles the page inline."""
+    context = browser.new_context(viewport=viewport)
+    context = csp_guard(context) if csp_guard else context
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/")
@@ -203,3 +207,12 @@ def test_a_new_step_can_be_chosen_as_a_target_before_it_is_saved(
         "Step Legal review: no way out (add on, always, after or invoke, or make it type: "
         "final) (states.legal_review)"
     ) in page.locator("#definition-problems").inner_text()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_nothing_serious_in_the_editor(browser, live_server, draft, viewport):
+    page = admin_page(browser, live_server, None, viewport)
+    page.goto(change_url(live_server, draft))
+    assert axe_problems(page) == []
+    page.goto(change_url(live_server, draft).replace("/change/", "/publish/"))
+    assert axe_problems(page) == []
