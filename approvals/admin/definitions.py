@@ -7,20 +7,30 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from approvals.admin.base import DEFINITION_JSON, error_text
+from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
+from approvals.machine.config import context_fields, form_samples
 from approvals.machine.durations import DurationError, parse_duration
-from approvals.machine.expressions import ExpressionError, check_expression
+from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
-from approvals.models import StateDefinition, TransitionDefinition, Trigger, WorkflowDefinition
+from approvals.machine.warnings import publish_warnings
+from approvals.models import (
+    DefinitionStatus,
+    StateDefinition,
+    TransitionDefinition,
+    Trigger,
+    WorkflowDefinition,
+)
 from approvals.services.definitions import (
     definition_config,
     definition_import,
@@ -34,7 +44,13 @@ from approvals.services.errors import WorkflowError
 
 
 class TransitionForm(forms.ModelForm):
-    """Checks what can be checked on one row; the whole machine is validated after saving."""
+    """An arrow: from which step, on what, to which step (chosen from the definition's), with
+    its guard checked as it is typed and the guard's meaning in words beside it. What can be
+    checked on one row is checked here; the whole machine is validated after saving."""
+
+    # Set per page by TransitionInline.get_formset: the definition and its steps' paths.
+    definition: WorkflowDefinition | None = None
+    state_paths: tuple[str, ...] = ()
 
     class Meta:
         model = TransitionDefinition
@@ -46,9 +62,35 @@ class TransitionForm(forms.ModelForm):
             "delay",
             "target",
             "guard",
-            "assign",
             "description",
+            "assign",
         )
+        widgets = {
+            "position": forms.NumberInput(attrs={"class": "position-input"}),
+            "event": forms.TextInput(attrs={"size": 14}),
+            "delay": forms.TextInput(attrs={"size": 7}),
+            "description": forms.TextInput(attrs={"size": 22, "maxlength": 500}),
+            "assign": forms.Textarea(attrs={"rows": 1, "cols": 18}),
+        }
+        labels = {"description": "Guard in words", "target": "Goes to", "source": "From"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        definition, paths = self.definition, list(self.state_paths)
+        if paths:
+            self.fields["source"].widget = forms.Select(
+                choices=_choices(paths, self.instance.source)
+            )
+            names = sorted({p.rpartition(".")[2] for p in paths})
+            self.fields["target"].widget = forms.Select(
+                choices=[("", "(stays in its step)"), *_choices(names, self.instance.target)]
+            )
+        check_url = (
+            reverse("admin:approvals_definition_check_guard", args=[definition.pk])
+            if definition is not None
+            else None
+        )
+        self.fields["guard"].widget = GuardInput(check_url=check_url)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -77,7 +119,7 @@ class TransitionForm(forms.ModelForm):
         return data
 
 
-class DraftOnlyInline(admin.TabularInline):
+class DraftOnlyInline(admin.options.InlineModelAdmin):
     extra = 0
     formfield_overrides = DEFINITION_JSON
 
@@ -94,8 +136,55 @@ class DraftOnlyInline(admin.TabularInline):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
+# The task keys the editor has a field for; any other key is kept as it was, for validation
+# to name.
+_TASK_FIELD_KEYS = (
+    "roles",
+    "requester",
+    "rule",
+    "sla",
+    "remind",
+    "escalate_to",
+    "forbid_requester",
+    "label",
+)
+RULES = (
+    ("any", "any: the first approval decides"),
+    ("all", "all: one approval from each listed role"),
+    ("quorum", "quorum: N people must approve"),
+)
+
+
 class StateForm(forms.ModelForm):
-    """Refuses JSON of a shape the engine cannot read, before it reaches the rows."""
+    """A step, with its task as fields: roles from the installation's, a rule, durations with
+    a unit, reminders and escalation levels in order. JSON of a shape the engine cannot read is
+    refused before it reaches the rows."""
+
+    # Set per page by StateInline.get_formset: the definition and the installation's roles.
+    definition: WorkflowDefinition | None = None
+    role_names: tuple[str, ...] = ()
+    # How many reminders and escalation levels a row offers: one more than any step has.
+    slots = 2
+
+    task_roles = forms.MultipleChoiceField(
+        label="Roles",
+        required=False,
+        help_text="Who may decide (hold Ctrl or ⌘ to choose several).",
+    )
+    task_requester = forms.BooleanField(
+        label="For the requester only", required=False, help_text="The requester decides."
+    )
+    task_rule = forms.ChoiceField(label="Rule", choices=RULES, initial="any", required=False)
+    task_quorum = forms.IntegerField(
+        label="Quorum N", min_value=1, required=False, help_text="With the quorum rule."
+    )
+    task_forbid_requester = forms.BooleanField(
+        label="Forbid the requester",
+        required=False,
+        initial=True,
+        help_text="The requester may not decide their own request, even holding a role.",
+    )
+    task_label = forms.CharField(label="Inbox label", required=False, max_length=200)
 
     class Meta:
         model = StateDefinition
@@ -104,38 +193,201 @@ class StateForm(forms.ModelForm):
             "path",
             "type",
             "initial",
-            "task",
+            "description",
             "entry",
             "exit",
             "invoke",
             "meta",
-            "description",
         )
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        field_classes = {"invoke": OptionalJSONField}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        task = self.instance.task if isinstance(self.instance.task, dict) else {}
+        business = bool(((self.definition and self.definition.settings) or {}).get("calendar"))
+        listed = [*_names(task.get("roles")), *_names(task.get("escalate_to"))]
+        roles = sorted({*self.role_names, *listed})
+        self.fields["task_roles"].choices = [(r, r) for r in roles]
+        self.fields["task_sla"] = DurationField(
+            label="SLA", business=business, help_text="Overdue after this long."
+        )
+        reminders = [v for v in task.get("remind") or [] if isinstance(v, str | int)]
+        self.reminder_names = [f"task_remind_{n}" for n in range(self.slots)]
+        for n, name in enumerate(self.reminder_names):
+            self.fields[name] = DurationField(
+                label=f"Reminder {n + 1}", business=business, help_text="After the task opens."
+            )
+        levels = _names(task.get("escalate_to"))
+        self.escalation_names = [f"task_escalate_{n}" for n in range(self.slots)]
+        for n, name in enumerate(self.escalation_names):
+            self.fields[name] = forms.ChoiceField(
+                label=f"Escalation level {n + 1}",
+                choices=[("", "—"), *((r, r) for r in roles)],
+                required=False,
+                help_text="When the SLA runs out" if n == 0 else "At the next breach",
+            )
+        for name in ("entry", "exit", "invoke", "meta"):
+            self.fields[name].widget.attrs.update({"rows": 2, "cols": 30})
+        if task:
+            rule = task.get("rule", "any")
+            quorum = rule.get("quorum") if isinstance(rule, dict) else None
+            self.initial.update(
+                {
+                    "task_roles": _names(task.get("roles")),
+                    "task_requester": task.get("requester") is True,
+                    "task_rule": "quorum" if isinstance(rule, dict) else rule,
+                    "task_quorum": quorum,
+                    "task_sla": task.get("sla"),
+                    "task_forbid_requester": task.get("forbid_requester", True) is not False,
+                    "task_label": task.get("label", ""),
+                    **dict(zip(self.reminder_names, reminders, strict=False)),
+                    **dict(zip(self.escalation_names, levels, strict=False)),
+                }
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for name in ("task", "invoke"):
-            if data.get(name) is not None and not isinstance(data[name], dict):
-                self.add_error(name, "Expected an object, or empty.")
+        if data.get("invoke") is not None and not isinstance(data["invoke"], dict):
+            self.add_error("invoke", "Expected an object, or empty.")
         if data.get("meta") is not None and not isinstance(data["meta"], dict):
             self.add_error("meta", "Expected an object.")
         for name in ("entry", "exit"):
             names = data.get(name) or []
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 self.add_error(name, 'Expected a list of action names, e.g. ["notify"].')
+        if data.get("task_rule") == "quorum" and not data.get("task_quorum"):
+            self.add_error("task_quorum", "The quorum rule needs N, the number of approvals.")
+        self.instance.task = self._task(data)
         return data
 
+    def _task(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """meta.task from the fields; None when the step asks nobody."""
+        before = self.instance.task if isinstance(self.instance.task, dict) else {}
+        if not (data.get("task_roles") or data.get("task_requester")):
+            return None
+        task = {k: v for k, v in before.items() if k not in _TASK_FIELD_KEYS}
+        if data.get("task_roles"):
+            task["roles"] = list(data["task_roles"])
+        if data.get("task_requester"):
+            task["requester"] = True
+        rule = data.get("task_rule") or "any"
+        if rule == "quorum":
+            task["rule"] = {"quorum": data.get("task_quorum")}
+        elif rule != "any" or "rule" in before:
+            task["rule"] = rule
+        if data.get("task_sla"):
+            task["sla"] = data["task_sla"]
+        remind = [data[n] for n in self.reminder_names if data.get(n)]
+        if remind:
+            task["remind"] = remind
+        escalate = [data[n] for n in self.escalation_names if data.get(n)]
+        if escalate:
+            task["escalate_to"] = escalate
+        forbid = bool(data.get("task_forbid_requester"))
+        if not forbid and not data.get("task_requester"):
+            task["forbid_requester"] = False
+        elif "forbid_requester" in before and not data.get("task_requester"):
+            task["forbid_requester"] = True
+        if data.get("task_label"):
+            task["label"] = data["task_label"]
+        return {key: task[key] for key in [*_TASK_FIELD_KEYS, *task] if key in task}
 
-class StateInline(DraftOnlyInline):
+
+def _choices(known: list[str], current: str) -> list[tuple[str, str]]:
+    """Select options of the known names, and the row's own value even when it is not one of
+    them (validation names it; the row shows what it holds)."""
+    names = [current, *known] if current and current not in known else known
+    return [(name, name) for name in names]
+
+
+def _names(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+class _DefinitionInline(DraftOnlyInline):
+    """Hands the definition being edited, and what its rows choose from, to each row's form
+    (read once per page, not once per row)."""
+
+    def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
+        return {"definition": obj}
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = type(self.form.__name__, (self.form,), self.form_attrs(obj))
+        # The rows' own columns; the fields made in the form's __init__ are its own.
+        kwargs.update(form=form, fields=self.form.Meta.fields)
+        return super().get_formset(request, obj, **kwargs)
+
+
+def _slots(obj: WorkflowDefinition | None) -> int:
+    longest = 0
+    for task in obj.states.values_list("task", flat=True) if obj is not None else ():
+        if isinstance(task, dict):
+            for key in ("remind", "escalate_to"):
+                longest = max(longest, len(task.get(key) or []))
+    return max(2, longest + 1)
+
+
+class StateInline(_DefinitionInline, admin.StackedInline):
     model = StateDefinition
     form = StateForm
-    fields = StateForm.Meta.fields
+
+    def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
+        roles = tuple(Group.objects.order_by("name").values_list("name", flat=True))
+        return {**super().form_attrs(obj), "role_names": roles, "slots": _slots(obj)}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        slots = range(_slots(obj))
+        task_fields: tuple[Any, ...] = (
+            ("task_roles", "task_requester", "task_forbid_requester"),
+            ("task_rule", "task_quorum", "task_label"),
+            "task_sla",
+            tuple(f"task_remind_{n}" for n in slots),
+            tuple(f"task_escalate_{n}" for n in slots),
+        )
+        if not self._editable(obj):
+            task_fields = ("task_summary",)
+        return (
+            (None, {"fields": (("path", "type", "position"), "description", "initial")}),
+            (
+                "Task",
+                {"fields": task_fields, "description": "Who decides in this step, and by when."},
+            ),
+            ("Actions and other keys", {"fields": (("entry", "exit"), ("invoke", "meta"))}),
+        )
+
+    @admin.display(description="Task")
+    def task_summary(self, obj: StateDefinition) -> str:
+        """A published step's task, read: the fields are for drafts."""
+        task = obj.task if isinstance(obj.task, dict) else None
+        if task is None:
+            return "No task: nobody decides here."
+        who = "the requester" if task.get("requester") else ", ".join(_names(task.get("roles")))
+        rule = task.get("rule", "any")
+        parts = [
+            f"Decided by {who or 'nobody'}",
+            f"rule {'quorum ' + str(rule.get('quorum')) if isinstance(rule, dict) else rule}",
+        ]
+        if task.get("sla"):
+            parts.append(f"SLA {task['sla']}")
+        if task.get("remind"):
+            parts.append("reminders " + ", ".join(str(r) for r in task["remind"]))
+        if task.get("escalate_to"):
+            parts.append("escalates to " + " then ".join(_names(task["escalate_to"])))
+        if task.get("forbid_requester") is False:
+            parts.append("the requester may decide")
+        return "; ".join(parts) + "."
 
 
-class TransitionInline(DraftOnlyInline):
+class TransitionInline(_DefinitionInline, admin.TabularInline):
     model = TransitionDefinition
     form = TransitionForm
     fields = TransitionForm.Meta.fields
+    template = "admin/approvals/workflowdefinition/transition_rows.html"
+
+    def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
+        paths = tuple(obj.states.values_list("path", flat=True)) if obj is not None else ()
+        return {**super().form_attrs(obj), "state_paths": paths}
 
 
 class ImportForm(forms.Form):
@@ -253,11 +505,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(self.import_view), name="approvals_definition_import"),
-            path(
-                "<int:pk>/publish/",
-                wrap(require_POST(self.publish_view)),
-                name="approvals_definition_publish",
-            ),
+            path("<int:pk>/publish/", wrap(self.publish_view), name="approvals_definition_publish"),
             path(
                 "<int:pk>/new-version/",
                 wrap(require_POST(self.new_version_view)),
@@ -269,6 +517,11 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 name="approvals_definition_retire",
             ),
             path("<int:pk>/export/", wrap(self.export_view), name="approvals_definition_export"),
+            path(
+                "<int:pk>/check-guard/",
+                wrap(require_GET(self.check_guard_view)),
+                name="approvals_definition_check_guard",
+            ),
             *super().get_urls(),
         ]
 
@@ -291,10 +544,33 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return self._back(result.pk)
 
     def publish_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        def publish() -> WorkflowDefinition:
-            return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
+        """Asks first, like Django's delete confirmation: the problems that stop publishing,
+        the warnings to read (decisions a guard can block), then Publish or Back. Only the
+        confirmation's POST publishes."""
+        self._require(request, "change")
+        definition = get_object_or_404(WorkflowDefinition, pk=pk)
+        if request.method == "POST" and request.POST.get("post") == "yes":
 
-        return self._run(request, pk, publish, "{} published.")
+            def publish() -> WorkflowDefinition:
+                return definition_publish(definition_id=pk, actor=request.user, now=timezone.now())
+
+            return self._run(request, pk, publish, "{} published.")
+        if definition.status != DefinitionStatus.DRAFT:
+            messages.error(request, f"{definition} is not a draft; only drafts can be published")
+            return self._back(pk)
+        config = definition_config(definition)
+        problems = definition_problems(config)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "title": f"Publish {definition}?",
+            "problems": problems,
+            "warnings": [] if problems else publish_warnings(config),
+        }
+        return TemplateResponse(
+            request, "admin/approvals/workflowdefinition/publish_confirmation.html", context
+        )
 
     def new_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         def new_version() -> WorkflowDefinition:
@@ -319,6 +595,20 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         filename = f"{definition.key}-v{definition.version}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    def check_guard_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """The live check of a guard as it is typed: read by the engine's parser, within its
+        budget, against the definition's fields. Reads only, so a GET."""
+        self._require(request, "view")
+        definition = get_object_or_404(WorkflowDefinition, pk=pk)
+        source = request.GET.get("guard", "")
+        if not source.strip():
+            return JsonResponse({"ok": True, "message": "No guard: the arrow is always taken."})
+        config = definition_config(definition)
+        problem = guard_problem(source, fields=context_fields(config), samples=form_samples(config))
+        if problem:
+            return JsonResponse({"ok": False, "message": f"{problem[:1].upper()}{problem[1:]}."})
+        return JsonResponse({"ok": True, "message": "✔ The engine can read this guard."})
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         self._require(request, "add")

@@ -26,9 +26,11 @@ __all__ = [
     "Trigger",
     "as_list",
     "child_states",
+    "context_fields",
     "field_label",
     "form_fields",
     "form_of",
+    "form_samples",
     "invoke_of",
     "join_path",
     "meta_of",
@@ -224,6 +226,37 @@ def _transition(
         ),
         description=str(description) if description else "",
     )
+
+
+def context_fields(config: Mapping[str, Any]) -> set[str]:
+    """The names a guard may read: the request form's fields and those an `assign` sets."""
+    properties = form_of(config).get("properties")
+    fields = {str(name) for name in properties} if isinstance(properties, Mapping) else set()
+    for state in walk_states(config):
+        for transition in transitions_of(state.node):
+            fields.update(transition.assign)
+    return fields
+
+
+_SAMPLES = {"string": "", "number": 0.5, "integer": 0, "boolean": False, "array": [], "object": {}}
+
+
+def form_samples(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A value of each form field's kind (its default, its first enum value, or one of its
+    JSON Schema type), for trying a guard out; fields of no single known kind are left out."""
+    properties = form_of(config).get("properties")
+    samples: dict[str, Any] = {}
+    for name, schema in properties.items() if isinstance(properties, Mapping) else ():
+        if not isinstance(schema, Mapping):
+            continue
+        enum = schema.get("enum")
+        if "default" in schema:
+            samples[str(name)] = copy.deepcopy(schema["default"])
+        elif isinstance(enum, list) and enum:
+            samples[str(name)] = copy.deepcopy(enum[0])
+        elif isinstance(schema.get("type"), str) and schema["type"] in _SAMPLES:
+            samples[str(name)] = copy.deepcopy(_SAMPLES[schema["type"]])
+    return samples
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["DurationError", "format_duration", "parse_duration"]
+__all__ = [
+    "DURATION_UNITS",
+    "DurationError",
+    "duration_from_parts",
+    "duration_parts",
+    "format_duration",
+    "parse_duration",
+]
 
 
 class DurationError(ValueError):
@@ -118,3 +125,36 @@ def format_duration(td: timedelta) -> str:
     if time:
         out += "T" + time
     return out if out != "P" else "PT0S"
+
+
+# The units an editor offers for a duration, as the ISO 8601 it writes for a whole number of
+# them. Under a business calendar a day is one working day and hours and minutes are working
+# time, so days are never converted to hours: "2 business days" stays P2D.
+DURATION_UNITS = {"minutes": "PT{}M", "hours": "PT{}H", "days": "P{}D"}
+_UNIT_FORMS = {
+    "minutes": re.compile(r"PT(\d+)M"),
+    "hours": re.compile(r"PT(\d+)H"),
+    "days": re.compile(r"P(\d+)D"),
+}
+
+
+def duration_parts(value: str) -> tuple[int, str] | None:
+    """A duration as (amount, unit) when it is a whole number of one unit (``P2D`` is
+    ``(2, "days")``), else None: ``P1DT12H`` or milliseconds are kept as written."""
+    text = value.strip().upper()
+    for unit, form in _UNIT_FORMS.items():
+        match = form.fullmatch(text)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1)), unit
+    return None
+
+
+def duration_from_parts(amount: int, unit: str) -> str:
+    """The ISO 8601 duration of a whole, positive number of a unit (``(2, "days")``: P2D)."""
+    if unit not in DURATION_UNITS:
+        raise DurationError(f"unknown unit {unit!r}; use {', '.join(DURATION_UNITS)}")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+        raise DurationError(f"expected a whole number of {unit} of at least 1, got {amount!r}")
+    value = DURATION_UNITS[unit].format(amount)
+    parse_duration(value)
+    return value

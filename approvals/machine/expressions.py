@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import difflib
 import functools
 import json
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "check_expression",
     "compile_expression",
     "evaluate_guard",
+    "guard_problem",
 ]
 
 # Guards are a line or two; the caps keep a pasted blob or a pathological nesting from
@@ -904,3 +906,37 @@ def evaluate_guard(
     if not isinstance(result, bool):
         raise ExpressionError(f"guard '{expr.source}' gave {_show(result)}, not true/false")
     return result
+
+
+# What a trial run can fail on because of the sample values it was given, not the guard.
+_VALUE_DEPENDENT = ("division by zero", "modulo by zero", "list index", "no key", "number out")
+
+
+def guard_problem(
+    source: str, *, fields: Collection[str], samples: Mapping[str, Any] | None = None
+) -> str | None:
+    """What stops the engine reading ``source`` as a guard over a context of ``fields``, in
+    words, or None: its syntax, the evaluation budget (check_expression), names that are no
+    field (``event.x`` is the event's data, always allowed), and, when every name it reads
+    has one of ``samples`` (a value of the field's kind) and it reads no event data, a trial
+    run within a Budget: comparing text with a number, or a guard that gives no true/false."""
+    try:
+        expression = check_expression(source)
+    except ExpressionError as exc:
+        return str(exc)
+    unknown = sorted(expression.names() - set(fields))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        known = ", ".join(sorted(fields)) or "none"
+        return f"{name} is not a field of the request{hint}; the fields are: {known}"
+    samples = samples or {}
+    if "event" in expression._analysis.identifiers or not expression.names() <= set(samples):
+        return None
+    try:
+        evaluate_guard(expression, samples, {}, budget=Budget())
+    except ExpressionError as exc:
+        if not exc.over_budget and not str(exc).startswith(_VALUE_DEPENDENT):
+            return f"tried with a value of each field's kind, it fails: {exc}"
+    return None

@@ -1,9 +1,11 @@
 """Checking a definition (an XState-style machine config) and putting it in canonical form.
 
-Every message starts with the dotted path of the place it is about, from the top of the
-file (``states.review.on.APPROVE: unknown target 'aproved' (did you mean 'approved'?)``),
-so an admin can find it in a file or in the admin's inlines. All problems are reported at
-once; the checks of a part are skipped only when the part is too broken to check further.
+Every message says in words what is wrong and where, then gives the dotted path of the place
+from the top of the file in parentheses, so an admin can find it in a file or in the admin's
+inlines: ``Step *Review*: the *Reject* arrow points to *nowhere*, which does not exist
+(states.review.on.REJECT[0].target)``. Names are set off with asterisks. All problems are
+reported in one pass, each once: a part too broken to check further is skipped, and the
+whole-machine checks (reachability, completion) still run around it.
 
 The format is described in docs/definition-format.md.
 """
@@ -38,7 +40,7 @@ from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
 from approvals.machine.titles import REQUESTER, placeholders, stray_brace
 
-__all__ = ["canonical_config", "validate_config"]
+__all__ = ["canonical_config", "problem_text", "validate_config"]
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STATE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -122,6 +124,156 @@ _ALLOWED_BY_KIND = {
 
 
 # ---------------------------------------------------------------------------------------
+# Messages: words first, the path after
+
+
+def problem_text(where: str, message: str, config: Any = None, *, place: str | None = None) -> str:
+    """A problem as the admin reads it: the place in words (``Step *Review*, the *Approve*
+    arrow``, or ``place`` when the message names the part itself), the message, then the
+    dotted path. ``config`` gives the steps' labels (meta.label)."""
+    if not where:
+        return message
+    words = place if place is not None else place_words(where, config)
+    return f"{words}: {message} ({where})"
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOP_PLACES = {
+    "top level": "The definition",
+    "id": "The definition's id",
+    "title": "The definition's title",
+    "description": "The definition's description",
+    "initial": "The definition's initial step",
+    "inbox_columns": "The inbox columns",
+    "states": "The steps",
+}
+_STATE_PARTS = {
+    "type": "its type",
+    "description": "its description",
+    "initial": "its initial step",
+    "states": "its steps",
+    "entry": "its entry actions",
+    "exit": "its exit actions",
+    "invoke": "its action",
+    "meta": "its meta",
+    "on": "its arrows",
+    "after": "its timers",
+}
+_TASK_PARTS = {
+    "roles": "its task's roles",
+    "requester": "its task's requester",
+    "rule": "its task's rule",
+    "sla": "its task's SLA",
+    "remind": "its task's reminders",
+    "escalate_to": "its task's escalation",
+    "forbid_requester": "its task's forbid_requester",
+    "label": "its task's label",
+}
+_TRANSITION = re.compile(
+    r"(?P<kind>\.on\.(?P<event>[^.\[]+)|\.always|\.onDone|\.invoke\.onDone|\.invoke\.onError"
+    r"|\.after\.(?P<delay>.+?))"
+    r"(?P<index>\[\d+\])?(?P<key>\.(?:target|guard|assign|description)(?:\..*)?)?$"
+)
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def humanize(name: str) -> str:
+    """A state or event name as words: ``manager_review`` Manager review, ``APPROVE`` Approve."""
+    words = name.replace("_", " ").strip()
+    if words.isupper():
+        words = words.lower()
+    return words[:1].upper() + words[1:]
+
+
+def step_name(path: list[str], config: Any) -> str:
+    """A step's name for messages: its meta.label, else its name in words."""
+    node: Any = config.get("states") if isinstance(config, Mapping) else None
+    for index, name in enumerate(path):
+        node = node.get(name) if isinstance(node, Mapping) else None
+        if index < len(path) - 1:
+            node = node.get("states") if isinstance(node, Mapping) else None
+    meta = node.get("meta") if isinstance(node, Mapping) else None
+    label = meta.get("label") if isinstance(meta, Mapping) else None
+    return label if isinstance(label, str) and label.strip() else humanize(path[-1])
+
+
+def _split_state_path(where: str) -> tuple[list[str], str] | None:
+    """``states.a.states.b.on.X`` as (["a", "b"], ".on.X"); None outside the states."""
+    if not where.startswith("states."):
+        return None
+    path: list[str] = []
+    rest = where[len("states") :]
+    while rest.startswith("."):
+        match = _NAME.match(rest, 1)
+        if match is None:
+            break
+        path.append(match.group())
+        rest = rest[match.end() :]
+        if not rest.startswith(".states."):
+            break
+        rest = rest[len(".states") :]
+    return (path, rest) if path else None
+
+
+def arrow_words(tail: str) -> str | None:
+    """The arrow a path's tail points at (``.on.REJECT[0]``: the *Reject* arrow), or None."""
+    match = _TRANSITION.match(tail)
+    if match is None:
+        return None
+    kind = match.group("kind")
+    if match.group("event"):
+        arrow = f"the *{humanize(match.group('event'))}* arrow"
+    elif match.group("delay"):
+        arrow = f"the arrow after *{match.group('delay')}*"
+    elif kind == ".always":
+        arrow = "the *always* arrow"
+    elif kind == ".onDone":
+        arrow = "the arrow taken when every region is done"
+    elif kind == ".invoke.onDone":
+        arrow = "the arrow taken when its action succeeds"
+    else:
+        arrow = "the arrow taken when its action fails"
+    index = int((match.group("index") or "[0]")[1:-1])
+    if index:
+        ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"no. {index + 1}"
+        arrow = f"the {ordinal} {arrow[len('the ') :]}"
+    key = (match.group("key") or "").lstrip(".").split(".")[0]
+    return f"{arrow}'s {key}" if key in ("guard", "assign", "description") else arrow
+
+
+def place_words(where: str, config: Any = None) -> str:
+    """Where a path points, in words: ``states.review.meta.task.sla`` is
+    ``Step *Review*, its task's SLA``."""
+    split = _split_state_path(where)
+    if split is None:
+        head = re.split(r"[.\[]", where, maxsplit=1)[0]
+        if head == "form":
+            return "The request form"
+        if where.startswith("settings.calendar"):
+            return "The business calendar"
+        if head == "settings":
+            return "The settings"
+        return _TOP_PLACES.get(head, where)
+    path, tail = split
+    step = f"Step *{step_name(path, config)}*"
+    if not tail:
+        return step
+    arrow = arrow_words(tail)
+    if arrow is not None:
+        return f"{step}, {arrow}"
+    if tail.startswith(".meta.outcome"):
+        return f"{step}, its outcome"
+    if tail.startswith(".meta.task"):
+        key = re.split(r"[.\[]", tail[len(".meta.task.") :], maxsplit=1)[0]
+        return f"{step}, {_TASK_PARTS.get(key, 'its task')}"
+    key = re.split(r"[.\[]", tail[1:], maxsplit=1)[0]
+    part = _STATE_PARTS.get(key)
+    return f"{step}, {part}" if part else step
+
+
+# ---------------------------------------------------------------------------------------
 # Validation
 
 
@@ -139,6 +291,10 @@ class _Node:
     children: list[str] = field(default_factory=list)
     initial_child: str | None = None
     edges: set[str] = field(default_factory=set)
+    # Some of its transitions could not be read: it may lead anywhere in its scope.
+    opaque: bool = False
+    # Some of its targets are unknown: it is not blamed for having no way to a final state.
+    unsure: bool = False
 
 
 @dataclass
@@ -147,11 +303,24 @@ class _Transition:
     target: str | None
     guarded: bool
     valid: bool = True
+    # For an unknown target, the state it was probably meant to name: the graph checks follow
+    # it, so that a typo is one problem, not also the states behind it.
+    guess: str | None = None
+
+
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    match = _closest(word, candidates)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    match = _closest(word, candidates)
+    return f"; did you mean *{match}*?" if match else ""
 
 
 def _type_name(value: Any) -> str:
@@ -175,13 +344,20 @@ class _Validator:
         self.errors: list[str] = []
         self.roles = set(roles) if roles is not None else None
         self.actions = set(actions) if actions is not None else None
+        self.config: Any = None
         self.nodes: dict[str, _Node] = {}
-        # Set when a state or target could not be placed in the graph; the reachability
-        # checks then stay silent rather than blame the states behind the hole.
-        self.graph_incomplete = False
+        # States that could not be read (a bad name, not a mapping...): where they lead is
+        # unknown, so the reachability checks neither blame what may lie behind them nor the
+        # states that lead to them.
+        self.opaque: set[str] = set()
+        # What the transitions of the state being checked turned out to be (check_state).
+        self.unreadable = False
+        self.unsure = False
 
-    def error(self, where: str, message: str) -> None:
-        self.errors.append(f"{where}: {message}" if where else message)
+    def error(self, where: str, message: str, *, place: str | None = None) -> None:
+        text = problem_text(where, message, self.config, place=place)
+        if text not in self.errors:
+            self.errors.append(text)
 
     # -- small typed checks ------------------------------------------------------------
 
@@ -271,18 +447,22 @@ class _Validator:
                 continue
             names.append(name)
             if known is not None and name not in known:
-                self.error(where, f"unknown {what} '{name}'{_suggest(name, known)}")
+                self.error(where, f"the {what} *{name}* does not exist{_did_you_mean(name, known)}")
         return names
 
     def check_action(self, where: str, name: Any) -> None:
         if not self.expect_str(where, name):
             return
         if self.actions is not None and name not in self.actions:
-            self.error(where, f"unknown action '{name}'{_suggest(name, self.actions)}")
+            self.error(
+                where,
+                f"the action *{name}* does not exist{_did_you_mean(name, self.actions)}",
+            )
 
     # -- top level ----------------------------------------------------------------------
 
     def run(self, config: Any) -> list[str]:
+        self.config = config
         if not isinstance(config, Mapping):
             self.error("", f"a definition must be a mapping, got {_type_name(config)}")
             return self.errors
@@ -335,8 +515,11 @@ class _Validator:
             and top_names
             and initial not in top_names
         ):
-            self.error("initial", f"unknown state '{initial}'{_suggest(initial, top_names)}")
-            self.graph_incomplete = True
+            self.error(
+                "initial",
+                f"the first step *{initial}* does not exist{_did_you_mean(initial, top_names)}",
+            )
+            initial = _closest(initial, top_names)
 
         if self.nodes and isinstance(initial, str) and initial in self.nodes:
             self.check_graph(initial)
@@ -416,7 +599,7 @@ class _Validator:
             address = join_path(prefix, name)
             self.check_named_state(name, node, where, address, level, scope, parallel, region)
             if address not in self.nodes:
-                self.graph_incomplete = True
+                self.opaque.add(address)
 
     def check_named_state(
         self,
@@ -546,6 +729,7 @@ class _Validator:
                     )
 
         transitions: list[tuple[str, _Transition]] = []
+        self.unreadable = self.unsure = False
         if kind in ("atomic", "parallel"):
             transitions += self.check_events(where, node, scope)
         if kind == "atomic" and "always" in node:
@@ -561,8 +745,10 @@ class _Validator:
         if kind == "atomic" and "invoke" in node:
             transitions += self.check_invoke(where, node, scope)
         for _, transition in transitions:
-            if transition.target is not None:
-                info.edges.add(target_path(address, transition.target))
+            target = transition.target or transition.guess
+            if target is not None:
+                info.edges.add(target_path(address, target))
+        info.opaque, info.unsure = self.unreadable, self.unsure or self.unreadable
 
         if kind == "atomic":
             ways_out = [key for key in ("on", "always", "after", "invoke") if node.get(key)]
@@ -647,8 +833,6 @@ class _Validator:
             f"{info.address}.{key}" for key in children if f"{info.address}.{key}" in self.nodes
         ]
         initial = node.get("initial")
-        if not (isinstance(initial, str) and initial in names):
-            self.graph_incomplete = True
         if "initial" not in node:
             self.error(where, "a region needs initial (the name of its first state)")
         elif self.expect_str(f"{where}.initial", initial):
@@ -658,6 +842,8 @@ class _Validator:
                 self.error(
                     f"{where}.initial", f"unknown state '{initial}'{_suggest(initial, names)}"
                 )
+                guess = _closest(initial, names)
+                info.initial_child = f"{info.address}.{guess}" if guess else None
         finals = [
             key
             for key, child in children.items()
@@ -678,7 +864,7 @@ class _Validator:
         if "on" not in node:
             return []
         if not self.expect_mapping(f"{where}.on", node["on"]):
-            self.graph_incomplete = True
+            self.unreadable = True
             return []
         result = []
         for event, value in node["on"].items():
@@ -717,7 +903,7 @@ class _Validator:
 
     def check_after(self, where: str, after: Any, scope: set[str]) -> list[tuple[str, _Transition]]:
         if not self.expect_mapping(f"{where}.after", after):
-            self.graph_incomplete = True
+            self.unreadable = True
             return []
         result = []
         for delay, value in after.items():
@@ -738,10 +924,10 @@ class _Validator:
         invoke_where = f"{where}.invoke"
         if isinstance(invoke, list):
             self.error(invoke_where, "expected a mapping (one invoke per state)")
-            self.graph_incomplete = True
+            self.unreadable = True
             return []
         if not self.expect_mapping(invoke_where, invoke):
-            self.graph_incomplete = True
+            self.unreadable = True
             return []
         self.unknown_keys(invoke_where, invoke, INVOKE_KEYS)
         if "src" not in invoke:
@@ -822,16 +1008,15 @@ class _Validator:
         for item_where, item in items:
             transition = self.check_transition(item_where, item, scope, trigger=trigger, own=own)
             if transition is None:
-                self.graph_incomplete = True
+                self.unreadable = True
             else:
                 result.append((item_where, transition))
-        if len(result) == len(items) and all(t.valid for _, t in result):
-            for item_where, transition in result[:-1]:
-                if not transition.guarded:
-                    self.error(
-                        item_where,
-                        "has no guard, so the transitions after it can never be taken",
-                    )
+        for item_where, transition in result:
+            if not transition.guarded and item_where != items[-1][0]:
+                self.error(
+                    item_where,
+                    "has no guard, so the transitions after it can never be taken",
+                )
         return result
 
     def check_transition(
@@ -840,7 +1025,9 @@ class _Validator:
         if isinstance(item, str):
             target = self.check_target(where, item, scope)
             if target is None:
-                return None
+                return _Transition(
+                    where, None, guarded=False, valid=False, guess=self.guess(item, scope)
+                )
             if trigger == "always" and target == own:
                 self.error(where, "an always transition to its own state loops forever")
                 return _Transition(where, target, guarded=False, valid=False)
@@ -854,17 +1041,18 @@ class _Validator:
             return None
         self.unknown_keys(where, item, TRANSITION_KEYS)
         ok = True
-        target = None
+        target = guess = None
         if "target" in item:
             if isinstance(item["target"], str):
                 target = self.check_target(f"{where}.target", item["target"], scope)
                 if target is None:
-                    return None
+                    ok, guess = False, self.guess(item["target"], scope)
             else:
                 self.error(
                     f"{where}.target", f"expected a string, got {_type_name(item['target'])}"
                 )
-                return None
+                self.unreadable = True
+                ok = False
         elif trigger == "always":
             self.error(
                 where, "an always transition needs a target (without one it would run forever)"
@@ -883,21 +1071,34 @@ class _Validator:
         if trigger == "always" and target == own and not guarded:
             self.error(where, "an always transition to its own state loops forever")
             ok = False
-        return _Transition(where, target, guarded, valid=ok)
+        return _Transition(where, target, guarded, valid=ok, guess=guess)
 
     def check_target(self, where: str, target: str, scope: set[str]) -> str | None:
         if target in scope:
             return target
-        self.graph_incomplete = True
+        self.unsure = True
+        item = where.removesuffix(".target")
+        split = _split_state_path(item)
+        arrow = (arrow_words(split[1]) if split else None) or "the arrow"
+        step = place_words(item, self.config).partition(", ")[0]
         if "." in target or target.startswith("#"):
             self.error(
                 where,
-                f"unknown target '{target}': a target names a sibling state, without a path"
-                + _suggest(target.rpartition(".")[2].lstrip("#"), scope),
+                f"{arrow} points to *{target}*, but an arrow names a step beside its own, "
+                f"without a path{_did_you_mean(target.rpartition('.')[2].lstrip('#'), scope)}",
+                place=step,
             )
         else:
-            self.error(where, f"unknown target '{target}'{_suggest(target, scope)}")
+            self.error(
+                where,
+                f"{arrow} points to *{target}*, which does not exist{_did_you_mean(target, scope)}",
+                place=step,
+            )
         return None
+
+    @staticmethod
+    def guess(target: str, scope: set[str]) -> str | None:
+        return _closest(target.rpartition(".")[2].lstrip("#"), scope)
 
     def check_assign(self, where: str, assign: Any) -> bool:
         if not self.expect_mapping(where, assign):
@@ -1006,23 +1207,43 @@ class _Validator:
     # -- the graph ----------------------------------------------------------------------
 
     def check_graph(self, initial: str) -> None:
-        if self.graph_incomplete:
-            return
+        """Reachability and completion, around the parts too broken to follow: a typo'd
+        target is followed to the state it probably meant, a state whose transitions could
+        not be read may lead anywhere (nothing behind it is called unreachable) and is not
+        blamed for having no way to a final state, nor are the states that lead to it."""
         reached = self.reachable(initial)
+        blind = any(
+            address in self.opaque or (address in self.nodes and self.nodes[address].opaque)
+            for address in reached
+        )
         top = [node for node in self.nodes.values() if node.level == "top"]
-        for node in top:
-            if node.address not in reached:
-                self.error(node.where, "not reachable from the initial state")
-        for node in self.nodes.values():
-            if node.level == "leaf" and node.parallel in reached and node.address not in reached:
-                self.error(node.where, "not reachable from the initial state")
+        if not blind:
+            for node in top:
+                if node.address not in reached:
+                    self.error(node.where, "cannot be reached from the first step")
+            for node in self.nodes.values():
+                if (
+                    node.level == "leaf"
+                    and node.parallel in reached
+                    and node.address not in reached
+                    and getattr(
+                        self.nodes.get(f"{node.parallel}.{node.region}"), "initial_child", None
+                    )
+                ):
+                    self.error(node.where, "cannot be reached from the first step of its region")
 
         # From every reachable state a request must be able to finish.
+        unsure = {node.address for node in self.nodes.values() if node.unsure} | self.opaque
         top_finals = {node.address for node in top if node.kind == "final"}
-        finishing = self.co_reachable(top, top_finals)
+        if not top_finals and not any(address.count(".") == 0 for address in self.opaque):
+            self.error("states", "there is no final step, so no request can ever finish")
+            return
+        finishing = self.co_reachable(top, top_finals | unsure)
         for node in top:
             if node.address in reached and node.kind != "final" and node.address not in finishing:
-                self.error(node.where, "no path from here to a final state")
+                self.error(
+                    node.where, "a request here can never finish: no way leads on to a final step"
+                )
         for region in (node for node in self.nodes.values() if node.level == "region"):
             if region.parallel not in reached:
                 continue
@@ -1030,23 +1251,29 @@ class _Validator:
             finals = {leaf.address for leaf in leaves if leaf.kind == "final"}
             if not finals:
                 continue  # already reported: a region needs a final state
-            finishing = self.co_reachable(leaves, finals)
+            finishing = self.co_reachable(leaves, finals | unsure)
             for leaf in leaves:
                 if (
                     leaf.address in reached
                     and leaf.kind != "final"
                     and leaf.address not in finishing
                 ):
-                    self.error(leaf.where, "no path from here to a final state of its region")
+                    self.error(
+                        leaf.where,
+                        "a request here can never finish: no way leads on to a final step of "
+                        "its region",
+                    )
 
     def reachable(self, initial: str) -> set[str]:
         reached: set[str] = set()
         queue = deque([initial])
         while queue:
             address = queue.popleft()
-            if address in reached or address not in self.nodes:
+            if address in reached:
                 continue
             reached.add(address)
+            if address not in self.nodes:
+                continue
             node = self.nodes[address]
             queue.extend(node.edges)
             if node.kind == "parallel":
@@ -1058,14 +1285,14 @@ class _Validator:
         return reached
 
     @staticmethod
-    def co_reachable(nodes: list[_Node], finals: set[str]) -> set[str]:
-        incoming: dict[str, set[str]] = {node.address: set() for node in nodes}
+    def co_reachable(nodes: list[_Node], seeds: set[str]) -> set[str]:
+        """The states of ``nodes`` from which one of ``seeds`` can be reached."""
+        incoming: dict[str, set[str]] = {}
         for node in nodes:
             for target in node.edges:
-                if target in incoming:
-                    incoming[target].add(node.address)
-        seen = set(finals)
-        queue = deque(finals)
+                incoming.setdefault(target, set()).add(node.address)
+        seen = set(seeds)
+        queue = deque(seeds)
         while queue:
             for source in incoming.get(queue.popleft(), ()):
                 if source not in seen:

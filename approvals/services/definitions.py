@@ -27,9 +27,9 @@ from approvals.machine.config import (
     transitions_of,
     walk_states,
 )
-from approvals.machine.loader import MAX_DEPTH, DefinitionError, load_document
+from approvals.machine.loader import MAX_DEPTH, DefinitionError, load_document, nesting_problem
 from approvals.machine.statechart import OUTCOMES, Statechart
-from approvals.machine.validation import canonical_config, validate_config
+from approvals.machine.validation import canonical_config, problem_text, validate_config
 from approvals.models import (
     DefinitionStatus,
     StateDefinition,
@@ -134,63 +134,72 @@ def _transition_item(row: TransitionDefinition) -> dict[str, Any]:
 
 
 def definition_problems(config: Mapping[str, Any]) -> list[str]:
-    """Every problem of a config against this installation's roles and actions."""
+    """Every problem of a config against this installation's roles and actions, in one pass,
+    each once, in words with its path after (approvals.machine.validation.problem_text)."""
+    if not isinstance(config, Mapping) or nesting_problem(config):
+        # Not a definition at all, or the other checks would follow it as deep as it goes.
+        return validate_config(config)
     roles = set(Group.objects.values_list("name", flat=True))
-    problems = validate_config(config, roles=roles, actions=action_names())
-    if not problems:
-        problems = _outcome_problems(config) + _webhook_target_problems(config)
-    if not problems:
-        # Valid, and so within the nesting limit; its rows must also be storable text.
-        unstorable = json_problem(config, max_depth=MAX_DEPTH)
-        if unstorable:
-            where, message = unstorable
-            problems = [f"{where or 'top level'}: {message}"]
-    return problems
+    found = [
+        *validate_config(config, roles=roles, actions=action_names()),
+        *(
+            problem_text(where, message, config)
+            for where, message in (
+                *_outcome_problems(config),
+                *_webhook_target_problems(config),
+            )
+        ),
+    ]
+    unstorable = json_problem(config, max_depth=MAX_DEPTH)
+    if unstorable:
+        where, message = unstorable
+        found.append(problem_text(where or "top level", message, config))
+    return list(dict.fromkeys(found))
 
 
-def _webhook_target_problems(config: Mapping[str, Any]) -> list[str]:
+def _webhook_target_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The `webhook` action's URLs written in the definition must be public addresses. Names
     are not looked up here (validation runs on every admin page of a definition); the call
     checks what they resolve to."""
     urls: list[tuple[str, Any]] = []
-    if "webhook_url" in (config.get("settings") or {}):
-        urls.append(("settings.webhook_url", config["settings"]["webhook_url"]))
+    settings_ = config.get("settings")
+    if isinstance(settings_, Mapping) and "webhook_url" in settings_:
+        urls.append(("settings.webhook_url", settings_["webhook_url"]))
     for state in walk_states(config):
         invoke = invoke_of(state.node)
-        if invoke and invoke.get("src") == "webhook" and "url" in (invoke.get("input") or {}):
+        given = invoke.get("input") if invoke else None
+        if (
+            invoke
+            and invoke.get("src") == "webhook"
+            and isinstance(given, Mapping)
+            and "url" in given
+        ):
             where = "states." + ".states.".join(state.path.split("."))
-            urls.append((f"{where}.invoke.input.url", invoke["input"]["url"]))
+            urls.append((f"{where}.invoke.input.url", given["url"]))
     problems = []
     for where, url in urls:
         if not isinstance(url, str):
-            problems.append(f"{where}: expected a URL, got {url!r}")
+            problems.append((where, f"expected a URL, got {url!r}"))
             continue
         problem = target_problem(
             url, allow_private=settings.ALLOW_PRIVATE_WEBHOOK_TARGETS, resolve=False
         )
         if problem:
-            problems.append(f"{where}: {url} is refused: {problem}")
+            problems.append((where, f"{url} is refused: {problem}"))
     return problems
 
 
-def _outcome_problems(config: Mapping[str, Any]) -> list[str]:
+def _outcome_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
-
-    def walk(states: Mapping[str, Any], prefix: str) -> None:
-        for name, node in states.items():
-            outcome = (node.get("meta") or {}).get("outcome")
-            where = f"{prefix}{name}"
-            if outcome is not None:
-                if node.get("type") != "final":
-                    problems.append(f"states.{where}.meta.outcome: only final states end a request")
-                elif outcome not in OUTCOMES:
-                    problems.append(
-                        f"states.{where}.meta.outcome: {outcome!r} is not one of "
-                        f"{', '.join(OUTCOMES)}"
-                    )
-            walk(node.get("states") or {}, f"{where}.states.")
-
-    walk(config.get("states") or {}, "")
+    for state in walk_states(config):
+        outcome = meta_of(state.node).get("outcome")
+        if outcome is None:
+            continue
+        where = "states." + ".states.".join(state.path.split(".")) + ".meta.outcome"
+        if state_type(state.node) != "final":
+            problems.append((where, "only final states end a request"))
+        elif outcome not in OUTCOMES:
+            problems.append((where, f"{outcome!r} is not one of {', '.join(OUTCOMES)}"))
     return problems
 
 

@@ -123,9 +123,17 @@ def test_validation_reports_calendar_problems_at_their_place():
         "states": {"a": {"type": "final"}},
     }
     problems = validate_config(config)
-    assert any(p.startswith("settings.calendar.timezone: unknown time zone") for p in problems)
-    assert any(p.startswith("settings.calendar.hours: expected opening hours") for p in problems)
+    assert any(
+        p.startswith("The business calendar: unknown time zone")
+        and p.endswith("(settings.calendar.timezone)")
+        for p in problems
+    )
+    assert any(
+        p.startswith("The business calendar: expected opening hours")
+        and p.endswith("(settings.calendar.hours)")
+        for p in problems
+    )
     assert validate_config({**config, "settings": {"calendar": OFFICE}}) == []
     assert validate_config({**config, "settings": {"calendar": "FR"}}) == [
-        "settings.calendar: expected a mapping, got str"
+        "The business calendar: expected a mapping, got str (settings.calendar)"
     ]

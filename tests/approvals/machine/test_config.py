@@ -255,3 +255,17 @@ def test_form_of() -> None:
     assert form_of({}) == {"type": "object"}
     assert form_of({"form": {}}) == {"type": "object"}
     assert form_of({"form": "object"}) == {"type": "object"}
+
+
+def test_context_fields_are_the_form_s_and_what_assign_sets() -> None:
+    from approvals.machine.config import context_fields
+
+    config = {
+        "form": {"type": "object", "properties": {"amount": {}, "title": {}}},
+        "states": {
+            "a": {"on": {"GO": {"target": "b", "assign": {"revisions": "1"}}}},
+            "b": {"type": "final"},
+        },
+    }
+    assert context_fields(config) == {"amount", "title", "revisions"}
+    assert context_fields({"form": "broken", "states": []}) == set()

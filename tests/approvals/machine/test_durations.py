@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from approvals.machine import DurationError, format_duration, parse_duration
+from approvals.machine.durations import duration_from_parts, duration_parts
 
 
 @pytest.mark.parametrize(
@@ -94,3 +95,34 @@ def test_format(td: timedelta, text: str) -> None:
 def test_format_parses_back(value: str | int) -> None:
     td = parse_duration(value)
     assert parse_duration(format_duration(td)) == td
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        ("P2D", (2, "days")),
+        ("PT4H", (4, "hours")),
+        ("PT30M", (30, "minutes")),
+        ("pt90m", (90, "minutes")),
+        ("P1DT12H", None),  # two units: kept as written (under a calendar P1D is not PT24H)
+        ("PT0.5S", None),
+        ("5000", None),
+        ("P0D", None),
+    ],
+)
+def test_duration_parts(value: str, parts: tuple[int, str] | None) -> None:
+    assert duration_parts(value) == parts
+
+
+def test_duration_from_parts_writes_what_the_engine_reads() -> None:
+    assert duration_from_parts(2, "days") == "P2D"
+    assert duration_from_parts(4, "hours") == "PT4H"
+    assert duration_from_parts(15, "minutes") == "PT15M"
+    for amount, unit, message in (
+        (0, "days", "at least 1"),
+        (-1, "hours", "at least 1"),
+        (True, "days", "whole number"),
+        (2, "months", "unknown unit"),
+    ):
+        with pytest.raises(DurationError, match=message):
+            duration_from_parts(amount, unit)

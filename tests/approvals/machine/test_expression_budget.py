@@ -68,8 +68,9 @@ def test_the_million_element_guard_is_refused_at_validation() -> None:
     assert len(MILLION) == 290
     problems = validate_config(guarded(MILLION), roles={"manager"})
     assert problems == [
-        "states.review.on.APPROVE[0].guard: macros nested more than "
-        f"{MAX_MACRO_NESTING} deep (map, filter, all, exists, exists_one)"
+        "Step *Review*, the *Approve* arrow's guard: macros nested more than "
+        f"{MAX_MACRO_NESTING} deep (map, filter, all, exists, exists_one) "
+        "(states.review.on.APPROVE[0].guard)"
     ]
 
 

@@ -321,3 +321,52 @@ def test_random_text_only_ever_raises_expression_error(source: str) -> None:
         expression.evaluate(CONTEXT, {"x": 1})
     except ExpressionError:
         pass
+
+
+def test_guard_problem_names_what_stops_the_engine_in_words() -> None:
+    from approvals.machine.expressions import guard_problem
+
+    fields = {"amount", "title"}
+    assert guard_problem("amount < 1000 && event.urgent", fields=fields) is None
+    assert guard_problem("[1, 2].exists(x, x == amount)", fields=fields) is None
+    assert guard_problem("amout < 1000", fields=fields) == (
+        "amout is not a field of the request (did you mean amount?); the fields are: amount, title"
+    )
+    assert "syntax error" in guard_problem("amount <", fields=fields)
+    assert guard_problem("x", fields=set()) == (
+        "x is not a field of the request; the fields are: none"
+    )
+
+
+def test_guard_problem_tries_the_guard_on_values_of_the_form_s_kinds() -> None:
+    from approvals.machine.expressions import guard_problem
+
+    fields = {"title", "amount", "revisions"}
+    samples = {"title": "", "amount": 0.5, "revisions": 0}
+    assert guard_problem("title < 1000", fields=fields, samples=samples) == (
+        "tried with a value of each field's kind, it fails: cannot compare string and int with '<'"
+    )
+    assert guard_problem("amount", fields=fields, samples=samples) == (
+        "tried with a value of each field's kind, it fails: guard 'amount' gave 0.5, not true/false"
+    )
+    # What only these values break, or event data the trial cannot know, is not blamed.
+    assert guard_problem("amount / revisions > 1", fields=fields, samples=samples) is None
+    assert guard_problem("title < event.limit", fields=fields, samples=samples) is None
+
+
+def test_form_samples_are_values_of_each_field_s_kind() -> None:
+    from approvals.machine.config import form_samples
+
+    config = {
+        "form": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string"},
+                "amount": {"type": "number"},
+                "currency": {"type": "string", "enum": ["EUR", "USD"]},
+                "revisions": {"type": "integer", "default": 0},
+                "either": {"type": ["string", "number"]},
+            },
+        }
+    }
+    assert form_samples(config) == {"title": "", "amount": 0.5, "currency": "EUR", "revisions": 0}

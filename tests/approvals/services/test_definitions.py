@@ -28,8 +28,13 @@ def test_import_reports_every_problem_by_place(db):
     with pytest.raises(InvalidInput) as exc:
         definition_import(config=config, actor=None, now=NOW)
     problems = exc.value.field_errors["definition"]
-    assert any("states.review.on.APPROVE: unknown target 'aproved'" in p for p in problems)
-    assert any("unknown role 'managr'" in p for p in problems)
+    assert problems == [
+        # No role exists yet in this database, so there is nothing to suggest.
+        "Step *Review*, its task's roles: the role *managr* does not exist "
+        "(states.review.meta.task.roles)",
+        "Step *Review*: the *Approve* arrow points to *aproved*, which does not exist; did you "
+        "mean *approved*? (states.review.on.APPROVE)",
+    ]
     assert not WorkflowDefinition.objects.exists()
 
 
@@ -40,8 +45,8 @@ def test_unknown_outcome_is_refused(db):
     with pytest.raises(InvalidInput) as exc:
         publish_roles(config)
     assert exc.value.field_errors["definition"] == [
-        "states.rejected.meta.outcome: 'lost' is not one of "
-        "completed, rejected, cancelled, withdrawn"
+        "Step *Rejected*, its outcome: 'lost' is not one of "
+        "completed, rejected, cancelled, withdrawn (states.rejected.meta.outcome)"
     ]
 
 
@@ -71,10 +76,10 @@ def test_a_webhook_to_a_private_address_is_refused_when_validated(db, settings):
         "allow private ones)"
     )
     assert exc.value.field_errors["definition"] == [
-        f"settings.webhook_url: http://192.168.0.10/erp is refused: 192.168.0.10 is a private "
-        f"address; {policy}",
-        f"states.posting.invoke.input.url: http://[::1]:9000/x is refused: ::1 is a loopback "
-        f"address; {policy}",
+        f"The settings: http://192.168.0.10/erp is refused: 192.168.0.10 is a private "
+        f"address; {policy} (settings.webhook_url)",
+        f"Step *Posting*, its action: http://[::1]:9000/x is refused: ::1 is a loopback "
+        f"address; {policy} (states.posting.invoke.input.url)",
     ]
     assert not WorkflowDefinition.objects.exists()
 
@@ -86,7 +91,8 @@ def test_a_webhook_to_a_private_address_is_refused_when_validated(db, settings):
     assert definition_problems(config) == []
     metadata = _posting_flow(webhook_url="http://169.254.169.254/", input_url="https://8.8.8.8/")
     (problem,) = definition_problems(metadata)
-    assert problem.startswith("settings.webhook_url: http://169.254.169.254/ is refused: ")
+    assert problem.startswith("The settings: http://169.254.169.254/ is refused: ")
+    assert problem.endswith(" (settings.webhook_url)")
     assert "169.254.169.254 is a cloud metadata address" in problem
 
 
@@ -138,7 +144,10 @@ def test_publishing_twice_or_an_invalid_draft_is_refused(db):
     draft.states.filter(path="approved").delete()
     with pytest.raises(InvalidInput) as exc:
         definition_publish(definition_id=draft.pk, actor=None, now=NOW)
-    assert any("unknown target 'approved'" in p for p in exc.value.field_errors["definition"])
+    assert (
+        "Step *Review*: the *Approve* arrow points to *approved*, which does not exist "
+        "(states.review.on.APPROVE[0].target)"
+    ) in exc.value.field_errors["definition"]
     draft.refresh_from_db()
     assert draft.status == DefinitionStatus.DRAFT
 
@@ -185,4 +194,4 @@ def test_a_state_row_whose_parent_is_gone_is_named_not_fatal(db):
     config = definition_config(draft)
     assert "gone.changes" in config["states"]
     problems = definition_problems(config)
-    assert "states: invalid state name 'gone.changes'" in " ".join(problems)
+    assert "The steps: invalid state name 'gone.changes'" in " ".join(problems)
