@@ -70,9 +70,9 @@ class WorkflowDefinition(ConcurrentTransitionMixin, models.Model):
 
     @property
     def name(self) -> str:
-        """The definition's title as people read it: a title template's placeholders read as
-        their fields' titles (approvals/machine/titles.py)."""
-        return readable_title(self.title, self.form_schema or {})
+        """The definition's title as people read it; for a title template, its key in words
+        (approvals/machine/titles.py)."""
+        return readable_title(self.title, self.key)
 
     @property
     def is_editable(self) -> bool:

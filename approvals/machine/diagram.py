@@ -149,9 +149,9 @@ def render_svg(
     ``reader`` view, for requesters and reviewers, says them in words (approvals/machine/
     words.py): "Approve (10,000 or more)", "if it fails", "Manager · 2 days".
     """
-    template = config.get("title")
-    name = readable_title(template, form_of(config)) if isinstance(template, str) else ""
-    title = _text(name or config.get("id") or "Workflow")
+    template, key = config.get("title"), config.get("id")
+    name = readable_title(template, str(key or "")) if isinstance(template, str) else ""
+    title = _text(name or key or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
     wording = _Wording(reader, form_of(config))
     level = _build_level(child_states(config), config.get("initial"), wording)

@@ -1,9 +1,10 @@
 """A definition's `title` as a template of its requests' titles.
 
 `title: "{system} · {access_level} · {requester}"` names each request from its start form's
-fields (`{requester}` is the requester's full name). Where the definition itself is named (the
-list of workflows, the new-request page, the admin), each placeholder reads as its field's
-title: "System · Access level · Requester". A title without placeholders is plain text.
+fields (`{requester}` is the requester's full name). A template names the requests, not the
+workflow: where the definition itself is named (the list of workflows, the new-request page,
+the admin), it is called by its `id` in words ("access-request" → "Access request"). A title
+without placeholders is plain text, and the workflow's name.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from approvals.machine.config import field_label, form_fields
+from approvals.machine.config import form_fields
 from approvals.machine.words import enum_options, enum_title
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -34,14 +35,12 @@ def stray_brace(template: str) -> bool:
     return "{" in rest or "}" in rest
 
 
-def readable_title(template: str, form: Mapping[str, Any]) -> str:
-    """The definition's own name: each placeholder as its field's title."""
-
-    def label(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return "Requester" if name == REQUESTER else field_label(form, name)
-
-    return PLACEHOLDER.sub(label, template)
+def readable_title(template: str, key: str) -> str:
+    """The definition's own name: its title, or for a title template its id in words."""
+    if not placeholders(template):
+        return template
+    words = re.sub(r"[-_]+", " ", key).strip()
+    return words[:1].upper() + words[1:] if words else template
 
 
 def _text(value: Any) -> str:

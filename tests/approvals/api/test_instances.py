@@ -127,7 +127,7 @@ def test_the_title_defaults_to_the_workflow_s_template(api, requester):
     assert response.json()["title"] == "Laptop for Rita Requester"
     listed = api(requester).get("/api/v1/workflows/").json()
     assert [(w["title"], w["name"]) for w in listed["results"]] == [
-        ("{title} for {requester}", "Title for Requester")
+        ("{title} for {requester}", "Review")
     ]
 
 

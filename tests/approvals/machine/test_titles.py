@@ -56,10 +56,10 @@ def test_fixed_values_read_as_their_titles():
     assert render_title(TEMPLATE, {"system": "github"}, "Alice", form=form) == "GitHub · Alice"
 
 
-def test_the_workflow_is_named_by_its_fields_titles():
-    assert readable_title(TEMPLATE, FORM) == "System · Access level · Requester"
-    assert readable_title("{note} ({amount})", FORM) == "Note (Amount)"
-    assert readable_title("Purchase order", FORM) == "Purchase order"
+def test_a_template_names_the_requests_and_the_workflow_is_named_by_its_id():
+    assert readable_title(TEMPLATE, "access-request") == "Access request"
+    assert readable_title("{note} ({amount})", "petty_cash") == "Petty cash"
+    assert readable_title("Purchase order", "po") == "Purchase order"
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_the_title_comes_from_the_template(requester):
     assert first.title == f"github · write · {requester.get_full_name()}"
     assert second.title == "github · write · Bo Berg"
     assert third.title == f"aws · {requester.get_full_name()}"
-    assert first.definition.name == "System · Access level · Requester"
+    assert first.definition.name == "Access"
 
 
 def test_a_title_sent_with_the_request_wins_then_the_form_s_title_field(requester):
