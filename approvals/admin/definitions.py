@@ -23,6 +23,7 @@ from approvals.machine.config import context_fields, form_samples
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
+from approvals.machine.validation import TASK_KEYS
 from approvals.machine.warnings import publish_warnings
 from approvals.models import (
     DefinitionStatus,
@@ -136,18 +137,6 @@ class DraftOnlyInline(admin.options.InlineModelAdmin):
         return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
-# The task keys the editor has a field for; any other key is kept as it was, for validation
-# to name.
-_TASK_FIELD_KEYS = (
-    "roles",
-    "requester",
-    "rule",
-    "sla",
-    "remind",
-    "escalate_to",
-    "forbid_requester",
-    "label",
-)
 RULES = (
     ("any", "any: the first approval decides"),
     ("all", "all: one approval from each listed role"),
@@ -266,7 +255,9 @@ class StateForm(forms.ModelForm):
         before = self.instance.task if isinstance(self.instance.task, dict) else {}
         if not (data.get("task_roles") or data.get("task_requester")):
             return None
-        task = {k: v for k, v in before.items() if k not in _TASK_FIELD_KEYS}
+        # Every task key of the format has a field here; any other is kept, for validation to
+        # name.
+        task = {k: v for k, v in before.items() if k not in TASK_KEYS}
         if data.get("task_roles"):
             task["roles"] = list(data["task_roles"])
         if data.get("task_requester"):
@@ -291,7 +282,7 @@ class StateForm(forms.ModelForm):
             task["forbid_requester"] = True
         if data.get("task_label"):
             task["label"] = data["task_label"]
-        return {key: task[key] for key in [*_TASK_FIELD_KEYS, *task] if key in task}
+        return {key: task[key] for key in [*TASK_KEYS, *task] if key in task}
 
 
 def _choices(known: list[str], current: str) -> list[tuple[str, str]]:

@@ -69,3 +69,20 @@ def screenshots(tmp_path: Path) -> Path:
     target = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+@pytest.fixture
+def people(db) -> dict[str, object]:
+    """The review flow and its people: Rita asks, Rob and Mia review (role manager)."""
+    from tests.approvals.flows import publish, review_flow
+    from tests.factories import GroupFactory, UserFactory
+
+    publish(review_flow())
+    manager = GroupFactory(name="manager")
+    return {
+        "rita": UserFactory(username="rita", first_name="Rita", last_name="Requester"),
+        "rob": UserFactory(
+            username="rob", first_name="Rob", last_name="Reviewer", groups=[manager]
+        ),
+        "mia": UserFactory(username="mia", first_name="Mia", last_name="Manager", groups=[manager]),
+    }

@@ -10,23 +10,9 @@ from accounts.demo import ensure_demo_users
 from accounts.models import User
 from approvals.demo import ensure_demo_workflows
 from approvals.models import Decision, InstanceStatus, Task, WorkflowInstance
-from tests.approvals.flows import publish, review_flow
-from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
+from tests.factories import TEST_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def people(db):
-    publish(review_flow())
-    manager = GroupFactory(name="manager")
-    return {
-        "rita": UserFactory(username="rita", first_name="Rita", last_name="Requester"),
-        "rob": UserFactory(
-            username="rob", first_name="Rob", last_name="Reviewer", groups=[manager]
-        ),
-        "mia": UserFactory(username="mia", first_name="Mia", last_name="Manager", groups=[manager]),
-    }
 
 
 def submit(page, live_server, title: str, amount: str) -> None:

@@ -15,22 +15,9 @@ from approvals.models import WorkflowInstance
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import publish, review_flow
-from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
+from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def people(db):
-    publish(review_flow())
-    manager = GroupFactory(name="manager")
-    return {
-        "rita": UserFactory(username="rita", first_name="Rita", last_name="Requester"),
-        "rob": UserFactory(
-            username="rob", first_name="Rob", last_name="Reviewer", groups=[manager]
-        ),
-        "mia": UserFactory(username="mia", first_name="Mia", last_name="Manager", groups=[manager]),
-    }
 
 
 def start(people, title: str, key: str = "review", business_key: str = "", **context):
