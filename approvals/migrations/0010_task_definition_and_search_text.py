@@ -3,7 +3,6 @@ on the live tasks' words, so that the inbox filtered by workflow or by text read
 table alone (bench/inbox.py, docs/benchmarks.md)."""
 
 import django.db.models.deletion
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
 BATCH = 2000
@@ -36,6 +35,9 @@ def fill(apps, schema_editor):
 
 def index_words(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        # Left in place when the migration is undone: other schemas may use it. (Django's own
+        # TrigramExtension also undoes on SQLite, where it fails.)
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         schema_editor.execute(
             "CREATE INDEX task_live_search_trgm ON approvals_task "
             "USING gin (search_text gin_trgm_ops) WHERE status IN ('open', 'claimed')"
@@ -86,6 +88,5 @@ class Migration(migrations.Migration):
                 to="approvals.workflowdefinition",
             ),
         ),
-        TrigramExtension(),
         migrations.RunPython(index_words, drop_index, elidable=False),
     ]

@@ -5,8 +5,10 @@ from django.db.models import Count, OuterRef, Subquery
 def copy_keys_and_part_duplicates(apps, schema_editor):
     """Each request gets its workflow's key; a business key that several requests of one
     workflow share stays with the oldest, and each later one becomes "PO-1 (#57)" (its own
-    request number), so that the constraint can hold and no reference is lost."""
+    request number), so that the constraint can hold and no reference is lost; its tasks are
+    then searched by the new one (Task.search_text, as the engine writes it)."""
     Instance = apps.get_model("approvals", "WorkflowInstance")
+    Task = apps.get_model("approvals", "Task")
     Definition = apps.get_model("approvals", "WorkflowDefinition")
     Instance.objects.update(
         workflow_key=Subquery(Definition.objects.filter(pk=OuterRef("definition_id")).values("key"))
@@ -25,6 +27,10 @@ def copy_keys_and_part_duplicates(apps, schema_editor):
             suffix = f" (#{instance.pk})"
             instance.business_key = group["business_key"][: 100 - len(suffix)] + suffix
             instance.save(update_fields=["business_key"])
+            tasks = Task.objects.filter(instance=instance)
+            for label in set(tasks.values_list("label", flat=True)):
+                words = "\n".join((instance.title, instance.business_key, label)).lower()
+                tasks.filter(label=label).update(search_text=words)
     if schema_editor.connection.vendor == "postgresql":
         # The updates leave deferred foreign-key checks pending, and PostgreSQL builds no
         # index on a table that has some: run them now, before the constraint's index.

@@ -50,6 +50,9 @@ def test_shared_references_are_parted_and_workflow_keys_copied():
 
         first = make(v1, "PO-API-1", 0)
         second = make(v1, "PO-API-1", 1)
+        apps.get_model("approvals", "Task").objects.create(
+            instance_id=second, state="a", visit=1, label="Approve", created_at=at
+        )
         third = make(v2, "PO-API-1", 2)
         elsewhere = make(other, "PO-API-1", 3)
         blank = [make(v1, "", 4), make(v1, "", 5)]
@@ -62,3 +65,5 @@ def test_shared_references_are_parted_and_workflow_keys_copied():
     assert [rows[pk] for pk in blank] == ["", ""]
     keys = dict(Instance.objects.values_list("pk", "workflow_key"))
     assert keys[first] == keys[third] == "po" and keys[elsewhere] == "access"
+    Task = apps.get_model("approvals", "Task")
+    assert Task.objects.get(instance_id=second).search_text == f"t\npo-api-1 (#{second})\napprove"
