@@ -53,6 +53,22 @@ def review_flow(**task: Any) -> dict[str, Any]:
     }
 
 
+def director_flow(description: str | None = "the amount is 10,000 or more", **task: Any):
+    """review_flow whose manager's APPROVE (step "Manager approval") goes on to a director
+    ("Director approval") from 10,000 up, said in `description` (None: the guard alone)."""
+    flow = review_flow(**task)
+    flow["states"]["review"]["meta"]["label"] = "Manager approval"
+    onward: dict[str, Any] = {"target": "director", "guard": "amount >= 10000"}
+    if description is not None:
+        onward["description"] = description
+    flow["states"]["review"]["on"]["APPROVE"] = [onward, {"target": "approved"}]
+    flow["states"]["director"] = {
+        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
+        "on": {"APPROVE": "approved", "REJECT": "rejected"},
+    }
+    return flow
+
+
 def routed_flow() -> dict[str, Any]:
     """Small amounts go straight to finance; an event-guarded transition; a timer."""
     return {

@@ -12,7 +12,7 @@ from approvals.history import timeline
 from approvals.models import Task
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_claim, task_decide
-from tests.approvals.flows import NOW, multi_flow, publish, review_flow, routed_flow
+from tests.approvals.flows import NOW, director_flow, multi_flow, publish, review_flow, routed_flow
 from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,24 +20,6 @@ pytestmark = pytest.mark.django_db
 
 def lines(instance) -> list[str]:
     return [f"{e.actor} {e.text}".strip() for e in timeline(instance)]
-
-
-def director_flow() -> dict:
-    flow = review_flow()
-    flow["states"]["review"]["meta"]["label"] = "Manager approval"
-    flow["states"]["review"]["on"]["APPROVE"] = [
-        {
-            "target": "director",
-            "guard": "amount >= 10000",
-            "description": "the amount is 10,000 or more",
-        },
-        {"target": "approved"},
-    ]
-    flow["states"]["director"] = {
-        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
-        "on": {"APPROVE": "approved", "REJECT": "rejected"},
-    }
-    return flow
 
 
 def open_task(instance) -> Task:

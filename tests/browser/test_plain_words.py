@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import OutOfOffice
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
-from tests.approvals.flows import NOW, multi_flow, publish, review_flow
+from tests.approvals.flows import NOW, director_flow, multi_flow, publish, review_flow
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -17,20 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def purchase_flow() -> dict:
     """Manager, then a director from 10,000 up (said in a description); changes requested
     time out after 30 days; a notice that may fail."""
-    flow = review_flow(sla="P2D")
-    flow["states"]["review"]["meta"]["label"] = "Manager approval"
-    flow["states"]["review"]["on"]["APPROVE"] = [
-        {
-            "target": "director",
-            "guard": "amount >= 10000",
-            "description": "the amount is 10,000 or more",
-        },
-        {"target": "notice"},
-    ]
-    flow["states"]["director"] = {
-        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
-        "on": {"APPROVE": "notice", "REJECT": "rejected"},
-    }
+    flow = director_flow(sla="P2D")
+    flow["states"]["review"]["on"]["APPROVE"][1]["target"] = "notice"
+    flow["states"]["director"]["on"]["APPROVE"] = "notice"
     flow["states"]["changes"]["after"] = {"P30D": "withdrawn"}
     flow["states"]["notice"] = {
         "invoke": {

@@ -12,25 +12,23 @@ from accounts.models import OutOfOffice
 from approvals.models import Notification, NotificationKind, Task
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_claim, task_decide
-from tests.approvals.flows import NOW, multi_flow, parallel_flow, publish, review_flow
+from tests.approvals.flows import (
+    NOW,
+    director_flow,
+    multi_flow,
+    parallel_flow,
+    publish,
+    review_flow,
+)
 from tests.approvals.notify.helpers import told
 from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def director_flow() -> dict:
-    flow = review_flow()
+def purchase_flow() -> dict:
+    flow = director_flow(description=None)
     flow["title"] = "Purchase order"
-    flow["states"]["review"]["meta"]["label"] = "Manager approval"
-    flow["states"]["review"]["on"]["APPROVE"] = [
-        {"target": "director", "guard": "amount >= 10000"},
-        {"target": "approved"},
-    ]
-    flow["states"]["director"] = {
-        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
-        "on": {"APPROVE": "approved", "REJECT": "rejected"},
-    }
     return flow
 
 
@@ -45,7 +43,7 @@ def live(instance) -> Task:
 
 
 def test_an_approval_says_which_step_and_what_it_waits_on_now(requester, reviewer):
-    publish(director_flow())
+    publish(purchase_flow())
     instance = start(requester)
     task_decide(task_id=live(instance).pk, event="APPROVE", actor=reviewer, now=NOW)
     assert told(requester) == [
@@ -74,7 +72,7 @@ def test_an_approval_says_which_step_and_what_it_waits_on_now(requester, reviewe
 
 
 def test_your_request_was_approved_only_when_it_is(requester, reviewer):
-    publish(director_flow())
+    publish(purchase_flow())
     instance = start(requester)
     task_decide(task_id=live(instance).pk, event="APPROVE", actor=reviewer, now=NOW)
     assert "was approved" not in told(requester)[0][1]
@@ -93,7 +91,7 @@ def test_no_raw_event_names(requester):
 
 
 def test_a_decision_on_behalf_says_so(requester, reviewer):
-    publish(director_flow())
+    publish(purchase_flow())
     cover = UserFactory(username="carl", first_name="Carl", last_name="Cover")
     instance = start(requester, amount=50)
     task_claim(task_id=live(instance).pk, actor=reviewer, now=NOW)
@@ -138,7 +136,7 @@ def test_a_task_notification_is_read_once_the_task_closes(requester, reviewer, r
 
 
 def test_a_new_task_stays_unread_while_open(requester, reviewer):
-    publish(director_flow())
+    publish(purchase_flow())
     dora = UserFactory(username="dora", groups=[GroupFactory(name="director")])
     instance = start(requester)
     task_decide(task_id=live(instance).pk, event="APPROVE", actor=reviewer, now=NOW)

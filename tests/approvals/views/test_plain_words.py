@@ -16,30 +16,11 @@ from approvals.services.errors import InvalidInput, NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.preferences import user_set_time_zone
 from approvals.services.task_work import task_claim, task_decide
-from tests.approvals.flows import NOW, multi_flow, publish, review_flow
+from tests.approvals.flows import NOW, director_flow, multi_flow, publish, review_flow
 from tests.approvals.views.conftest import snapshot, start
 from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def routed() -> dict[str, Any]:
-    """A manager's APPROVE goes on to a director from 10,000 up (said in a description)."""
-    flow = review_flow(sla="P2D")
-    flow["states"]["review"]["on"]["APPROVE"] = [
-        {
-            "target": "director",
-            "guard": "amount >= 10000",
-            "description": "the amount is 10,000 or more",
-        },
-        {"target": "approved"},
-    ]
-    flow["states"]["director"] = {
-        "meta": {"label": "Director approval", "task": {"roles": ["director"]}},
-        "on": {"APPROVE": "approved", "REJECT": "rejected"},
-    }
-    flow["states"]["review"]["meta"]["label"] = "Manager approval"
-    return flow
 
 
 def words_of(html: str) -> str:
@@ -49,7 +30,7 @@ def words_of(html: str) -> str:
 
 @pytest.fixture
 def flow(db):
-    return publish(routed())
+    return publish(director_flow(sla="P2D"))
 
 
 def test_pages_show_the_readers_diagram(client: Client, flow, requester, reviewer):
