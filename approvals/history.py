@@ -10,6 +10,7 @@ guard read in words (approvals/machine/words.py); never a guard, a trigger or an
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,10 @@ class _Story:
         self.names = names
         self.approvals: dict[tuple[str, int | None], int] = {}
         self.visits: dict[int, int | None] = dict(instance.tasks.values_list("pk", "visit"))
+        # Under rule everyone a step needs one approval per task it opened with.
+        self.opened = Counter(
+            instance.tasks.filter(previous__isnull=True).values_list("state", "visit")
+        )
 
     def label(self, path: str) -> str:
         return self.chart.state(path).label if path in self.chart.states else path
@@ -225,14 +230,15 @@ class _Story:
         return f"{text}; {progress}" if progress else text
 
     def progress(self, event: AuditEvent, decision: str) -> str:
-        """'1 of 2' for an approval of a step that needs several (rule all or quorum)."""
+        """'1 of 2' for an approval of a step that needs several (rule all, quorum, everyone)."""
         state = self.chart.states.get(event.to_state)
         spec = state.task if state is not None else None
-        if decision != "APPROVE" or spec is None or spec.rule not in ("all", "quorum"):
+        if decision != "APPROVE" or spec is None or spec.rule == "any" or spec.requester:
             return ""
         key = (event.to_state, self.visits.get(event.task_id) if event.task_id else None)
         self.approvals[key] = self.approvals.get(key, 0) + 1
-        return f"{self.approvals[key]} of {spec.approvals_needed}"
+        needed = self.opened[key] if spec.rule == "everyone" else spec.approvals_needed
+        return f"{self.approvals[key]} of {needed}"
 
 
 def said(event: AuditEvent) -> str:

@@ -300,6 +300,7 @@ class TaskRule(models.TextChoices):
     ANY = "any", "Any one"
     ALL = "all", "One per role"
     QUORUM = "quorum", "Quorum"
+    EVERYONE = "everyone", "Every member"
 
 
 class TaskKind(models.TextChoices):
@@ -309,7 +310,8 @@ class TaskKind(models.TextChoices):
 
 class Task(ConcurrentTransitionMixin, models.Model):
     """A unit of human work in one state visit. Rules all/quorum create one task per approval
-    needed; the state's APPROVE fires when every sibling task of the visit approved."""
+    needed, rule everyone one task given to each member of the roles; the state's APPROVE fires
+    when every sibling task of the visit approved."""
 
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="tasks")
     # The request's definition version and searchable words kept on the task itself, so that an

@@ -649,22 +649,26 @@ class Progress:
 
 
 def approval_progress(task: Task) -> Progress | None:
-    """'Sam Silva approved; 1 of 2' for a task of a step with rule all or a quorum."""
+    """'Sam Silva approved; 1 of 2' for a task of a step with rule all, everyone or a quorum."""
     if task.rule == "any" or task.for_requester:
         return None
     chart = statechart_for(task.instance.definition)
     spec = chart.state(task.state).task if task.state in chart.states else None
     if spec is None:
         return None
+    visit = {"instance_id": task.instance_id, "state": task.state, "visit": task.visit}
     decisions = Decision.objects.filter(
         task__instance_id=task.instance_id,
         task__state=task.state,
         task__visit=task.visit,
         event="APPROVE",
     ).select_related("actor")
-    return Progress(
-        [str(d.actor) for d in decisions.order_by("decided_at", "pk")], spec.approvals_needed
-    )
+    if spec.rule == "everyone":
+        # One task per member when the step opened; delegations are successors of those.
+        needed = Task.objects.filter(**visit, previous__isnull=True).count()
+    else:
+        needed = spec.approvals_needed
+    return Progress([str(d.actor) for d in decisions.order_by("decided_at", "pk")], needed)
 
 
 def decision_before(task: Task) -> Any:

@@ -141,6 +141,7 @@ RULES = (
     ("any", "any: the first approval decides"),
     ("all", "all: one approval from each listed role"),
     ("quorum", "quorum: N people must approve"),
+    ("everyone", "everyone: every member of the roles must approve"),
 )
 
 

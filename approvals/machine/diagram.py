@@ -451,6 +451,8 @@ def _task_line(node: Mapping[str, Any], wording: _Wording) -> str:
             parts.append("all")
         elif rule == "quorum":
             parts.append(f"quorum {quorum}")
+        elif rule == "everyone":
+            parts.append("everyone")
         if task.get("sla"):
             parts.append(_text(task["sla"]))
         return f" {DOT} ".join(p for p in parts if p)
@@ -471,6 +473,8 @@ def _reader_task_line(node: Mapping[str, Any]) -> str:
         joined = (" + " if rule == "all" else " or ").join(who)
         if rule == "quorum" and joined:
             joined = f"{quorum} of {joined}"
+        elif rule == "everyone" and joined:
+            joined = f"Everyone in {joined}"
         parts = [joined]
         if task.get("sla"):
             parts.append(words.duration_words(task["sla"]))

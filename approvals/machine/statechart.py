@@ -61,7 +61,7 @@ class Transition:
 class TaskSpec:
     roles: tuple[str, ...]
     requester: bool
-    rule: str  # any | all | quorum
+    rule: str  # any | all | quorum | everyone
     quorum: int
     sla: timedelta | None
     remind: tuple[timedelta, ...]
@@ -71,6 +71,9 @@ class TaskSpec:
 
     @property
     def approvals_needed(self) -> int:
+        """Approvals the step waits for. Under everyone it is as many as the roles had members
+        when the step opened (one task each), which the definition cannot know: count the tasks
+        the visit opened with instead."""
         if self.rule == "all":
             return len(self.roles)
         if self.rule == "quorum":

@@ -1164,8 +1164,10 @@ class _Validator:
                         f"{rule_where}.quorum",
                         f"expected a whole number of at least 1, got {quorum!r}",
                     )
-            elif rule not in ("any", "all"):
-                self.error(rule_where, f"expected any, all or {{quorum: N}}, got {rule!r}")
+            elif rule not in ("any", "all", "everyone"):
+                self.error(
+                    rule_where, f"expected any, all, everyone or {{quorum: N}}, got {rule!r}"
+                )
             if for_requester and rule != "any":
                 self.error(rule_where, "a requester task has one person deciding; only any applies")
 

@@ -17,7 +17,14 @@ from typing import Any
 from django_fsm import ConcurrentTransition
 
 from approvals.machine.expressions import Budget
-from approvals.machine.statechart import WITHDRAW, GuardError, State, Statechart, Transition
+from approvals.machine.statechart import (
+    WITHDRAW,
+    GuardError,
+    State,
+    Statechart,
+    TaskSpec,
+    Transition,
+)
 from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
@@ -32,7 +39,7 @@ from approvals.models import (
     WorkflowInstance,
 )
 from approvals.outbox.subscribers import Batch, fan_out
-from approvals.roles import role_ids_by_name
+from approvals.roles import role_ids_by_name, role_members
 from approvals.services.audit import AuditTrail
 from approvals.services.errors import Conflict
 
@@ -550,6 +557,19 @@ class Run:
             common["forbid_requester"] = spec.forbid_requester
             tasks = [self.new_task(**common, rule=TaskRule.ALL) for _ in spec.roles]
             groups_per_task = [[role] for role in spec.roles]
+        elif spec.rule == "everyone":
+            common["forbid_requester"] = spec.forbid_requester
+            tasks = [
+                self.new_task(
+                    **common,
+                    rule=TaskRule.EVERYONE,
+                    assignee_id=member,
+                    status=TaskStatus.CLAIMED,
+                    claimed_at=self.now,
+                )
+                for member in self._everyone_in(spec)
+            ]
+            groups_per_task = [list(spec.roles) for _ in tasks]
         else:
             common["forbid_requester"] = spec.forbid_requester
             rule = TaskRule.QUORUM if spec.rule == "quorum" else TaskRule.ANY
@@ -579,6 +599,21 @@ class Run:
                 key=f"task:{task.pk}",
             )
 
+    def _everyone_in(self, spec: TaskSpec) -> list[int]:
+        """The active members of a step's roles, each once, the requester left out where the
+        step forbids them; a step no one could decide is refused rather than left stuck."""
+        ids = self._role_ids(set(spec.roles))
+        members = set().union(*role_members(set(ids.values())).values())
+        if spec.forbid_requester:
+            members.discard(self.instance.requester_id)
+        if not members:
+            raise Conflict(
+                f"every member of {', '.join(spec.roles)} must approve this step, but there is "
+                "no one who may; an admin must add members",
+                current_state=self.instance.state,
+            )
+        return sorted(members)
+
     def new_task(self, *, label: str, **fields: Any) -> Task:
         """An unsaved task of this request, carrying its definition and its search words."""
         return Task(
@@ -597,14 +632,7 @@ class Run:
 
     def _link_groups(self, tasks: list[Task], groups_per_task: list[list[str]]) -> None:
         names = {name for names in groups_per_task for name in names}
-        ids = role_ids_by_name(names) if names else {}
-        missing = names - set(ids)
-        if missing:
-            raise Conflict(
-                f"role(s) {', '.join(sorted(missing))} no longer exist; "
-                "an admin must recreate them",
-                current_state=self.instance.state,
-            )
+        ids = self._role_ids(names) if names else {}
         for task, task_names in zip(tasks, groups_per_task, strict=True):
             self.touch(task, [ids[name] for name in task_names])
         if not names:
@@ -617,6 +645,17 @@ class Run:
                 for name in task_names
             ]
         )
+
+    def _role_ids(self, names: set[str]) -> dict[str, int]:
+        ids = role_ids_by_name(names)
+        missing = names - set(ids)
+        if missing:
+            raise Conflict(
+                f"role(s) {', '.join(sorted(missing))} no longer exist; "
+                "an admin must recreate them",
+                current_state=self.instance.state,
+            )
+        return ids
 
     def copy_task(self, task: Task, *, role_ids: list[int] | None = None, **changes: Any) -> Task:
         """A successor of a live task (delegation, reassignment, escalation): the same step,

@@ -171,6 +171,11 @@ def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Chan
         raise Conflict("this task is not claimed", current_state=task.state)
     if task.assignee_id != actor.pk and not can_operate(actor, "reassign_task"):
         raise NotAllowed(f"only {task.assignee} can give this task back")
+    if task.rule == TaskRule.EVERYONE:
+        raise Conflict(
+            "every member must approve this step, so this task is yours alone; delegate it instead",
+            current_state=task.state,
+        )
     if task.for_requester or not task.candidate_groups.exists():
         raise Conflict(
             "this task has no queue to go back to; delegate it instead", current_state=task.state
@@ -198,8 +203,9 @@ def task_decide(
     form: Mapping[str, Any] | None = None,
     channel: str = Channel.WEB,
 ) -> DecisionResult:
-    """Decide a task with one of its state's events. Under rules all/quorum an APPROVE waits for
-    the other approvals of the visit; any other event fires at once (first decision wins).
+    """Decide a task with one of its state's events. Under rules all/quorum/everyone an APPROVE
+    waits for the other approvals of the visit; any other event fires at once (first decision
+    wins).
 
     `form` is the request's edited fields, accepted on the requester's own tasks (answering
     "changes requested"): validated against the definition's form and written to the context

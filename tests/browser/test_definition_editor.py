@@ -104,6 +104,18 @@ def test_a_step_s_task_is_edited_with_fields(browser, live_server, csp_guard, dr
     assert draft.states.get(path="manager_review").task["remind"] == ["PT4H"]
 
 
+def test_every_member_of_a_role_can_be_asked_to_approve(browser, live_server, csp_guard, draft):
+    page = admin_page(browser, live_server, csp_guard, DESKTOP)
+    page.goto(change_url(live_server, draft))
+    n = row_of(draft, "manager_review")
+    rule = f"#id_states-{n}-task_rule"
+    assert "everyone: every member of the roles must approve" in page.inner_text(rule)
+    page.select_option(rule, "everyone")
+    save(page)
+    assert draft.states.get(path="manager_review").task["rule"] == "everyone"
+    assert page.locator(f"{rule} option:checked").get_attribute("value") == "everyone"
+
+
 def test_a_guard_is_checked_as_it_is_typed(browser, live_server, csp_guard, draft):
     page = admin_page(browser, live_server, csp_guard, DESKTOP)
     page.goto(change_url(live_server, draft))

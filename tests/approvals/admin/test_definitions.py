@@ -330,6 +330,10 @@ def test_the_task_fields_write_the_task_in_the_format(staff_client):
         "escalate_to": ["director"],
         "forbid_requester": False,
     }
+    data[f"{review}task_rule"] = "everyone"
+    assert staff_client.post(url, data).status_code == 302
+    task = StateDefinition.objects.get(definition__version=2, path="review").task
+    assert task["rule"] == "everyone"
     changes = row(data, "changes")
     data.update({f"{review}task_roles": [], f"{changes}task_requester": "on"})
     assert staff_client.post(url, data).status_code == 302

@@ -453,3 +453,19 @@ def test_no_text_is_under_11_px_at_the_natural_size() -> None:
     root = ET.fromstring(render_svg(PURCHASE_ORDER, reader=True))
     sizes = [float(t.get("font-size")) for t in root.iter() if t.get("font-size")]
     assert sizes and min(sizes) >= 11
+
+
+def test_a_step_every_member_approves_says_so_in_both_views() -> None:
+    config = {
+        "id": "board",
+        "initial": "vote",
+        "states": {
+            "vote": {
+                "meta": {"task": {"roles": ["board"], "rule": "everyone"}},
+                "on": {"APPROVE": "done"},
+            },
+            "done": {"type": "final"},
+        },
+    }
+    assert "Everyone in Board" in _texts(render_svg(config, reader=True))
+    assert "board · everyone" in _texts(render_svg(config))

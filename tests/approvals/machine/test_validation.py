@@ -671,7 +671,14 @@ def test_unknown_roles_only_when_roles_are_given() -> None:
             "states.review.meta.task.roles[1]: role 'manager' is listed twice",
         ),
         ({"requester": "yes"}, "states.review.meta.task.requester: expected true or false"),
-        ({"roles": ["manager"], "rule": "most"}, "states.review.meta.task.rule: expected any, all"),
+        (
+            {"roles": ["manager"], "rule": "most"},
+            "states.review.meta.task.rule: expected any, all, everyone or {quorum: N}",
+        ),
+        (
+            {"requester": True, "rule": "everyone"},
+            "states.review.meta.task.rule: a requester task has one person deciding",
+        ),
         (
             {"roles": ["manager"], "rule": {"quorum": 0}},
             "states.review.meta.task.rule.quorum: expected a whole number of at least 1, got 0",
@@ -725,6 +732,7 @@ def test_task_rules(task: Any, message: str) -> None:
     [
         {"roles": ["manager", "security"], "rule": "all"},
         {"roles": ["security"], "rule": {"quorum": 2}},
+        {"roles": ["manager", "security"], "rule": "everyone"},
         {"roles": ["manager"], "rule": "any", "sla": "P2D", "remind": ["P1D", "PT36H"]},
         {"roles": ["manager"], "sla": 172800000, "escalate_to": ["director"]},
         {"requester": True, "rule": "any", "forbid_requester": False, "label": "Fix it"},

@@ -302,3 +302,20 @@ def test_the_request_form_offers_enum_titles(client: Client, typed, requester):
         "/requests/new/review/", {"title": "Desk", "amount": "10", "currency": "Euro"}
     )
     assert bad.status_code == 400 and WorkflowInstance.objects.count() == 1
+
+
+def test_everyone_progress_on_the_task_page(client: Client, requester):
+    board = GroupFactory(name="board")
+    sam = UserFactory(username="sam", first_name="Sam", last_name="Silva", groups=[board])
+    tina = UserFactory(username="tina", first_name="Tina", last_name="Tran", groups=[board])
+    publish(multi_flow("everyone", ["board"]))
+    instance = instance_start(definition_key="multi", context={}, actor=requester, now=NOW)
+    sams, tinas = instance.tasks.order_by("assignee__username")
+    client.force_login(tina)
+    assert "No approvals yet; 2 needed." in client.get(f"/tasks/{tinas.pk}/").content.decode()
+    assert client.get(f"/tasks/{sams.pk}/").status_code == 200  # she sees it, as a colleague
+    task_decide(task_id=sams.pk, event="APPROVE", actor=sam, now=NOW)
+    assert "Sam Silva approved; 1 of 2." in client.get(f"/tasks/{tinas.pk}/").content.decode()
+    client.force_login(tina)
+    inbox = client.get("/inbox/?tab=mine").content.decode()
+    assert f"/tasks/{tinas.pk}/" in inbox
