@@ -61,14 +61,20 @@ def try_lock_task(*, task_id: int) -> tuple[WorkflowInstance, Task] | None:
     """Like lock_task, for background sweeps (one query, the instance locked first, the task's
     columns the committed ones): None when another transaction holds either row (SKIP
     LOCKED) or the task is gone, as try_lock_instance."""
-    assert transaction.get_connection().in_atomic_block, "try_lock_task needs atomic()"
-    task = (
+    return try_lock_tasks(task_ids=[task_id]).get(task_id)
+
+
+def try_lock_tasks(*, task_ids: list[int]) -> dict[int, tuple[WorkflowInstance, Task]]:
+    """try_lock_task for several tasks in one query: those it could lock, by id. Two tasks of
+    one request come with two copies of its row; a caller changes the request through one."""
+    assert transaction.get_connection().in_atomic_block, "try_lock_tasks needs atomic()"
+    tasks = (
         Task.objects.select_for_update(of=("instance", "self"), skip_locked=True)
         .select_related("instance__definition", "assignee")
-        .filter(pk=task_id)
-        .first()
+        .filter(pk__in=task_ids)
+        .order_by()
     )
-    return None if task is None else (task.instance, task)
+    return {task.pk: (task.instance, task) for task in tasks}
 
 
 def try_lock_instance(*, instance_id: int) -> WorkflowInstance | None:

@@ -5,16 +5,18 @@ once). Deadlines live in the database as `due_at` columns found by indexed queri
 Celery countdowns (invariant 6), so a sweep after beat was down catches up on everything that
 fell due meanwhile.
 
-Each item is applied in its own transaction through the engine, on an instance row claimed with
-`SELECT ... FOR UPDATE SKIP LOCKED`: two sweepers running at once never wait for each other or
-handle the same item, and an item a person is deciding right now is left for the next sweep.
-After the claim each item is read again and re-checked (still live, still due), which makes a
-sweep idempotent: running it twice, or concurrently, escalates each task once.
+Each item is applied through the engine, on rows claimed with `SELECT ... FOR UPDATE SKIP
+LOCKED`: two sweepers running at once never wait for each other or handle the same item, and an
+item a person is deciding right now is left for the next sweep. After the claim each item is
+read again and re-checked (still live, still due), which makes a sweep idempotent: running it
+twice, or concurrently, escalates each task once. Escalations and reminders go several to a
+transaction (`SWEEP_BATCH`, one request once per batch), timers one each.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -28,12 +30,13 @@ from approvals.models import (
     Task,
     TaskStatus,
     Timer,
+    WorkflowInstance,
 )
 from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import Conflict
-from approvals.services.locking import try_lock_instance, try_lock_task
+from approvals.services.locking import try_lock_instance, try_lock_task, try_lock_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ FIRED = "fired"
 TIMER_FAILED = "timer_failed"  # its guard failed: recorded, the sweep goes on
 BUSY = "busy"  # another transaction holds the request; the next sweep tries again
 STALE = "stale"  # already handled (by another sweeper, or a person acted first)
+FAILED = "failed"  # raised an error: logged and undone; the next sweep tries again
 
 ESCALATION_REASON = "escalated by SLA"
 
@@ -58,6 +62,7 @@ class SweepResult:
     timers_failed: int = 0
     busy: int = 0
     stale: int = 0
+    failed: int = 0
 
     def add(self, outcome: str) -> None:
         name = {ESCALATED: "escalated", FLAGGED: "flagged", REMINDED: "reminded"}.get(
@@ -67,6 +72,7 @@ class SweepResult:
                 TIMER_FAILED: "timers_failed",
                 BUSY: "busy",
                 STALE: "stale",
+                FAILED: "failed",
             }.get(outcome),
         )
         if name:
@@ -85,7 +91,7 @@ class SweepResult:
         return (
             f"escalated {self.escalated}, flagged {self.flagged}, reminded {self.reminded}, "
             f"timers fired {self.timers_fired}, timers failed {self.timers_failed}, "
-            f"busy {self.busy}, already handled {self.stale}"
+            f"busy {self.busy}, already handled {self.stale}, failed {self.failed}"
         )
 
 
@@ -126,28 +132,91 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
     """Apply everything due at `now`: escalations first (a task escalated now needs no
     reminder), then reminders, then timers. `limit` caps each kind per sweep."""
     result = SweepResult()
-    for task_id in overdue_task_ids(now=now, limit=limit):
-        result.add(task_escalate_overdue(task_id=task_id, now=now))
-    for task_id in reminder_task_ids(now=now, limit=limit):
-        result.add(task_remind(task_id=task_id, now=now))
+    for outcome in _in_batches(overdue_task_ids(now=now, limit=limit), _escalate, now):
+        result.add(outcome)
+    for outcome in _in_batches(reminder_task_ids(now=now, limit=limit), _remind, now):
+        result.add(outcome)
     for timer_id in due_timer_ids(now=now, limit=limit):
         result.add(timer_fire(timer_id=timer_id, now=now))
-    if result.total or result.busy:
+    if result.total or result.busy or result.failed:
         logger.info("SLA sweep at %s: %s", now.isoformat(), result)
     return result
 
 
-# ----- one item each, in its own transaction
+# ----- tasks: several to a transaction
+
+# Escalations and reminders are applied this many to a transaction: one lock query and one
+# commit for them all, while no request is held for longer than one batch takes.
+SWEEP_BATCH = 25
+
+ApplyLocked = Callable[[WorkflowInstance, Task, datetime], str]
+
+
+def _in_batches(task_ids: list[int], apply: ApplyLocked, now: datetime) -> Iterator[str]:
+    for start in range(0, len(task_ids), SWEEP_BATCH):
+        yield from _batch(task_ids[start : start + SWEEP_BATCH], apply, now)
+
+
+def _batch(task_ids: list[int], apply: ApplyLocked, now: datetime) -> list[str]:
+    """`apply` to each of these tasks that could be locked, in one transaction. A second task
+    of a request already in the batch gets a transaction of its own afterwards (a request is
+    changed through one copy of its row). Should any item fail, the whole batch is undone and
+    each item tried again in its own transaction: one bad item costs the others only time."""
+    later = []
+    try:
+        with transaction.atomic():
+            locked = try_lock_tasks(task_ids=task_ids)
+            outcomes = []
+            requests = set()
+            for task_id in task_ids:
+                if task_id not in locked:
+                    outcomes.append(BUSY)
+                    continue
+                instance, task = locked[task_id]
+                if instance.pk in requests:
+                    later.append(task_id)
+                    continue
+                requests.add(instance.pk)
+                outcomes.append(apply(instance, task, now))
+    except Exception:
+        logger.exception("an SLA batch failed; its %d items are tried one by one", len(task_ids))
+        later = task_ids
+        outcomes = []
+    return outcomes + [_one_of_a_sweep(task_id, apply, now) for task_id in later]
+
+
+def _one_of_a_sweep(task_id: int, apply: ApplyLocked, now: datetime) -> str:
+    """One item in its own transaction; an error is logged and the sweep goes on."""
+    try:
+        return _one(task_id, apply, now)
+    except Exception:
+        logger.exception("SLA item: task %s failed; the next sweep tries again", task_id)
+        return FAILED
 
 
 @transaction.atomic
-def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
-    """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
-    deadline; past the last level it stays where it is and is flagged (`breached_at`)."""
+def _one(task_id: int, apply: ApplyLocked, now: datetime) -> str:
     locked = try_lock_task(task_id=task_id)
     if locked is None:
         return BUSY
     instance, task = locked
+    return apply(instance, task, now)
+
+
+def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
+    """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
+    deadline; past the last level it stays where it is and is flagged (`breached_at`)."""
+    return _one(task_id, _escalate, now)
+
+
+def task_remind(*, task_id: int, now: datetime) -> str:
+    """One reminder for a task whose next `remind` offset passed. When several passed while
+    the sweep was not running, one reminder is sent and the schedule moves to the next offset
+    still ahead."""
+    return _one(task_id, _remind, now)
+
+
+def _escalate(instance: WorkflowInstance, task: Task, now: datetime) -> str:
     if not task.is_live or task.breached_at is not None or not task.due_at or task.due_at > now:
         return STALE
     run = Run(
@@ -247,15 +316,7 @@ def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     return ESCALATED
 
 
-@transaction.atomic
-def task_remind(*, task_id: int, now: datetime) -> str:
-    """One reminder for a task whose next `remind` offset passed. When several passed while
-    the sweep was not running, one reminder is sent and the schedule moves to the next offset
-    still ahead."""
-    locked = try_lock_task(task_id=task_id)
-    if locked is None:
-        return BUSY
-    instance, task = locked
+def _remind(instance: WorkflowInstance, task: Task, now: datetime) -> str:
     if not task.is_live or task.next_remind_at is None or task.next_remind_at > now:
         return STALE
     run = Run(
@@ -289,6 +350,9 @@ def task_remind(*, task_id: int, now: datetime) -> str:
     )
     run.commit()
     return REMINDED
+
+
+# ----- timers: one to a transaction
 
 
 def timer_fire(*, timer_id: int, now: datetime) -> str:

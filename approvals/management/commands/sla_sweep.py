@@ -45,6 +45,7 @@ class Command(BaseCommand):
             ("webhook deliveries queued", sent.get("webhooks", 0)),
             ("skipped: request busy, next sweep", result.busy),
             ("skipped: already handled", result.stale),
+            ("failed (logged; the next sweep tries again)", result.failed),
         ):
             self.stdout.write(f"  {label}: {count}")
         if not result.total and not any(sent.values()):

@@ -302,3 +302,81 @@ def test_a_request_locked_by_someone_else_is_skipped_not_waited_for(requester):
         release.set()
         holder.join()
     assert sla_sweep(now=NOW + HOUR).escalated == 1
+
+
+def test_a_failing_item_holds_up_no_other_and_leaves_nothing_half_written(requester, monkeypatch):
+    from approvals.services import sla
+
+    instances = [start(requester) if i == 0 else _another(requester, i) for i in range(3)]
+    broken = live(instances[1])
+    escalate = sla._escalate
+
+    def escalate_but_one(instance, task, now):
+        outcome = escalate(instance, task, now)
+        if task.pk == broken.pk:
+            raise RuntimeError("the disk is full")  # after its writes: all must be undone
+        return outcome
+
+    monkeypatch.setattr(sla, "_escalate", escalate_but_one)
+    result = sla_sweep(now=NOW + HOUR)
+    assert (result.escalated, result.failed) == (2, 1)
+    broken.refresh_from_db()
+    assert broken.status == TaskStatus.OPEN and not broken.successors.exists()
+    assert not AuditEvent.objects.filter(instance=instances[1], event="task.escalated").exists()
+    monkeypatch.setattr(sla, "_escalate", escalate)
+    assert sla_sweep(now=NOW + HOUR).escalated == 1  # the next sweep tries it again
+    assert list(verify_instances(instances)) == []
+
+
+def test_many_overdue_tasks_go_several_to_a_transaction_each_escalated_once(requester):
+    from django.test.utils import CaptureQueriesContext
+
+    from approvals.services.sla import SWEEP_BATCH
+
+    start(requester)
+    for i in range(1, SWEEP_BATCH + 5):
+        _another(requester, i)
+    with CaptureQueriesContext(connection) as queries:
+        result = sla_sweep(now=NOW + HOUR)
+    assert result.escalated == SWEEP_BATCH + 5
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    if connection.vendor == "postgresql":
+        assert len(locks) == 2  # one lock query per batch
+    assert Task.objects.filter(status="escalated").count() == SWEEP_BATCH + 5
+    assert Task.objects.filter(status="open", escalation_level=1).count() == SWEEP_BATCH + 5
+
+
+def test_two_overdue_tasks_of_one_request_are_both_escalated(requester, finance):
+    GroupFactory(name="director")
+
+    def part(role):
+        task = {"roles": [role], "sla": "PT1H", "escalate_to": ["director"]}
+        return {
+            "initial": "check",
+            "states": {
+                "check": {"meta": {"task": task}, "on": {"DONE": "checked"}},
+                "checked": {"type": "final"},
+            },
+        }
+
+    config = {
+        "id": "both",
+        "title": "Both",
+        "initial": "checks",
+        "states": {
+            "checks": {
+                "type": "parallel",
+                "states": {"legal": part("manager"), "money": part("finance")},
+                "onDone": "done",
+            },
+            "done": {"type": "final"},
+        },
+    }
+    instance = start(requester, config)
+    assert sla_sweep(now=NOW + HOUR).escalated == 2
+    escalated = instance.tasks.filter(status="open", escalation_level=1)
+    assert sorted(escalated.values_list("state", flat=True)) == [
+        "checks.legal.check",
+        "checks.money.check",
+    ]
+    assert list(verify_instances([instance])) == []
