@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
-from approvals.machine.config import context_fields, form_samples
+from approvals.machine.config import context_fields, form_samples, task_rule
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import dump_document
@@ -220,14 +220,14 @@ class StateForm(forms.ModelForm):
         for name in ("entry", "exit", "invoke", "meta"):
             self.fields[name].widget.attrs.update({"rows": 2, "cols": 30})
         if task:
-            rule = task.get("rule", "any")
-            quorum = rule.get("quorum") if isinstance(rule, dict) else None
+            rule = task_rule(task)[0]
+            written = task.get("rule")
             self.initial.update(
                 {
                     "task_roles": _names(task.get("roles")),
                     "task_requester": task.get("requester") is True,
-                    "task_rule": "quorum" if isinstance(rule, dict) else rule,
-                    "task_quorum": quorum,
+                    "task_rule": rule,
+                    "task_quorum": written.get("quorum") if rule == "quorum" else None,
                     "task_sla": task.get("sla"),
                     "task_forbid_requester": task.get("forbid_requester", True) is not False,
                     "task_label": task.get("label", ""),
@@ -266,6 +266,8 @@ class StateForm(forms.ModelForm):
         rule = data.get("task_rule") or "any"
         if rule == "quorum":
             task["rule"] = {"quorum": data.get("task_quorum")}
+        elif "rule" in before and task_rule(before)[0] == rule:
+            task["rule"] = before["rule"]  # as it was written: everyone or {everyone: true}
         elif rule != "any" or "rule" in before:
             task["rule"] = rule
         if data.get("task_sla"):
@@ -355,10 +357,10 @@ class StateInline(_DefinitionInline, admin.StackedInline):
         if task is None:
             return "No task: nobody decides here."
         who = "the requester" if task.get("requester") else ", ".join(_names(task.get("roles")))
-        rule = task.get("rule", "any")
+        rule, quorum = task_rule(task)
         parts = [
             f"Decided by {who or 'nobody'}",
-            f"rule {'quorum ' + str(rule.get('quorum')) if isinstance(rule, dict) else rule}",
+            f"rule {f'quorum {quorum}' if rule == 'quorum' else rule}",
         ]
         if task.get("sla"):
             parts.append(f"SLA {task['sla']}")

@@ -300,8 +300,11 @@ def task_of(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def task_rule(task: Mapping[str, Any]) -> tuple[str, int]:
     """The task's rule with the quorum it needs: ``("any", 1)`` when left out, ``("all", 1)``,
-    ``("quorum", N)``. A quorum that is not a whole number (a broken draft) reads as 0."""
+    ``("everyone", 1)`` (written ``everyone`` or ``{everyone: true}``), ``("quorum", N)``. A
+    quorum that is not a whole number (a broken draft) reads as 0."""
     rule = task.get("rule", "any")
+    if isinstance(rule, Mapping) and "everyone" in rule:
+        return "everyone", 1
     if isinstance(rule, Mapping):
         quorum = rule.get("quorum")
         return "quorum", quorum if _is_whole(quorum) else 0

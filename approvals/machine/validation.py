@@ -1156,7 +1156,15 @@ class _Validator:
         if "rule" in task:
             rule = task["rule"]
             rule_where = f"{where}.rule"
-            if isinstance(rule, Mapping):
+            if isinstance(rule, Mapping) and "everyone" in rule:
+                self.unknown_keys(rule_where, rule, ("everyone",))
+                if rule["everyone"] is not True:
+                    self.error(
+                        f"{rule_where}.everyone",
+                        f"expected true (or the rule any, all or {{quorum: N}}), "
+                        f"got {rule['everyone']!r}",
+                    )
+            elif isinstance(rule, Mapping):
                 self.unknown_keys(rule_where, rule, ("quorum",))
                 quorum = rule.get("quorum")
                 if isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:

@@ -300,6 +300,14 @@ def test_posting_the_editor_unchanged_keeps_every_task_as_it_was(staff_client):
     assert draft.states.get(path="review").task == {"roles": ["manager"], **RICH_TASK}
 
 
+def test_the_everyone_rule_is_kept_as_it_was_written(staff_client):
+    url, data = draft_change(staff_client, rule={"everyone": True})
+    assert data[f"{row(data, 'review')}task_rule"] == "everyone"
+    assert staff_client.post(url, data).status_code == 302
+    task = StateDefinition.objects.get(definition__version=2, path="review").task
+    assert task["rule"] == {"everyone": True}
+
+
 def row(data: dict[str, Any], path: str) -> str:
     return next(k for k, v in data.items() if k.endswith("-path") and v == path)[: -len("path")]
 

@@ -676,6 +676,14 @@ def test_unknown_roles_only_when_roles_are_given() -> None:
             "states.review.meta.task.rule: expected any, all, everyone or {quorum: N}",
         ),
         (
+            {"roles": ["manager"], "rule": {"everyone": False}},
+            "states.review.meta.task.rule.everyone: expected true",
+        ),
+        (
+            {"roles": ["manager"], "rule": {"everyone": True, "quorum": 2}},
+            "states.review.meta.task.rule: unknown key 'quorum'",
+        ),
+        (
             {"requester": True, "rule": "everyone"},
             "states.review.meta.task.rule: a requester task has one person deciding",
         ),
@@ -733,6 +741,7 @@ def test_task_rules(task: Any, message: str) -> None:
         {"roles": ["manager", "security"], "rule": "all"},
         {"roles": ["security"], "rule": {"quorum": 2}},
         {"roles": ["manager", "security"], "rule": "everyone"},
+        {"roles": ["manager"], "rule": {"everyone": True}},
         {"roles": ["manager"], "rule": "any", "sla": "P2D", "remind": ["P1D", "PT36H"]},
         {"roles": ["manager"], "sla": 172800000, "escalate_to": ["director"]},
         {"requester": True, "rule": "any", "forbid_requester": False, "label": "Fix it"},

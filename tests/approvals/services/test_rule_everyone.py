@@ -12,7 +12,7 @@ from approvals.models import Decision, InstanceStatus, Task, TaskRule, TaskStatu
 from approvals.selectors import approval_progress
 from approvals.services.errors import Conflict, NotAllowed
 from approvals.services.instances import instance_start
-from approvals.services.task_work import task_decide, task_delegate, task_unclaim
+from approvals.services.task_work import task_decide, task_delegate, task_reassign, task_unclaim
 from tests.approvals.flows import NOW, multi_flow, publish
 from tests.factories import GroupFactory, UserFactory
 
@@ -31,8 +31,8 @@ def board(db):
     return members
 
 
-def start(requester):
-    publish(multi_flow("everyone", ["board"]))
+def start(requester, rule="everyone"):
+    publish(multi_flow(rule, ["board"]))
     return instance_start(definition_key="multi", context={}, actor=requester, now=NOW)
 
 
@@ -41,8 +41,9 @@ def live_tasks(instance) -> list[Task]:
     return list(live.order_by("assignee__username"))
 
 
-def test_each_active_member_gets_a_task_of_their_own(requester, board):
-    instance = start(requester)
+@pytest.mark.parametrize("rule", ["everyone", {"everyone": True}])
+def test_each_active_member_gets_a_task_of_their_own(requester, board, rule):
+    instance = start(requester, rule)
     tasks = live_tasks(instance)
     assert [t.assignee.username for t in tasks] == ["ann", "ben", "cat"]
     assert {(t.rule, t.status) for t in tasks} == {(TaskRule.EVERYONE, TaskStatus.CLAIMED)}
@@ -128,3 +129,28 @@ def test_the_outsider_is_refused(requester, board, outsider):
     instance = start(requester)
     with pytest.raises(NotAllowed):
         task_decide(task_id=live_tasks(instance)[0].pk, event="APPROVE", actor=outsider, now=NOW)
+
+
+def test_the_members_are_counted_when_the_step_opens(requester, board):
+    """Someone who joins the role later is not asked; someone who leaves it keeps the task
+    they were given and may still decide it."""
+    instance = start(requester)
+    role = board[0].groups.get()
+    UserFactory(username="newcomer", groups=[role])
+    board[2].groups.remove(role)
+    ann_task, ben_task, cat_task = live_tasks(instance)
+    assert len(live_tasks(instance)) == 3
+    task_decide(task_id=ann_task.pk, event="APPROVE", actor=board[0], now=NOW)
+    task_decide(task_id=ben_task.pk, event="APPROVE", actor=board[1], now=NOW)
+    assert task_decide(task_id=cat_task.pk, event="APPROVE", actor=board[2], now=NOW).moved
+
+
+def test_an_operator_hands_a_departed_members_task_to_someone_else(requester, board, operator):
+    instance = start(requester)
+    newcomer = UserFactory(username="newcomer", groups=[board[0].groups.get()])
+    cat_task = live_tasks(instance)[2]
+    board[2].is_active = False
+    board[2].save()
+    successor = task_reassign(task_id=cat_task.pk, to_user_id=newcomer.pk, actor=operator, now=NOW)
+    assert (successor.assignee, successor.rule) == (newcomer, TaskRule.EVERYONE)
+    assert approval_progress(successor).text == "No approvals yet; 3 needed"
