@@ -47,9 +47,11 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("dave", "Dave", "Dubois", ("director",)),
     DemoUser("erin", "Erin", "Evans", ("finance",)),
     DemoUser("oscar", "Oscar", "Ortiz", ("operator", "warehouse", "shipping")),
-    # Two in security: the access request's admin-level step needs a quorum of two.
+    # Three in security: the access request's admin-level step needs a quorum of two who did
+    # not already approve its first step (four eyes).
     DemoUser("sam", "Sam", "Silva", ("security",)),
     DemoUser("tina", "Tina", "Tran", ("security",)),
+    DemoUser("uma", "Uma", "Ueda", ("security",)),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )
 

@@ -16,6 +16,11 @@ from guardian.models import UserObjectPermissionBase
 from approvals.machine.titles import readable_title
 
 
+class Segregation(models.TextChoices):
+    DISTINCT_APPROVERS = "distinct_approvers", "Distinct approvers"
+    NONE = "none", "None"
+
+
 class DefinitionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     PUBLISHED = "published", "Published"
@@ -42,6 +47,13 @@ class WorkflowDefinition(ConcurrentTransitionMixin, models.Model):
     settings = models.JSONField(default=dict, blank=True)
     inbox_columns = models.JSONField(
         default=list, blank=True, help_text="Form fields the inbox shows as columns."
+    )
+    segregation = models.CharField(
+        max_length=20,
+        choices=Segregation.choices,
+        default=Segregation.DISTINCT_APPROVERS,
+        help_text="Distinct approvers: who decided one step of a request may not decide "
+        "another (four eyes).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -335,6 +347,11 @@ class Task(ConcurrentTransitionMixin, models.Model):
         max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN, protected=True
     )
     candidate_groups = models.ManyToManyField(Group, blank=True, related_name="tasks")
+    # People who may not decide this task because they decided a step it is segregated from
+    # (four eyes), written by the engine when the task opens and when such a step is decided.
+    excluded_users = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL, blank=True, related_name="+"
+    )
     for_requester = models.BooleanField(default=False)
     forbid_requester = models.BooleanField(default=True)
     rule = models.CharField(max_length=10, choices=TaskRule.choices, default=TaskRule.ANY)

@@ -16,8 +16,10 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.absences import covered_user_ids, local_day
+from approvals.machine.words import event_label
 from approvals.models import (
     LIVE_TASK_STATUSES,
+    Decision,
     InstanceUserPermission,
     Task,
     WorkflowInstance,
@@ -108,6 +110,9 @@ def task_refusal(
     """Why `user` may not act on this live task, or None when they may."""
     if not is_active_user(user):
         return "sign in to act on tasks"
+    four_eyes = four_eyes_refusal(user, task)
+    if four_eyes:
+        return four_eyes
     day = day or today()
     if task.assignee_id is not None:
         if task.assignee_id == user.pk or covering_for(user, task, instance, day):
@@ -123,3 +128,19 @@ def task_refusal(
     if not is_candidate and not covering_for(user, task, instance, day):
         return "you are not in a role this task is offered to"
     return None
+
+
+def four_eyes_refusal(user: Any, task: Task, *, who: str = "you") -> str | None:
+    """Why `user` may not decide `task` because they decided a step of the request it is
+    segregated from (four eyes), naming that decision; None when they may."""
+    if not task.excluded_users.filter(pk=user.pk).exists():
+        return None
+    earlier = (
+        Decision.objects.filter(task__instance_id=task.instance_id, actor=user)
+        .exclude(task__state=task.state)
+        .select_related("task")
+        .order_by("-decided_at")
+        .first()
+    )
+    step = f"“{earlier.task.label}” ({event_label(earlier.event)})" if earlier else "a step"
+    return f"{who} decided {step} of this request; another person must decide this step (four eyes)"

@@ -94,7 +94,9 @@ def tab_q(user: Any, tab: str, now: datetime) -> Q:
     # The requester's own requests by id (a handful, hashed once) rather than a join to every
     # candidate task's request.
     own = WorkflowInstance.objects.filter(requester=user).values("pk")
-    not_own = ~Q(forbid_requester=True, instance__in=own)
+    # Neither the requester's own requests nor a step they may not decide (four eyes).
+    excluded = Task.excluded_users.through.objects.filter(task_id=OuterRef("pk"), user=user)
+    not_own = ~Q(forbid_requester=True, instance__in=own) & ~Q(Exists(excluded))
     if tab == "mine":
         return mine
     if tab == "delegated":

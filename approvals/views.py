@@ -52,7 +52,7 @@ from approvals.models import (
     WorkflowDefinition,
     WorkflowInstance,
 )
-from approvals.permissions import can_view_instance, can_view_task
+from approvals.permissions import can_view_instance, can_view_task, four_eyes_refusal
 from approvals.request_schema import sentence
 from approvals.services.automated_steps import (
     failed_action_cancel,
@@ -330,6 +330,7 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "state": selectors.state_label(instance, task.state),
         "badge": selectors.due_badge(task, now),
         "may_act": may_act,
+        "four_eyes": four_eyes_refusal(request.user, task) if task.is_live and not may_act else "",
         "covering": selectors.covering_names(request.user, [task], now).get(task.pk, "")
         if task.is_live
         else "",

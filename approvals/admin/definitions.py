@@ -415,6 +415,7 @@ class DefinitionForm(forms.ModelForm):
             "initial",
             "form_schema",
             "inbox_columns",
+            "segregation",
             "settings",
         )
 
@@ -457,6 +458,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 "initial",
                 "form_schema",
                 "inbox_columns",
+                "segregation",
                 "settings",
             )
         if obj is not None:

@@ -314,3 +314,24 @@ def task_rule(task: Mapping[str, Any]) -> tuple[str, int]:
 def _is_whole(value: Any) -> bool:
     # YAML's true and false are ints to Python, and never a count.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def approval_steps(config: Mapping[str, Any]) -> list[str]:
+    """The paths of the states whose task is offered to roles (not the requester's own)."""
+    return [
+        state.path
+        for state in walk_states(config)
+        if (task := task_of(state.node)) is not None and task.get("roles")
+    ]
+
+
+def default_segregation(config: Mapping[str, Any]) -> str:
+    """Four eyes unless said otherwise: a definition with more than one approval step has
+    distinct approvers by default."""
+    return "distinct_approvers" if len(approval_steps(config)) > 1 else "none"
+
+
+def segregation_of(config: Mapping[str, Any]) -> str:
+    """`segregation` as written, else the default for this definition."""
+    written = config.get("segregation")
+    return written if isinstance(written, str) else default_segregation(config)

@@ -20,6 +20,7 @@ from approvals.machine.config import (
     join_path,
     meta_of,
     retry_of,
+    segregation_of,
     target_path,
     task_of,
     task_rule,
@@ -68,6 +69,7 @@ class TaskSpec:
     escalate_to: tuple[str, ...]
     forbid_requester: bool
     label: str
+    distinct_from: tuple[str, ...] = ()
 
     @property
     def approvals_needed(self) -> int:
@@ -151,6 +153,26 @@ class Statechart:
         self.initial: str = config["initial"]
         self.has_timers = any(state.after for state in self.states.values())
         self.withdrawn_state = self._withdrawn_state()
+        self.segregation: str = segregation_of(config)
+        # Whether any step keeps its deciders from another (four eyes).
+        self.segregates = any(self.segregated_from(path) for path in self.states)
+
+    def segregated_from(self, path: str) -> frozenset[str]:
+        """The other steps whose deciders may not decide this one (four eyes): those its task
+        names in `distinct_from`, and under `segregation: distinct_approvers` every other
+        step people decide. The same step on a later visit is not one of them."""
+        state = self.states.get(path)
+        spec = state.task if state is not None else None
+        if spec is None or spec.requester:
+            return frozenset()
+        steps = set(spec.distinct_from)
+        if self.segregation == "distinct_approvers":
+            steps |= {
+                other.path
+                for other in self.states.values()
+                if other.task is not None and not other.task.requester
+            }
+        return frozenset(steps - {path})
 
     def _withdrawn_state(self) -> str | None:
         """Where the requester's withdrawal ends a request from a state that has no WITHDRAW
@@ -310,4 +332,5 @@ def _task_spec(task: Mapping[str, Any]) -> TaskSpec:
         escalate_to=tuple(task.get("escalate_to") or ()),
         forbid_requester=bool(task.get("forbid_requester", True)),
         label=str(task.get("label", "")),
+        distinct_from=tuple(task.get("distinct_from") or ()),
     )

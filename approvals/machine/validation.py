@@ -28,12 +28,15 @@ from approvals.machine.config import (
     STATE_TYPES,
     Trigger,
     as_list,
+    default_segregation,
     form_fields,
     form_of,
     join_path,
     normalize_transitions,
+    segregation_of,
     state_type,
     target_path,
+    task_of,
 )
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError
@@ -65,9 +68,11 @@ TOP_KEYS = (
     "initial",
     "form",
     "inbox_columns",
+    "segregation",
     "settings",
     "states",
 )
+SEGREGATIONS = ("distinct_approvers", "none")
 # The inbox shows at most this many of a workflow's fields as columns.
 MAX_INBOX_COLUMNS = 5
 STATE_KEYS = (
@@ -98,6 +103,7 @@ TASK_KEYS = (
     "escalate_to",
     "forbid_requester",
     "label",
+    "distinct_from",
 )
 BACKOFFS = ("exponential", "fixed")
 
@@ -492,6 +498,11 @@ class _Validator:
             self.check_title_template(title, fields)
         if "inbox_columns" in config:
             self.check_inbox_columns(config["inbox_columns"], fields)
+        if "segregation" in config and config["segregation"] not in SEGREGATIONS:
+            self.error(
+                "segregation",
+                f"expected {' or '.join(SEGREGATIONS)}, got {config['segregation']!r}",
+            )
         if "settings" in config and self.expect_mapping("settings", config["settings"]):
             for key in config["settings"]:
                 if not isinstance(key, str):
@@ -523,7 +534,30 @@ class _Validator:
 
         if self.nodes and isinstance(initial, str) and initial in self.nodes:
             self.check_graph(initial)
+        self.check_distinct_from()
         return self.errors
+
+    def check_distinct_from(self) -> None:
+        """`distinct_from` names other steps of the definition that people decide."""
+        steps = {
+            address
+            for address, node in self.nodes.items()
+            if isinstance(task := task_of(node.config), Mapping) and task.get("roles")
+        }
+        for address, node in self.nodes.items():
+            task = task_of(node.config)
+            if not isinstance(task, Mapping) or "distinct_from" not in task:
+                continue
+            where = f"{node.where}.meta.task.distinct_from"
+            others = steps - {address}
+            for name in self.check_names(where, task["distinct_from"], None, "step"):
+                if name == address:
+                    self.error(where, f"a step cannot be distinct from itself (*{name}*)")
+                elif name not in others:
+                    self.error(
+                        where,
+                        f"*{name}* is not a step people decide{_did_you_mean(name, others)}",
+                    )
 
     def check_title_template(self, title: str, fields: set[str]) -> None:
         if stray_brace(title):
@@ -1352,6 +1386,8 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     result["form"] = copy.deepcopy(dict(form_of(config)))
     if config.get("inbox_columns"):
         result["inbox_columns"] = list(config["inbox_columns"])
+    if segregation_of(config) != default_segregation(config):
+        result["segregation"] = config["segregation"]
     if config.get("settings"):
         result["settings"] = copy.deepcopy(dict(config["settings"]))
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}

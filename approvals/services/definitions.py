@@ -23,6 +23,7 @@ from approvals.machine.config import (
     as_list,
     invoke_of,
     meta_of,
+    segregation_of,
     state_type,
     transitions_of,
     walk_states,
@@ -114,6 +115,7 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
     }
     if definition.inbox_columns:
         config["inbox_columns"] = definition.inbox_columns
+    config["segregation"] = definition.segregation
     try:
         return canonical_config(config)
     except Exception:
@@ -288,6 +290,7 @@ def definition_import(
     draft.form_schema = config.get("form") or {"type": "object"}
     draft.settings = config.get("settings") or {}
     draft.inbox_columns = config.get("inbox_columns") or []
+    draft.segregation = segregation_of(config)
     draft.save()
     _write_rows(draft, config)
     if publish:
@@ -348,6 +351,7 @@ def definition_new_version(*, definition_id: int, actor: Any) -> WorkflowDefinit
         form_schema=source.form_schema,
         settings=source.settings,
         inbox_columns=source.inbox_columns,
+        segregation=source.segregation,
         created_by=actor,
     )
     _write_rows(draft, config)

@@ -29,6 +29,7 @@ from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
+    Decision,
     InstanceStatus,
     OutboxMessage,
     Task,
@@ -567,7 +568,7 @@ class Run:
                     status=TaskStatus.CLAIMED,
                     claimed_at=self.now,
                 )
-                for member in self._everyone_in(spec)
+                for member in self._everyone_in(spec, state.path)
             ]
             groups_per_task = [list(spec.roles) for _ in tasks]
         else:
@@ -577,6 +578,7 @@ class Run:
             groups_per_task = [list(spec.roles) for _ in tasks]
         created = Task.objects.bulk_create(tasks)
         self._link_groups(created, groups_per_task)
+        self._exclude(created, self._deciders_of(self.chart.segregated_from(state.path)))
         for task, groups in zip(created, groups_per_task, strict=True):
             self.record(
                 "task.created",
@@ -599,13 +601,15 @@ class Run:
                 key=f"task:{task.pk}",
             )
 
-    def _everyone_in(self, spec: TaskSpec) -> list[int]:
+    def _everyone_in(self, spec: TaskSpec, state_path: str) -> list[int]:
         """The active members of a step's roles, each once, the requester left out where the
         step forbids them; a step no one could decide is refused rather than left stuck."""
         ids = self._role_ids(set(spec.roles))
         members = set().union(*role_members(set(ids.values())).values())
         if spec.forbid_requester:
             members.discard(self.instance.requester_id)
+        # Under four eyes, a member who decided a step this one is segregated from is not asked.
+        members -= self._deciders_of(self.chart.segregated_from(state_path))
         if not members:
             raise Conflict(
                 f"every member of {', '.join(spec.roles)} must approve this step, but there is "
@@ -613,6 +617,39 @@ class Run:
                 current_state=self.instance.state,
             )
         return sorted(members)
+
+    # ----- four eyes
+
+    def _deciders_of(self, states: frozenset[str]) -> set[int]:
+        """Who decided any of these steps of this request, in their own right or covering."""
+        if not states:
+            return set()
+        return set(
+            Decision.objects.filter(
+                task__instance=self.instance, task__state__in=states
+            ).values_list("actor_id", flat=True)
+        )
+
+    def _exclude(self, tasks: list[Task], user_ids: set[int]) -> None:
+        if not user_ids or not tasks:
+            return
+        through = Task.excluded_users.through
+        through.objects.bulk_create(
+            [through(task_id=t.pk, user_id=u) for t in tasks for u in user_ids],
+            ignore_conflicts=True,
+        )
+
+    def exclude_decider(self, task: Task, user_id: int) -> None:
+        """`user_id` decided `task`: the live tasks of this request's other steps that are
+        segregated from its step may no longer be decided by them (parallel steps)."""
+        if not self.chart.segregates:
+            return
+        live = Task.objects.filter(instance=self.instance, status__in=LIVE_TASK_STATUSES).exclude(
+            state=task.state
+        )
+        self._exclude(
+            [t for t in live if task.state in self.chart.segregated_from(t.state)], {user_id}
+        )
 
     def new_task(self, *, label: str, **fields: Any) -> Task:
         """An unsaved task of this request, carrying its definition and its search words."""
@@ -689,6 +726,8 @@ class Run:
             through.objects.bulk_create(
                 [through(task_id=successor.pk, group_id=role_id) for role_id in role_ids]
             )
+        if self.chart.segregated_from(task.state):
+            self._exclude([successor], set(task.excluded_users.values_list("pk", flat=True)))
         self.touch(task)
         self.touch(successor, role_ids)
         return successor

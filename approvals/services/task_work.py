@@ -27,7 +27,13 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
-from approvals.permissions import can_operate, can_view_task, covering_for, task_refusal
+from approvals.permissions import (
+    can_operate,
+    can_view_task,
+    covering_for,
+    four_eyes_refusal,
+    task_refusal,
+)
 from approvals.request_schema import form_errors
 from approvals.roles import role_ids_by_name
 from approvals.services.definitions import statechart_for
@@ -255,6 +261,7 @@ def task_decide(
         data=dict(data or {}),
         decided_at=now,
     )
+    run.exclude_decider(task, actor.pk)
     task.close(TaskStatus.DONE)
     task.assignee = task.assignee or actor
     task.closed_at = now
@@ -398,6 +405,7 @@ def task_delegate(
             f"{delegate} is away and you cover for them; keep the task instead",
             {"to": ["Choose someone else."]},
         )
+    _refuse_four_eyes(task, receiver)
     successor = _replace(
         run,
         task,
@@ -459,6 +467,8 @@ def task_reassign(
         )
     if assignee is None and not task.candidate_groups.exists():
         raise InvalidInput("this task has no roles' queue", {"to": ["Choose a person."]})
+    if assignee is not None:
+        _refuse_four_eyes(task, assignee)
     successor = _replace(
         run,
         task,
@@ -490,6 +500,12 @@ def task_reassign(
     )
     run.commit()
     return successor
+
+
+def _refuse_four_eyes(task: Task, receiver: Any) -> None:
+    refusal = four_eyes_refusal(receiver, task, who=str(receiver))
+    if refusal:
+        raise InvalidInput(refusal, {"to": ["Choose someone else."]})
 
 
 def _replace(

@@ -58,6 +58,7 @@ def test_people_and_roles() -> None:
         "oscar": ["operator", "shipping", "warehouse"],
         "sam": ["security"],
         "tina": ["security"],
+        "uma": ["security"],
         "admin": [],
     }
     admin = User.objects.get(username="admin")
