@@ -110,9 +110,10 @@ def task_refusal(
     """Why `user` may not act on this live task, or None when they may."""
     if not is_active_user(user):
         return "sign in to act on tasks"
-    four_eyes = four_eyes_refusal(user, task)
+    # Annotated by the services' lock_task for the actor, as actor_is_candidate below.
+    four_eyes = four_eyes_refusal(user, task, excluded=getattr(task, "actor_is_excluded", None))
     if four_eyes:
-        return four_eyes
+        return four_eyes  # before any other reason: covering for someone does not lift it
     day = day or today()
     if task.assignee_id is not None:
         if task.assignee_id == user.pk or covering_for(user, task, instance, day):
@@ -130,10 +131,15 @@ def task_refusal(
     return None
 
 
-def four_eyes_refusal(user: Any, task: Task, *, who: str = "you") -> str | None:
+def four_eyes_refusal(
+    user: Any, task: Task, *, who: str = "you", excluded: bool | None = None
+) -> str | None:
     """Why `user` may not decide `task` because they decided a step of the request it is
-    segregated from (four eyes), naming that decision; None when they may."""
-    if not task.excluded_users.filter(pk=user.pk).exists():
+    segregated from (four eyes), naming that decision; None when they may. `excluded`, where
+    the caller already knows whether the task is kept from them, spares the query."""
+    if excluded is None:
+        excluded = task.excluded_users.filter(pk=user.pk).exists()
+    if not excluded:
         return None
     earlier = (
         Decision.objects.filter(task__instance_id=task.instance_id, actor=user)

@@ -34,7 +34,8 @@ def lock_instance(
 
 def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Task]:
     """A task and its instance in one query, both locked until the transaction ends, with
-    whether `actor` is in one of the task's roles (`actor_is_candidate`).
+    whether `actor` is in one of the task's roles (`actor_is_candidate`) and whether four eyes
+    keep them from it (`actor_is_excluded`).
 
     The instance is locked first (FOR UPDATE OF lists it first, and PostgreSQL locks in that
     order), as every writer does, so this never deadlocks with one that locked the instance and
@@ -42,13 +43,15 @@ def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Tas
     ones: after waiting for a lock, PostgreSQL re-reads the rows it locks, and only those.
     """
     assert transaction.get_connection().in_atomic_block, "lock_task needs transaction.atomic()"
+    actor_id = getattr(actor, "pk", None)
     candidate = Task.candidate_groups.through.objects.filter(
-        task_id=OuterRef("pk"), group__user=getattr(actor, "pk", None)
+        task_id=OuterRef("pk"), group__user=actor_id
     )
+    excluded = Task.excluded_users.through.objects.filter(task_id=OuterRef("pk"), user=actor_id)
     queryset = (
         Task.objects.select_for_update(of=("instance", "self"))
         .select_related("instance__definition", "instance__requester", "assignee")
-        .annotate(actor_is_candidate=Exists(candidate))
+        .annotate(actor_is_candidate=Exists(candidate), actor_is_excluded=Exists(excluded))
     )
     try:
         task = queryset.get(pk=task_id)
