@@ -934,6 +934,16 @@ class WebhookSubscription(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An ask's one-off `callback_url` (services.asks): only that request's events, and
+    # switched off once it has ended.
+    instance = models.ForeignKey(
+        "WorkflowInstance",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only this request's events (an ask's callback_url); empty: every request.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -941,9 +951,11 @@ class WebhookSubscription(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def wants(self, topic: str, workflow_key: str) -> bool:
-        return topic in self.event_types and (
-            not self.workflow_keys or workflow_key in self.workflow_keys
+    def wants(self, topic: str, workflow_key: str, instance_id: int | None = None) -> bool:
+        return (
+            topic in self.event_types
+            and (not self.workflow_keys or workflow_key in self.workflow_keys)
+            and (self.instance_id is None or self.instance_id == instance_id)
         )
 
 

@@ -18,7 +18,7 @@ from approvals.api.idempotency import idempotent
 from approvals.api.serializers import InstanceSerializer, ObjectField
 from approvals.api.throttling import AskThrottle, WriteThrottle
 from approvals.api.views import IDEMPOTENCY_PARAMETER, WRITE_ERRORS, _context
-from approvals.models import ApiToken, Ask, WorkflowInstance
+from approvals.models import ApiToken, Ask, WebhookSubscription, WorkflowInstance
 from approvals.services.asks import REVIEW_ACTION, ask_create
 from approvals.services.errors import NotAllowed
 from approvals.services.instances import MAX_TITLE
@@ -82,6 +82,14 @@ class AskInfoSerializer(serializers.Serializer):
     context = serializers.CharField(help_text="Markdown for the reviewer.")
     expires_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+    callback_url = serializers.CharField()
+    callback_secret = serializers.SerializerMethodField(
+        help_text="Verifies the X-Signoff-Signature of what callback_url receives; "
+        "only in the answer that made the ask (and its replays)."
+    )
+
+    def get_callback_secret(self, ask: Ask) -> str | None:
+        return self.context.get("callback_secret")
 
     @extend_schema_field(ProposedActionSerializer(allow_null=True))
     def get_action(self, ask: Ask) -> dict[str, Any] | None:
@@ -96,7 +104,7 @@ class AskResultSerializer(InstanceSerializer):
 
     @extend_schema_field(AskInfoSerializer)
     def get_ask(self, instance: WorkflowInstance) -> dict[str, Any]:
-        return AskInfoSerializer(instance.ask).data
+        return AskInfoSerializer(instance.ask, context=self.context).data
 
 
 class Asks(APIView):
@@ -154,8 +162,13 @@ class Asks(APIView):
                 now=now,
             )
             fresh = selectors.instance_by_id(instance.pk)
+            callback = WebhookSubscription.objects.filter(instance=instance).first()
+            context = {
+                **_context(request),
+                "callback_secret": callback.secret if callback is not None else None,
+            }
             return Response(
-                AskResultSerializer(fresh, context=_context(request)).data,
+                AskResultSerializer(fresh, context=context).data,
                 status=status.HTTP_201_CREATED,
             )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,8 @@ from approvals.models import (
     Channel,
     DefinitionStatus,
     Task,
+    WEBHOOK_EVENT_TYPES,
+    WebhookSubscription,
     WorkflowDefinition,
     WorkflowInstance,
 )
@@ -162,6 +165,14 @@ def ask_create(
                 f"this token's account may not ask {', '.join(refused)} "
                 "(an admin grants it under Who may ask roles)"
             )
+    if callback_url:
+        WebhookSubscription.objects.create(
+            name=f"callback of ask #{instance.pk} ({token.name})"[:100],
+            url=callback_url,
+            secret=secrets.token_urlsafe(32),
+            event_types=list(WEBHOOK_EVENT_TYPES),
+            instance=instance,
+        )
     Ask.objects.create(
         instance=instance,
         token=token,

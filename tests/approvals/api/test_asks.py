@@ -326,3 +326,28 @@ def test_another_workflow_whose_roles_the_account_may_not_ask_is_refused(
     )
     assert response.status_code == 403
     assert Ask.objects.count() == 0
+
+
+def test_a_callback_url_gets_the_requests_later_events_signed_as_webhooks(
+    bot: APIClient, finance: User, api: Callable[[User | None], APIClient]
+) -> None:
+    from approvals.models import WebhookDelivery, WebhookSubscription
+
+    data = ask(bot, callback_url="https://agent.example/callback").json()
+    secret = data["ask"]["callback_secret"]
+    assert secret and data["ask"]["callback_url"] == "https://agent.example/callback"
+    other = ask(bot).json()  # another ask's events do not go there
+    decide(api(finance), other["open_tasks"][0]["id"], {"decision": "APPROVE"})
+    assert not WebhookDelivery.objects.exists()
+    decide(api(finance), data["open_tasks"][0]["id"], {"decision": "APPROVE"})
+    deliveries = WebhookDelivery.objects.filter(instance_id=data["id"])
+    assert {"task.decided", "instance.completed"} <= {d.event_type for d in deliveries}
+    assert not WebhookDelivery.objects.exclude(instance_id=data["id"]).exists()
+    subscription = WebhookSubscription.objects.get(instance_id=data["id"])
+    assert (subscription.url, subscription.secret, subscription.is_active) == (
+        "https://agent.example/callback",
+        secret,
+        False,  # the request ended: nothing more will come
+    )
+    # Without a callback, no secret.
+    assert other["ask"]["callback_secret"] is None
