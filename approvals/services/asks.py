@@ -32,12 +32,12 @@ from approvals.integrations.http import target_problem
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.models import (
     LIVE_TASK_STATUSES,
+    WEBHOOK_EVENT_TYPES,
     ApiToken,
     Ask,
     Channel,
     DefinitionStatus,
     Task,
-    WEBHOOK_EVENT_TYPES,
     WebhookSubscription,
     WorkflowDefinition,
     WorkflowInstance,
