@@ -951,6 +951,16 @@ class WebhookSubscription(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An ask's one-off `callback_url` (services.asks): only that request's events, and
+    # switched off once it has ended.
+    instance = models.ForeignKey(
+        "WorkflowInstance",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only this request's events (an ask's callback_url); empty: every request.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -958,9 +968,11 @@ class WebhookSubscription(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def wants(self, topic: str, workflow_key: str) -> bool:
-        return topic in self.event_types and (
-            not self.workflow_keys or workflow_key in self.workflow_keys
+    def wants(self, topic: str, workflow_key: str, instance_id: int | None = None) -> bool:
+        return (
+            topic in self.event_types
+            and (not self.workflow_keys or workflow_key in self.workflow_keys)
+            and (self.instance_id is None or self.instance_id == instance_id)
         )
 
 
@@ -1035,3 +1047,51 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error[:40]}"
+
+
+class AskPermission(models.Model):
+    """Who may ask a role (POST /api/v1/asks/): a permission per role, set in the admin.
+
+    A program's API token asks on behalf of its user; the request's tasks may go only to the
+    roles whose permission lists that user."""
+
+    role = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="ask_permission")
+    users = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="askable_roles",
+        help_text="Accounts (usually those of programs and agents) whose API tokens may send "
+        "this role asks.",
+    )
+
+    class Meta:
+        verbose_name = "who may ask a role"
+        verbose_name_plural = "who may ask roles"
+
+    def __str__(self) -> str:
+        return f"asks to {self.role.name}"
+
+
+class Ask(models.Model):
+    """A program's question to a person: the request it started, which token asked, the
+    action it proposes (a name and JSON arguments, with an optional JSON Schema of them) and
+    the Markdown it gave the reviewer."""
+
+    instance = models.OneToOneField(WorkflowInstance, on_delete=models.CASCADE, related_name="ask")
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="asks"
+    )
+    agent = models.CharField(max_length=100, help_text="The asking token's name at the time.")
+    action_name = models.CharField(max_length=100, blank=True)
+    arguments = models.JSONField(default=dict, blank=True)
+    schema = models.JSONField(null=True, blank=True, help_text="JSON Schema of the arguments.")
+    context = models.TextField(blank=True, help_text="Markdown for the reviewer.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["token", "created_at"], name="ask_token_created")]
+
+    def __str__(self) -> str:
+        return f"ask {self.action_name or self.instance_id} by {self.agent}"

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.people import choosable_people
 from approvals import history, selectors
+from approvals.ask_pages import arguments_messages, ask_context, edited_arguments
 from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
     BulkForm,
@@ -334,7 +335,10 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "covering": selectors.covering_names(request.user, [task], now).get(task.pk, "")
         if task.is_live
         else "",
-        "choices": selectors.decision_choices(task) if may_act and review is None else [],
+        "choices": (
+            choices := selectors.decision_choices(task) if may_act and review is None else []
+        ),
+        "choice_events": [c.event for c in choices],
         "unavailable": selectors.unavailable_decisions(task) if may_act and review is None else [],
         "review": review,
         "review_attempts": attempts,
@@ -361,6 +365,9 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
             else None
         ),
     }
+    if "arguments_text" in forms:
+        context.update(ask_context(instance, arguments_text=forms["arguments_text"]))
+        context["arguments_errors"] = forms.get("arguments_errors") or []
     return context
 
 
@@ -408,6 +415,7 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "step_progress": _step_progress(instance),
         "timeline": history.timeline(instance),
         "diagram": selectors.diagram(instance, reader=True),
+        **ask_context(instance),
     }
 
 
@@ -491,16 +499,35 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
         if not edit_form.is_valid():
             return _task_errors(request, task, decision_form=form, edit_form=edit_form)
         edits = edit_form.context()
+    decision_data, arguments_problem = edited_arguments(request.POST, form.cleaned_data["decision"])
+    if arguments_problem:
+        return _task_errors(
+            request,
+            task,
+            decision_form=form,
+            arguments_text=request.POST.get("arguments", ""),
+            arguments_errors=[arguments_problem],
+        )
     try:
         result = task_decide(
             task_id=task.pk,
             event=form.cleaned_data["decision"],
             comment=form.cleaned_data["comment"],
             form=edits,
+            data=decision_data,
             actor=request.user,
             now=timezone.now(),
         )
     except InvalidInput as exc:
+        argument_errors = arguments_messages(exc.field_errors)
+        if argument_errors:
+            return _task_errors(
+                request,
+                task,
+                decision_form=form,
+                arguments_text=request.POST.get("arguments", ""),
+                arguments_errors=argument_errors,
+            )
         for field, errors in exc.field_errors.items():
             if edit_form is not None and field in edit_form.fields:
                 edit_form.add_error(field, errors)

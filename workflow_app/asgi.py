@@ -14,16 +14,21 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from approvals.api.waiting import with_waits  # noqa: E402
 from workflow_app.origins import SiteOriginValidator  # noqa: E402
 from workflow_app.overload import RequestLine  # noqa: E402
 from workflow_app.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": RequestLine(
-            django_asgi_app,
-            limit=settings.WEB_MAX_REQUESTS,
-            timeout=settings.WEB_QUEUE_TIMEOUT_SECONDS,
+        # Long-polls and event streams hold no database connection while they wait, so they
+        # do not queue in the request line that guards the pool (approvals/api/waiting.py).
+        "http": with_waits(
+            RequestLine(
+                django_asgi_app,
+                limit=settings.WEB_MAX_REQUESTS,
+                timeout=settings.WEB_QUEUE_TIMEOUT_SECONDS,
+            )
         ),
         "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -300,6 +300,16 @@ API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 # How long an Idempotency-Key's answer is replayed (Stripe keeps them 24 hours too).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+# Asks from programs (POST /api/v1/asks/, docs/agents.md): a rate per API token, size limits.
+ASK_RATE = env_rate("ASK_RATE", "60/minute")
+ASK_MAX_ACTION_BYTES = env_int("ASK_MAX_ACTION_BYTES", 65536, minimum=1024)
+ASK_MAX_CONTEXT_CHARS = env_int("ASK_MAX_CONTEXT_CHARS", 20000, minimum=100)
+# Waiting for answers: the longest long-poll, the fallback re-read while waiting, and the
+# Server-Sent Events stream's keep-alive comment and length before the client resumes.
+ASK_WAIT_MAX_SECONDS = env_int("ASK_WAIT_MAX_SECONDS", 60, minimum=1)
+ASK_WAIT_POLL_SECONDS = env_int("ASK_WAIT_POLL_SECONDS", 5, minimum=1)
+ASK_STREAM_PING_SECONDS = env_int("ASK_STREAM_PING_SECONDS", 15, minimum=1)
+ASK_STREAM_MAX_SECONDS = env_int("ASK_STREAM_MAX_SECONDS", 300, minimum=5)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Delay before retry n is WEBHOOK_BACKOFF_SECONDS * 4**(n-1), capped at 6 hours:

@@ -1,6 +1,6 @@
 """Django admin, a module per concern; importing this package registers them all."""
 
-from approvals.admin import audit, definitions, failed_steps, instances  # noqa: F401
+from approvals.admin import asks, audit, definitions, failed_steps, instances  # noqa: F401
 from approvals.api import admin as api_admin  # noqa: F401
 from approvals.integrations.slack import admin as slack_admin  # noqa: F401
 from approvals.integrations.webhooks import admin as webhooks_admin  # noqa: F401

@@ -106,3 +106,18 @@ class WriteThrottle(_SharedCacheThrottle):
 class ReadThrottle(_SharedCacheThrottle):
     scope = "api_read"
     setting = "API_READ_RATE"
+
+
+class AskThrottle(_SharedCacheThrottle):
+    """Asks (POST /api/v1/asks/), counted per API token: one runaway agent cannot flood its
+    account's other tokens, nor the reviewers."""
+
+    scope = "api_ask"
+    setting = "ASK_RATE"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        token = getattr(request, "auth", None)
+        ident = f"token-{token.pk}" if getattr(token, "pk", None) else None
+        if ident is None:
+            return super().get_cache_key(request, view)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from approvals.api import views
+from approvals.api import asks, views
 
 app_name = "api"
 
@@ -16,6 +16,7 @@ urlpatterns = [
         views.InstanceStart.as_view(),
         name="instance-start",
     ),
+    path("v1/asks/", asks.Asks.as_view(), name="asks"),
     path("v1/instances/", views.InstanceList.as_view(), name="instances"),
     path("v1/instances/<int:pk>/", views.InstanceDetail.as_view(), name="instance"),
     path("v1/instances/<int:pk>/events/", views.InstanceEvents.as_view(), name="instance-events"),

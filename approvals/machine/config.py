@@ -321,7 +321,8 @@ def approval_steps(config: Mapping[str, Any]) -> list[str]:
     return [
         state.path
         for state in walk_states(config)
-        if (task := task_of(state.node)) is not None and task.get("roles")
+        if (task := task_of(state.node)) is not None
+        and (task.get("roles") or task.get("roles_from"))
     ]
 
 

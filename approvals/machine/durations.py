@@ -8,14 +8,18 @@ Years and months are refused: their length depends on the calendar, and an SLA s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 __all__ = [
     "DURATION_UNITS",
     "DurationError",
+    "context_duration",
     "duration_from_parts",
     "duration_parts",
     "format_duration",
+    "is_delay_name",
     "parse_duration",
 ]
 
@@ -158,3 +162,31 @@ def duration_from_parts(amount: int, unit: str) -> str:
     value = DURATION_UNITS[unit].format(amount)
     parse_duration(value)
     return value
+
+
+def is_delay_name(delay: str) -> bool:
+    """A named delay (a context field's name) rather than a duration: a name that does not
+    read as one."""
+    if not DELAY_NAME.fullmatch(str(delay)) or _DURATION_LIKE.match(str(delay)):
+        return False
+    try:
+        parse_duration(str(delay))
+    except DurationError:
+        return True
+    return False
+
+
+DELAY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,49}")
+# A duration mistyped (P2M, P0D, PT) is a duration's error, never a field's name.
+_DURATION_LIKE = re.compile(r"[Pp](?:[Tt]|[0-9])")
+
+
+def context_duration(context: Mapping[str, Any], field_name: str) -> timedelta:
+    """The ISO 8601 duration a context field holds (named delays, sla_from)."""
+    value = context.get(field_name)
+    if value is None:
+        raise DurationError(f"the field {field_name} holds no duration")
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise DurationError(f"the field {field_name}: {exc}") from None

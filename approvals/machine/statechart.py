@@ -27,7 +27,7 @@ from approvals.machine.config import (
     transitions_of,
     walk_states,
 )
-from approvals.machine.durations import parse_duration
+from approvals.machine.durations import context_duration, is_delay_name, parse_duration
 from approvals.machine.expressions import (
     Budget,
     Expression,
@@ -70,6 +70,10 @@ class TaskSpec:
     forbid_requester: bool
     label: str
     distinct_from: tuple[str, ...] = ()
+    # Named where each request says it: the context field holding the roles (a list of role
+    # names) or the SLA (an ISO 8601 duration), read when the step opens.
+    roles_from: str = ""
+    sla_from: str = ""
 
     @property
     def approvals_needed(self) -> int:
@@ -229,6 +233,15 @@ class Statechart:
     def state(self, path: str) -> State:
         return self.states[path]
 
+    @staticmethod
+    def delay(delay: str, context: Mapping[str, Any]) -> timedelta:
+        """How long an `after` waits: the delay as written (``P2D``, ``5000``), or for a named
+        delay (XState's ``after: {expires_in: ...}``) the duration held by that context field.
+        Raises DurationError naming the field when it holds no duration."""
+        if not is_delay_name(delay):
+            return parse_duration(delay)
+        return context_duration(context, delay)
+
     def region_initial_leaf(self, region: str) -> str:
         initial = self.states[region].initial
         assert initial is not None, f"region {region} has no initial state"
@@ -333,4 +346,6 @@ def _task_spec(task: Mapping[str, Any]) -> TaskSpec:
         forbid_requester=bool(task.get("forbid_requester", True)),
         label=str(task.get("label", "")),
         distinct_from=tuple(task.get("distinct_from") or ()),
+        roles_from=str(task.get("roles_from") or ""),
+        sla_from=str(task.get("sla_from") or ""),
     )

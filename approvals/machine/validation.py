@@ -38,7 +38,7 @@ from approvals.machine.config import (
     target_path,
     task_of,
 )
-from approvals.machine.durations import DurationError, parse_duration
+from approvals.machine.durations import DurationError, is_delay_name, parse_duration
 from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
 from approvals.machine.titles import REQUESTER, placeholders, stray_brace
@@ -96,9 +96,11 @@ INVOKE_KEYS = ("src", "input", "retry", "onDone", "onError")
 RETRY_KEYS = ("max_attempts", "backoff", "delay")
 TASK_KEYS = (
     "roles",
+    "roles_from",
     "requester",
     "rule",
     "sla",
+    "sla_from",
     "remind",
     "escalate_to",
     "forbid_requester",
@@ -542,7 +544,8 @@ class _Validator:
         steps = {
             address
             for address, node in self.nodes.items()
-            if isinstance(task := task_of(node.config), Mapping) and task.get("roles")
+            if isinstance(task := task_of(node.config), Mapping)
+            and (task.get("roles") or task.get("roles_from"))
         }
         for address, node in self.nodes.items():
             task = task_of(node.config)
@@ -946,6 +949,8 @@ class _Validator:
                 self.error(f"{where}.after", f"invalid delay {delay!r}")
             elif len(str(delay)) > MAX_DELAY:
                 self.error(delay_where, f"the delay is longer than {MAX_DELAY} characters")
+            elif is_delay_name(str(delay)):
+                self.check_delay_name(delay_where, str(delay))
             else:
                 self.check_duration(delay_where, delay)
             result += self.check_transition_list(delay_where, value, scope, trigger="after")
@@ -1169,11 +1174,54 @@ class _Validator:
 
     # -- tasks --------------------------------------------------------------------------
 
+    def check_delay_name(self, where: str, name: str) -> None:
+        """A named delay: a form field that holds the duration (XState's named delays)."""
+        fields = set(form_fields(form_of(self.config)))
+        if name in fields:
+            return
+        try:
+            parse_duration(name)
+        except DurationError as error:
+            self.error(
+                where,
+                f"{error}; or, as a named delay, the name of a form field that holds one"
+                f"{_did_you_mean(name, fields)}",
+            )
+
+    def check_field_name(self, where: str, name: Any, what: str) -> None:
+        """`name` must be a field of the request form: what a named delay, roles_from and
+        sla_from read when the step opens."""
+        if not self.expect_str(where, name):
+            return
+        fields = (
+            set(form_fields(form_of(self.config))) if isinstance(self.config, Mapping) else set()
+        )
+        if name not in fields:
+            self.error(
+                where,
+                f"{what} reads the form field *{name}*, which the form does not have"
+                f"{_did_you_mean(name, fields)}",
+            )
+
     def check_task(self, where: str, task: Any) -> None:
         if not self.expect_mapping(where, task):
             return
         self.unknown_keys(where, task, TASK_KEYS)
-        has_roles = "roles" in task
+        if "roles" in task and "roles_from" in task:
+            self.error(where, "a task takes roles or roles_from, not both")
+        if "sla" in task and "sla_from" in task:
+            self.error(where, "a task takes sla or sla_from, not both")
+        if "roles_from" in task:
+            self.check_field_name(f"{where}.roles_from", task["roles_from"], "roles_from")
+            rule = task.get("rule", "any")
+            if rule in ("all", "everyone"):
+                self.error(
+                    f"{where}.rule",
+                    f"rule {rule} needs the roles written in the definition, not roles_from",
+                )
+        if "sla_from" in task:
+            self.check_field_name(f"{where}.sla_from", task["sla_from"], "sla_from")
+        has_roles = "roles" in task or "roles_from" in task
         requester = task.get("requester")
         if "requester" in task:
             self.expect_bool(f"{where}.requester", requester)
@@ -1184,7 +1232,7 @@ class _Validator:
             )
         elif not has_roles and not for_requester:
             self.error(where, "a task needs roles, or requester: true")
-        if has_roles:
+        if "roles" in task:
             self.check_names(f"{where}.roles", task["roles"], self.roles, "role")
 
         if "rule" in task:
@@ -1232,7 +1280,7 @@ class _Validator:
                         )
         if "escalate_to" in task:
             self.check_names(f"{where}.escalate_to", task["escalate_to"], self.roles, "role")
-            if "sla" not in task:
+            if "sla" not in task and "sla_from" not in task:
                 self.error(
                     f"{where}.escalate_to",
                     "needs an sla: escalation happens when the sla runs out",

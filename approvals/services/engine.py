@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django_fsm import ConcurrentTransition
 
+from approvals.machine.durations import DurationError, context_duration
 from approvals.machine.expressions import Budget
 from approvals.machine.statechart import (
     WITHDRAW,
@@ -472,7 +474,7 @@ class Run:
                         state=state.path,
                         visit=visit,
                         delay=delay,
-                        due_at=self.now + _delay(delay),
+                        due_at=self.now + self._delay(delay),
                     )
                     for delay in state.after
                 ]
@@ -517,6 +519,14 @@ class Run:
                 cancelled_at__isnull=True,
             ).update(cancelled_at=self.now)
 
+    def _delay(self, delay: str) -> timedelta:
+        try:
+            return self.chart.delay(delay, self.instance.context)
+        except DurationError as exc:
+            raise Conflict(
+                f"the timer after {delay} cannot start: {exc}", current_state=self.instance.state
+            ) from None
+
     def _run_actions(self, names: Iterable[str], state: State, phase: str) -> None:
         for name in names:
             self.emit(
@@ -528,8 +538,8 @@ class Run:
     # ----- tasks
 
     def _create_tasks(self, state: State, *, branch: Branch | None, visit: int) -> None:
-        spec = state.task
-        assert spec is not None
+        assert state.task is not None
+        spec = self._from_context(state.task)
         due_at = self.chart.deadline(self.now, spec.sla) if spec.sla else None
         next_remind = self.chart.deadline(self.now, min(spec.remind)) if spec.remind else None
         common = dict(
@@ -600,6 +610,32 @@ class Run:
                 },
                 key=f"task:{task.pk}",
             )
+
+    def _from_context(self, spec: TaskSpec) -> TaskSpec:
+        """The step's roles and SLA where the definition names a context field for them
+        (roles_from, sla_from), read from this request."""
+        if not spec.roles_from and not spec.sla_from:
+            return spec
+        context = self.instance.context
+        changes: dict[str, Any] = {}
+        if spec.roles_from:
+            roles = context.get(spec.roles_from)
+            if (
+                not isinstance(roles, list)
+                or not roles
+                or not all(isinstance(r, str) and r for r in roles)
+            ):
+                raise Conflict(
+                    f"the field {spec.roles_from} must hold a list of role names",
+                    current_state=self.instance.state,
+                )
+            changes["roles"] = tuple(dict.fromkeys(roles))
+        if spec.sla_from and context.get(spec.sla_from) is not None:
+            try:
+                changes["sla"] = context_duration(context, spec.sla_from)
+            except DurationError as exc:
+                raise Conflict(str(exc), current_state=self.instance.state) from None
+        return replace(spec, **changes)
 
     def _everyone_in(self, spec: TaskSpec, state_path: str) -> list[int]:
         """The active members of a step's roles, each once, the requester left out where the
@@ -741,7 +777,7 @@ class Run:
         if spec is not None and task.kind == TaskKind.DECISION:
             if task.escalation_level and task.escalation_level <= len(spec.escalate_to):
                 return [spec.escalate_to[task.escalation_level - 1]]
-            if task.escalation_level == 0 and task.rule != TaskRule.ALL:
+            if task.escalation_level == 0 and task.rule != TaskRule.ALL and not spec.roles_from:
                 return sorted(spec.roles)
         return sorted(task.candidate_groups.values_list("name", flat=True))
 
@@ -780,9 +816,3 @@ class Run:
             {"outcome": outcome, "state": self.instance.state},
             key="completed",
         )
-
-
-def _delay(text: str) -> timedelta:
-    from approvals.machine.durations import parse_duration
-
-    return parse_duration(text)

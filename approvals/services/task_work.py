@@ -16,6 +16,7 @@ from approvals.formatting import moment
 from approvals.machine.statechart import APPROVE, WITHDRAW
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
+    Ask,
     Channel,
     Decision,
     FailedAction,
@@ -36,6 +37,7 @@ from approvals.permissions import (
 )
 from approvals.request_schema import form_errors
 from approvals.roles import role_ids_by_name
+from approvals.services.asks import approved_arguments
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import (
@@ -240,6 +242,7 @@ def task_decide(
     if not comment and event in EVENTS_NEEDING_COMMENT:
         raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
     changed = _apply_form(run, task, form) if form is not None else {}
+    arguments = _ask_arguments(instance, event, data)
     absent_id = _on_behalf_of(actor, task, instance, now)
     if (
         task.rule != TaskRule.ANY
@@ -275,6 +278,7 @@ def task_decide(
             "comment": comment,
             **({"data": data} if data else {}),
             **({"changed": changed} if changed else {}),
+            **arguments,
             **_behalf_data(absent_id),
         },
     )
@@ -361,6 +365,20 @@ def _apply_form(run: Run, task: Task, form: Mapping[str, Any]) -> dict[str, list
         run.instance.title = title
         run.fields.add("title")
     return changed
+
+
+def _ask_arguments(
+    instance: WorkflowInstance, event: str, data: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """For an ask's proposed action: the arguments this decision approves and their difference
+    from those proposed, for the audit event (services.asks.approved_arguments)."""
+    ask = Ask.objects.filter(instance=instance).exclude(action_name="").first()
+    if ask is None:
+        return {}
+    approved, patch = approved_arguments(ask, event, data)
+    if approved is None:
+        return {}
+    return {"arguments": approved, **({"arguments_changes": patch} if patch else {})}
 
 
 def _behalf_data(absent_id: int | None) -> dict[str, Any]:

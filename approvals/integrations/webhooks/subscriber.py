@@ -56,11 +56,16 @@ def queue_webhooks(batch: Batch) -> None:
                 created_at=message.created_at,
             )
             for subscription in subscriptions
-            if subscription.wants(message.topic, workflow)
+            if subscription.wants(message.topic, workflow, message.instance_id)
         )
     if deliveries:
         created = WebhookDelivery.objects.bulk_create(deliveries)
         queue_after_commit(DELIVERIES.task, [(d.pk, 1) for d in created])
+    ended = {m.instance_id for m in batch if m.topic == "instance.completed"}
+    finished = [s.pk for s in subscriptions if s.instance_id is not None and s.instance_id in ended]
+    if finished:
+        # An ask's callback has told its request's end: nothing more will come for it.
+        WebhookSubscription.objects.filter(pk__in=finished).update(is_active=False)
 
 
 def _instances(batch: Batch) -> dict[int, dict[str, Any]]:

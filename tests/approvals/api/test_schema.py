@@ -17,6 +17,7 @@ def test_schema_describes_every_endpoint(client):
     assert set(schema["paths"]) == {
         "/api/v1/workflows/",
         "/api/v1/workflows/{key}/instances/",
+        "/api/v1/asks/",
         "/api/v1/instances/",
         "/api/v1/instances/{id}/",
         "/api/v1/instances/{id}/events/",
