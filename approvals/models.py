@@ -214,6 +214,9 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+            # Insights (approvals/insights.py): a workflow's requests started / ended in a period.
+            models.Index(fields=["workflow_key", "created_at"], name="instance_workflow_started"),
+            models.Index(fields=["workflow_key", "completed_at"], name="instance_workflow_ended"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -226,6 +229,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             ("cancel_instance", "Can cancel any instance"),
             ("send_event", "Can send external events to instances"),
             ("reassign_task", "Can reassign any task"),
+            ("view_insights", "Can see the process insights (dashboards, heat map)"),
         ]
 
     def __str__(self) -> str:
@@ -404,6 +408,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["assignee", "status"], name="task_assignee_status"),
             models.Index(fields=["instance", "state", "visit"], name="task_visit"),
+            # Insights: the tasks of a definition opened in a period.
+            models.Index(fields=["definition", "created_at"], name="task_definition_created"),
             # Inbox (approvals/selectors.py, bench/inbox.py): a user's live tasks in due order
             # (tabs mine, delegated, overdue), and the open queue in due order, so that a page
             # or a capped count stops early instead of reading every live task.
@@ -553,6 +559,12 @@ class AuditEvent(models.Model):
         ordering = ["instance", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["instance", "seq"], name="audit_instance_seq"),
+        ]
+        indexes = [
+            # Insights: the transitions taken in a period (the heat map's counts).
+            models.Index(
+                fields=["at"], condition=Q(event="transition"), name="audit_transition_at"
+            ),
         ]
 
     def __str__(self) -> str:
