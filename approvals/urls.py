@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import insights_views, profile, views
+from approvals import insights_views, profile, replay_views, views
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
@@ -31,6 +31,11 @@ urlpatterns = [
         "requests/<int:instance_id>/withdraw/",
         views.instance_withdraw_view,
         name="request_withdraw",
+    ),
+    path(
+        "requests/<int:instance_id>/replay/",
+        replay_views.instance_replay,
+        name="request_replay",
     ),
     path("insights/", insights_views.insights_index, name="insights"),
     path("insights/<slug:key>/", insights_views.insights_workflow, name="insights_workflow"),

@@ -29,6 +29,7 @@ def test_schema_describes_every_endpoint(client):
         "/api/v1/tasks/{id}/decide/",
         "/api/v1/tasks/{id}/delegate/",
         "/api/v1/insights/{key}/",
+        "/api/v1/instances/{id}/at/",
     }
     start = schema["paths"]["/api/v1/workflows/{key}/instances/"]["post"]
     assert {"201", "400", "401", "403", "404", "409", "429"} <= set(start["responses"])
