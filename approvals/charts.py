@@ -9,6 +9,7 @@ which the Content-Security-Policy allows (a style= attribute it would refuse).
 from __future__ import annotations
 
 import html
+import uuid
 from collections.abc import Callable, Sequence
 
 from django.utils.safestring import SafeString, mark_safe
@@ -20,7 +21,7 @@ BAR = 14
 LABEL_W = 190
 VALUE_W = 80
 TOP = 8
-SERIES = (("#2f6fb0", ""), ("#d9822b", "url(#hatch)"))
+SERIES = (("#2f6fb0", False), ("#d9822b", True))
 
 
 def duration_text(seconds: float | None) -> str:
@@ -69,21 +70,24 @@ def bar_chart(
     values = [v for _, vs in rows for v in vs if v is not None]
     top = max(values) if values else 0
     span = WIDTH - LABEL_W - VALUE_W
+    # Each chart its own pattern id: ids must be unique in the page.
+    hatch = f"hatch-{uuid.uuid4().hex[:8]}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"'
         f' aria-label="{_e(title)}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}"'
         f' font-family="{FONT}" font-size="12">',
         f"<title>{_e(title)}</title>",
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"'
+        f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse"'
         ' patternTransform="rotate(45)"><rect width="6" height="6" fill="#d9822b"/>'
         '<path d="M0 0V6" stroke="#ffffff" stroke-width="2"/></pattern></defs>',
     ]
     if len(series) > 1:
         x = LABEL_W
         for index, name in enumerate(series):
-            colour, pattern = SERIES[index % len(SERIES)]
+            colour, hatched = SERIES[index % len(SERIES)]
+            fill = f"url(#{hatch})" if hatched else colour
             out.append(
-                f'<rect x="{x}" y="{TOP}" width="14" height="12" fill="{pattern or colour}"'
+                f'<rect x="{x}" y="{TOP}" width="14" height="12" fill="{fill}"'
                 f' stroke="#333333" stroke-width="0.5"/>'
                 f'<text x="{x + 20}" y="{TOP + 10}" fill="#222222">{_e(name)}</text>'
             )
@@ -101,13 +105,14 @@ def bar_chart(
             "</text>"
         )
         for s, value in enumerate(vs):
-            colour, pattern = SERIES[s % len(SERIES)]
+            colour, hatched = SERIES[s % len(SERIES)]
+            fill = f"url(#{hatch})" if hatched else colour
             y = y0 + s * ROW + (ROW - BAR) / 2
             w = 0.0 if value is None or top <= 0 else max(value / top * span, 1.0)
             name = f"{series[s]}: " if series[s] else ""
             out.append(
                 f'<rect class="chart-bar" x="{LABEL_W}" y="{y:.1f}" width="{w:.1f}"'
-                f' height="{BAR}" fill="{pattern or colour}"><title>{_e(label)} {_e(name)}'
+                f' height="{BAR}" fill="{fill}"><title>{_e(label)} {_e(name)}'
                 f"{_e(fmt(value))}</title></rect>"
                 f'<text class="chart-value" x="{LABEL_W + w + 6:.1f}" y="{y + BAR - 3:.1f}"'
                 f' fill="#222222">{_e(fmt(value))}</text>'

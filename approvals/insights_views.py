@@ -345,7 +345,7 @@ def insights_workflow(request: HttpRequest, key: str) -> HttpResponse:
             ]
             for s in steps
         ],
-        "tnnddddnnnnnt",
+        "tnndddddnnnnt",
     )
     transitions = _table(
         "transitions",
