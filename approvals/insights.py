@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -31,7 +31,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Sum,
     Value,
     When,
 )
@@ -279,13 +278,11 @@ def insights_overview(*, scope: Scope, now: datetime) -> Overview:
         status__in=ENDED, completed_at__gte=period.since, completed_at__lt=period.until
     )
     by_status = dict(ended.values_list("status").annotate(n=Count("id")).order_by())
+    # As WHERE EXISTS (a semi-join the planner hashes) rather than a probe per request.
     tasks = Task.objects.filter(instance=OuterRef("pk"), due_at__isnull=False)
-    sla = ended.annotate(
-        has_sla=Exists(tasks), breached=Exists(tasks.filter(_breach_q(now)))
-    ).aggregate(
-        with_sla=Count("id", filter=Q(has_sla=True)),
-        kept=Count("id", filter=Q(has_sla=True, breached=False)),
-    )
+    with_sla = ended.filter(Exists(tasks))
+    sla = {"with_sla": with_sla.count()}
+    sla["kept"] = sla["with_sla"] - with_sla.filter(Exists(tasks.filter(_breach_q(now)))).count()
     weekly = dict.fromkeys(_weeks(period), 0)
     for week, n in (
         ended.annotate(week=TruncWeek("completed_at"))
@@ -345,38 +342,23 @@ def _visits(scope: Scope, now: datetime) -> QuerySet[Any]:
     """One row per state visit (instance, state, visit) whose tasks opened in the period.
 
     A visit is whole when one of its tasks is an original (no `previous`): delegations and
-    escalations of a visit that opened before the period do not count as visits of it."""
+    escalations of a visit that opened before the period do not count as visits of it. A
+    decided task is closed at the moment of its decision (services/task_work.py), so the last
+    decision of a visit is its last `closed_at` among tasks done: no join with the decisions."""
     period = scope.period
     tasks = scope.tasks().filter(
         kind=TaskKind.DECISION, created_at__gte=period.since, created_at__lt=period.until
     )
-    earlier = Task.objects.filter(
-        instance_id=OuterRef("instance_id"), state=OuterRef("state"), visit__lt=OuterRef("visit")
-    )
-    # Replacing a task (delegation, reassignment) copies its reminder count into the successor,
-    # an escalation starts it again at 0: so a task's own reminders are counted unless a
-    # successor at its level carries them on.
-    carried = Task.objects.filter(
-        previous=OuterRef("pk"), escalation_level=OuterRef("escalation_level")
-    )
     return (
-        tasks.annotate(
-            carried_on=Exists(carried),
-            again=Exists(earlier),
-        )
-        .values("state", "instance_id", "visit")
+        tasks.values("state", "instance_id", "visit")
         .annotate(live=Count("id", filter=Q(status__in=LIVE_TASK_STATUSES)))
         .annotate(
             roots=Count("id", filter=Q(previous__isnull=True)),
             n_tasks=Count("id"),
-            opened=Min("created_at"),
             wait_s=Seconds(Min("claimed_at"), Min("created_at")),
-            decide_s=Seconds(Max("decision__decided_at"), Min("claimed_at")),
+            decide_s=Seconds(Max("closed_at", filter=Q(status=TaskStatus.DONE)), Min("claimed_at")),
             in_state_s=Case(
-                When(
-                    live=0,
-                    then=Seconds(Max("closed_at"), Min("created_at")),
-                ),
+                When(live=0, then=Seconds(Max("closed_at"), Min("created_at"))),
                 default=None,
                 output_field=FloatField(),
             ),
@@ -384,19 +366,25 @@ def _visits(scope: Scope, now: datetime) -> QuerySet[Any]:
                 Case(When(_breach_q(now), then=Value(1)), default=Value(0)),
                 output_field=IntegerField(),
             ),
-            n_reminders=Sum(
-                Case(
-                    When(carried_on=False, then=F("reminders_sent")),
-                    default=Value(0),
-                    output_field=IntegerField(),
-                )
-            ),
             n_escalations=Count("id", filter=Q(status=TaskStatus.ESCALATED)),
-            rework=Max(Case(When(again=True, then=Value(1)), default=Value(0))),
         )
         .filter(roots__gt=0)
         .order_by()
     )
+
+
+def _reminders(scope: Scope) -> dict[str, int]:
+    """Reminders sent in the period, per state: the trail's `task.reminded` events (a task's
+    own counter is copied into its successor when it is delegated, so it would count twice)."""
+    period = scope.period
+    events = AuditEvent.objects.filter(
+        event="task.reminded", at__gte=period.since, at__lt=period.until
+    )
+    if scope.workflow is not None:
+        events = events.filter(instance__workflow_key=scope.workflow)
+        if scope.version is not None:
+            events = events.filter(instance__definition__version=scope.version)
+    return dict(events.values_list("to_state").annotate(n=Count("id")).order_by())
 
 
 STEP_COLUMNS = (
@@ -408,7 +396,6 @@ STEP_COLUMNS = (
     "decide_p90_s",
     "time_in_state_p50_s",
     "breaches",
-    "reminders",
     "escalations",
     "reworks",
 )
@@ -428,10 +415,13 @@ def insights_steps(*, scope: Scope, now: datetime) -> list[StepFigures]:
             "SELECT state, COUNT(*), SUM(n_tasks), "
             f"{pc(0.5, 'wait_s')}, {pc(0.9, 'wait_s')}, "
             f"{pc(0.5, 'decide_s')}, {pc(0.9, 'decide_s')}, {pc(0.5, 'in_state_s')}, "
-            "SUM(breached), SUM(n_reminders), SUM(n_escalations), SUM(rework) "
+            # Rework: visits of a state beyond each request's first one in the period.
+            "SUM(breached), SUM(n_escalations), COUNT(*) - COUNT(DISTINCT instance_id) "
             f"FROM ({sql}) AS visits GROUP BY state"
         )
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The visits are sorted to be grouped: in memory rather than in temporary files.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(outer, params)
             for row in cursor.fetchall():
                 figures = StepFigures(row[0])
@@ -444,6 +434,9 @@ def insights_steps(*, scope: Scope, now: datetime) -> list[StepFigures]:
             grouped[row["state"]].append(row)
         for state, rows in grouped.items():
             steps[state] = _steps_in_python(state, rows)
+    for state, n in _reminders(scope).items():
+        if state in steps:
+            steps[state].reminders = n
     decisions = (
         Decision.objects.filter(task__in=_tasks_of_visits(scope))
         .values_list("task__state", "event")
@@ -479,9 +472,8 @@ def _steps_in_python(state: str, rows: list[dict[str, Any]]) -> StepFigures:
         decide_p90_s=_round(percentile(values("decide_s"), 0.9)),
         time_in_state_p50_s=_round(percentile(values("in_state_s"), 0.5)),
         breaches=sum(r["breached"] for r in rows),
-        reminders=sum(r["n_reminders"] or 0 for r in rows),
         escalations=sum(r["n_escalations"] for r in rows),
-        reworks=sum(r["rework"] for r in rows),
+        reworks=len(rows) - len({r["instance_id"] for r in rows}),
     )
 
 

@@ -484,6 +484,8 @@ class Decision(models.Model):
         indexes = [
             # Inbox tab "Done by me", newest first (approvals/selectors.py, bench/inbox.py).
             models.Index(fields=["actor", "-decided_at", "-task"], name="decision_actor_decided"),
+            # Insights: the decisions of a period (workload).
+            models.Index(fields=["decided_at"], name="decision_decided"),
         ]
 
     def __str__(self) -> str:
@@ -561,10 +563,8 @@ class AuditEvent(models.Model):
             models.UniqueConstraint(fields=["instance", "seq"], name="audit_instance_seq"),
         ]
         indexes = [
-            # Insights: the transitions taken in a period (the heat map's counts).
-            models.Index(
-                fields=["at"], condition=Q(event="transition"), name="audit_transition_at"
-            ),
+            # Insights: the transitions taken and the reminders sent in a period.
+            models.Index(fields=["event", "at"], name="audit_event_at"),
         ]
 
     def __str__(self) -> str:
