@@ -257,6 +257,7 @@ class Overview:
     within_sla_ratio: float | None
     with_sla: int
     throughput: list[tuple[date, int]] = field(default_factory=list)
+    kept: int = 0  # of with_sla, those that kept every deadline
 
 
 def _breach_q(now: datetime, prefix: str = "") -> Q:
@@ -308,6 +309,7 @@ def insights_overview(*, scope: Scope, now: datetime) -> Overview:
         lead_time_s=_distribution(ended, Seconds(F("completed_at"), F("created_at"))),
         within_sla_ratio=(round(sla["kept"] / sla["with_sla"], 4) if sla["with_sla"] else None),
         with_sla=sla["with_sla"],
+        kept=sla["kept"],
         throughput=sorted(weekly.items()),
     )
 
@@ -316,6 +318,37 @@ def insights_overview_by_workflow(*, period: Period, now: datetime) -> list[tupl
     """One overview per workflow key that has any request, by key."""
     keys = sorted(set(WorkflowDefinition.objects.values_list("key", flat=True)))
     return [(key, insights_overview(scope=Scope(period, key), now=now)) for key in keys]
+
+
+def insights_overview_total(
+    parts: Sequence[Overview], *, period: Period, now: datetime
+) -> Overview:
+    """All workflows together: the per-workflow counts added up (every request belongs to one
+    workflow), the lead-time percentiles computed again over all ended requests."""
+    weekly: dict[date, int] = {}
+    for part in parts:
+        for week, n in part.throughput:
+            weekly[week] = weekly.get(week, 0) + n
+    with_sla = sum(p.with_sla for p in parts)
+    kept = sum(p.kept for p in parts)
+    ended = WorkflowInstance.objects.filter(
+        status__in=ENDED, completed_at__gte=period.since, completed_at__lt=period.until
+    )
+    return Overview(
+        started=sum(p.started for p in parts),
+        completed=sum(p.completed for p in parts),
+        rejected=sum(p.rejected for p in parts),
+        withdrawn=sum(p.withdrawn for p in parts),
+        cancelled=sum(p.cancelled for p in parts),
+        failed=sum(p.failed for p in parts),
+        open=sum(p.open for p in parts),
+        overdue=sum(p.overdue for p in parts),
+        lead_time_s=_distribution(ended, Seconds(F("completed_at"), F("created_at"))),
+        within_sla_ratio=round(kept / with_sla, 4) if with_sla else None,
+        with_sla=with_sla,
+        kept=kept,
+        throughput=sorted(weekly.items()) or [(w, 0) for w in _weeks(period)],
+    )
 
 
 # ----- per step

@@ -247,8 +247,8 @@ def insights_index(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "workflows": insights.workflow_keys()}
     if period is None:
         return render(request, "approvals/insights/index.html", context, status=400)
-    total = insights.insights_overview(scope=Scope(period), now=now)
     per_workflow = insights.insights_overview_by_workflow(period=period, now=now)
+    total = insights.insights_overview_total([o for _, o in per_workflow], period=period, now=now)
     workflows = _table(
         "workflows",
         "Requests per workflow",

@@ -14,6 +14,8 @@ from approvals.insights import (
     PeriodError,
     Scope,
     insights_overview,
+    insights_overview_by_workflow,
+    insights_overview_total,
     insights_steps,
     insights_summary,
     insights_transitions,
@@ -275,3 +277,14 @@ def test_periods_refuse_what_cannot_be():
     assert "since" in caught.value.errors
     one_day = Period.from_dates(NOW.date(), NOW.date(), NOW)
     assert one_day.days == 1
+
+
+def test_total_adds_up_the_workflows(history, requester, operator):
+    publish(parallel_flow())
+    one = instance_start(definition_key="fulfil", context={}, actor=requester, now=T0)
+    instance_send_event(instance_id=one.pk, event="CANCEL", actor=operator, now=T0 + H)
+    parts = [o for _, o in insights_overview_by_workflow(period=PERIOD, now=LATER)]
+    total = insights_overview_total(parts, period=PERIOD, now=LATER)
+    direct = insights_overview(scope=Scope(PERIOD), now=LATER)
+    assert total == direct
+    assert (total.started, total.cancelled, total.with_sla, total.kept) == (6, 1, 4, 2)
