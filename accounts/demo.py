@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from accounts.models import Role, User
@@ -34,6 +34,8 @@ class DemoUser:
     last_name: str
     roles: tuple[str, ...] = ()
     superuser: bool = False
+    # "app_label.codename" given to the user directly (a superuser has them all anyway).
+    permissions: tuple[str, ...] = ()
 
     @property
     def email(self) -> str:
@@ -52,6 +54,8 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("sam", "Sam", "Silva", ("security",)),
     DemoUser("tina", "Tina", "Tran", ("security",)),
     DemoUser("uma", "Uma", "Ueda", ("security",)),
+    # A process owner: sees the insights (dashboards, heat map), decides nothing.
+    DemoUser("owner", "Olive", "Owner", permissions=("approvals.view_insights",)),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )
 
@@ -105,5 +109,10 @@ def ensure_demo_users() -> DemoResult:
             user.set_unusable_password()
             user.save(update_fields=["password"])
         user.groups.add(*(groups[role] for role in spec.roles))
+        for name in spec.permissions:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
         (result.created_users if created else result.existing_users).append(spec.username)
     return result

@@ -226,6 +226,9 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+            # Insights (approvals/insights.py): a workflow's requests started / ended in a period.
+            models.Index(fields=["workflow_key", "created_at"], name="instance_workflow_started"),
+            models.Index(fields=["workflow_key", "completed_at"], name="instance_workflow_ended"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -238,6 +241,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             ("cancel_instance", "Can cancel any instance"),
             ("send_event", "Can send external events to instances"),
             ("reassign_task", "Can reassign any task"),
+            ("view_insights", "Can see the process insights (dashboards, heat map)"),
         ]
 
     def __str__(self) -> str:
@@ -421,6 +425,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["assignee", "status"], name="task_assignee_status"),
             models.Index(fields=["instance", "state", "visit"], name="task_visit"),
+            # Insights: the tasks of a definition opened in a period.
+            models.Index(fields=["definition", "created_at"], name="task_definition_created"),
             # Inbox (approvals/selectors.py, bench/inbox.py): a user's live tasks in due order
             # (tabs mine, delegated, overdue), and the open queue in due order, so that a page
             # or a capped count stops early instead of reading every live task.
@@ -495,6 +501,8 @@ class Decision(models.Model):
         indexes = [
             # Inbox tab "Done by me", newest first (approvals/selectors.py, bench/inbox.py).
             models.Index(fields=["actor", "-decided_at", "-task"], name="decision_actor_decided"),
+            # Insights: the decisions of a period (workload).
+            models.Index(fields=["decided_at"], name="decision_decided"),
         ]
 
     def __str__(self) -> str:
@@ -570,6 +578,10 @@ class AuditEvent(models.Model):
         ordering = ["instance", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["instance", "seq"], name="audit_instance_seq"),
+        ]
+        indexes = [
+            # Insights: the transitions taken and the reminders sent in a period.
+            models.Index(fields=["event", "at"], name="audit_event_at"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import profile, views
+from approvals import insights_views, profile, replay_views, views
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
@@ -31,5 +31,17 @@ urlpatterns = [
         "requests/<int:instance_id>/withdraw/",
         views.instance_withdraw_view,
         name="request_withdraw",
+    ),
+    path(
+        "requests/<int:instance_id>/replay/",
+        replay_views.instance_replay,
+        name="request_replay",
+    ),
+    path("insights/", insights_views.insights_index, name="insights"),
+    path("insights/<slug:key>/", insights_views.insights_workflow, name="insights_workflow"),
+    path(
+        "insights/<slug:key>/waiting/",
+        insights_views.insights_waiting_view,
+        name="insights_waiting",
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from approvals.api import asks, views
+from approvals.api import asks, insights, replay, views
 
 app_name = "api"
 
@@ -34,6 +34,8 @@ urlpatterns = [
     path("v1/tasks/<int:pk>/unclaim/", views.TaskUnclaim.as_view(), name="task-unclaim"),
     path("v1/tasks/<int:pk>/decide/", views.TaskDecide.as_view(), name="task-decide"),
     path("v1/tasks/<int:pk>/delegate/", views.TaskDelegate.as_view(), name="task-delegate"),
+    path("v1/instances/<int:pk>/at/", replay.InstanceAt.as_view(), name="instance-at"),
+    path("v1/insights/<slug:key>/", insights.InsightsDetail.as_view(), name="insights"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's set-up script as a file of its own (?script): the
     # Content-Security-Policy runs no inline script.

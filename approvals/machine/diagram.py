@@ -137,6 +137,7 @@ def render_svg(
     active: Collection[str] = (),
     visited: Collection[str] = (),
     reader: bool = False,
+    edge_notes: Mapping[tuple[str, str], str] | None = None,
 ) -> str:
     """The state diagram of a machine config as an ``<svg>`` string, safe to embed as is.
 
@@ -148,12 +149,15 @@ def render_svg(
     The technical view (the admin's) shows events, guards and durations as written; the
     ``reader`` view, for requesters and reviewers, says them in words (approvals/machine/
     words.py): "Approve (10,000 or more)", "if it fails", "Manager · 2 days".
+
+    ``edge_notes`` adds a line of its own under the label of the edge (from path, to path),
+    laid out with it (the insights' heat map writes how often each was taken).
     """
     template, key = config.get("title"), config.get("id")
     name = readable_title(template, str(key or "")) if isinstance(template, str) else ""
     title = _text(name or key or "Workflow")
     marks = _Marks(_paths(active), _paths(visited))
-    wording = _Wording(reader, form_of(config))
+    wording = _Wording(reader, form_of(config), dict(edge_notes or {}))
     level = _build_level(child_states(config), config.get("initial"), wording)
     width = level.width + 2 * MARGIN
     height = level.height + 2 * MARGIN
@@ -208,6 +212,7 @@ class _Wording:
 
     reader: bool
     form: Mapping[str, Any]
+    notes: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -574,6 +579,9 @@ def _build_level(states: list[ConfigState], initial: Any, wording: _Wording) -> 
             # Any other target is outside this level, which validation rules out: not drawn.
     for edge in edges.values():
         edge.lines = _label_lines(edge.labels)
+        note = wording.notes.get((edge.source.path, edge.target.path))
+        if note:
+            edge.lines.append([_Span(_text(note), "sd-note")])
     for node in nodes:
         if node.loop:
             node.loop_lines = _label_lines(node.loop)

@@ -29,3 +29,16 @@ def on_day(value: date | None) -> str:
 def decision_words(event: str) -> str:
     """APPROVE -> 'approved', REQUEST_CHANGES -> 'asked for changes'."""
     return decision_verb(str(event or ""))
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """5400 → '1h 30m' (approvals/charts.py)."""
+    from approvals.charts import duration_text
+
+    return duration_text(seconds)
+
+
+@register.filter
+def percent(ratio: float | None) -> str:
+    return "\N{EN DASH}" if ratio is None else f"{ratio:.0%}"

@@ -59,11 +59,16 @@ def test_people_and_roles() -> None:
         "sam": ["security"],
         "tina": ["security"],
         "uma": ["security"],
+        "owner": [],
         "admin": [],
     }
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
     assert not User.objects.filter(is_staff=True).exclude(username="admin").exists()
+    owner = User.objects.get(username="owner")
+    assert owner.has_perm("approvals.view_insights") and not owner.is_staff
+    assert User.objects.get(username="admin").has_perm("approvals.view_insights")
+    assert not User.objects.get(username="bob").has_perm("approvals.view_insights")
     bob = User.objects.get(username="bob")
     assert (bob.get_full_name(), bob.email) == ("Bob Baker", "bob@example.com")
     assert Group.objects.get(name="security").role.description

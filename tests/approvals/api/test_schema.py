@@ -29,11 +29,16 @@ def test_schema_describes_every_endpoint(client):
         "/api/v1/tasks/{id}/unclaim/",
         "/api/v1/tasks/{id}/decide/",
         "/api/v1/tasks/{id}/delegate/",
+        "/api/v1/insights/{key}/",
+        "/api/v1/instances/{id}/at/",
     }
     start = schema["paths"]["/api/v1/workflows/{key}/instances/"]["post"]
     assert {"201", "400", "401", "403", "404", "409", "429"} <= set(start["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in start["parameters"])
     assert "bearerAuth" in schema["components"]["securitySchemes"]
+    insights = schema["paths"]["/api/v1/insights/{key}/"]["get"]
+    assert {"200", "400", "401", "403", "404"} <= set(insights["responses"])
+    assert {"since", "until", "version"} <= {p["name"] for p in insights["parameters"]}
 
 
 def test_docs_page_uses_only_local_assets(client, settings, tmp_path):
