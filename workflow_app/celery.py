@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
 
@@ -30,6 +30,15 @@ def _one_connection_per_child(**_: object) -> None:
     limit_pool(1)
 
 
+@worker_process_shutdown.connect
+def _forget_child_metrics(pid: int | None = None, **_: object) -> None:
+    """A prefork child that exits takes its live gauges with it (prometheus-client's
+    multiprocess mode: mark_process_dead); its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid or os.getpid())
+
+
 @app.on_after_finalize.connect
 def _schedule(sender: Celery, **_: object) -> None:
     from django.conf import settings
@@ -51,6 +60,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.outbox_sweep",
             "schedule": float(settings.OUTBOX_SWEEP_SECONDS),
             "options": {"expires": float(settings.OUTBOX_SWEEP_SECONDS)},
+        },
+        # The task and outbox gauges of /metrics, counted here rather than at each scrape.
+        "refresh-metrics": {
+            "task": "approvals.tasks.refresh_metrics",
+            "schedule": float(settings.METRICS_REFRESH_SECONDS),
+            "options": {"expires": float(settings.METRICS_REFRESH_SECONDS)},
         },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",

@@ -282,11 +282,26 @@ def child_environment(environ: Mapping[str, str], *, host: str, port: int) -> di
     named none, so that `run --port 8200` does not send people to port 8000."""
     env = dict(environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(environ))
     env.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
     if not env.get("SITE_URL"):
         name = "localhost" if host in LOCAL_HOSTS else (f"[{host}]" if ":" in host else host)
         env["SITE_URL"] = f"http://{name}:{port}"
     return env
+
+
+def metrics_dir(environ: Mapping[str, str]) -> Path:
+    """Where the processes write their Prometheus samples (settings.PROMETHEUS_MULTIPROC_DIR)."""
+    var_dir = Path(environ.get("SIGNOFF_VAR_DIR") or BASE_DIR / "var")
+    return Path(environ.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
+
+
+def clear_metrics_dir(path: Path) -> None:
+    """prometheus-client's multiprocess mode wants the folder emptied before the processes
+    start: files of an earlier run would be added to this one's counts."""
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.glob("*.db"):
+        entry.unlink(missing_ok=True)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -302,6 +317,7 @@ def command_run(args: argparse.Namespace) -> int:
         fail(f"{args.host}:{args.port} is already in use; choose another with --port")
 
     env = child_environment(os.environ, host=args.host, port=args.port)
+    clear_metrics_dir(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     python = sys.executable
     children = [
         Child(

@@ -6,6 +6,7 @@ no Redis or PostgreSQL. DATABASE_URL and REDIS_URL switch to the production part
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -394,3 +395,15 @@ LOGGING = {
         "channels_redis": {"level": "INFO"},
     },
 }
+
+# ----- Observability (issue 14; docs/observability.md)
+# Prometheus: every process writes its samples under PROMETHEUS_MULTIPROC_DIR and GET /metrics
+# adds them up. prometheus-client reads the variable when it is first imported, so it is put in
+# the environment here, before any of our modules imports it (the processes a command starts
+# inherit it). The launcher empties the folder before it starts web, worker and beat.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# Without a token /metrics answers 404: nothing about the installation is public by default.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_REFRESH_SECONDS = env_int("METRICS_REFRESH_SECONDS", 30, minimum=1)

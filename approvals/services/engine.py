@@ -16,6 +16,7 @@ from typing import Any
 
 from django_fsm import ConcurrentTransition
 
+from approvals import metrics
 from approvals.machine.expressions import Budget
 from approvals.machine.statechart import WITHDRAW, GuardError, State, Statechart, Transition
 from approvals.machine.words import event_label, refusal
@@ -121,6 +122,13 @@ class Run:
     def commit(self) -> WorkflowInstance:
         """Write what the run collected. Instance last: its conditional UPDATE is the
         ConcurrentTransitionMixin check that nobody moved it meanwhile."""
+        metrics.count_run(
+            self.chart.key,
+            events=self.audit.pending,
+            messages=self.outbox,
+            tasks=self.tasks,
+            now=self.now,
+        )
         self.audit.flush()
         if self.outbox:
             fan_out(

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from approvals import metrics
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Channel,
@@ -126,12 +127,13 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
     """Apply everything due at `now`: escalations first (a task escalated now needs no
     reminder), then reminders, then timers. `limit` caps each kind per sweep."""
     result = SweepResult()
-    for task_id in overdue_task_ids(now=now, limit=limit):
-        result.add(task_escalate_overdue(task_id=task_id, now=now))
-    for task_id in reminder_task_ids(now=now, limit=limit):
-        result.add(task_remind(task_id=task_id, now=now))
-    for timer_id in due_timer_ids(now=now, limit=limit):
-        result.add(timer_fire(timer_id=timer_id, now=now))
+    with metrics.SLA_SWEEP_SECONDS.time():
+        for task_id in overdue_task_ids(now=now, limit=limit):
+            result.add(task_escalate_overdue(task_id=task_id, now=now))
+        for task_id in reminder_task_ids(now=now, limit=limit):
+            result.add(task_remind(task_id=task_id, now=now))
+        for timer_id in due_timer_ids(now=now, limit=limit):
+            result.add(timer_fire(timer_id=timer_id, now=now))
     if result.total or result.busy:
         logger.info("SLA sweep at %s: %s", now.isoformat(), result)
     return result

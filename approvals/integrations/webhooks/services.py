@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from approvals import metrics
 from approvals.integrations.webhooks import signing as http
 from approvals.models import (
     DeliveryStatus,
@@ -142,6 +143,7 @@ def _record(
     elif give_up or attempt >= delivery.max_attempts:
         delivery.status = DeliveryStatus.FAILED
         delivery.next_attempt_at = None
+        metrics.delivery_failed("webhooks")
     else:
         delivery.next_attempt_at = now + backoff(attempt)
     delivery.save(
