@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import beat_init, worker_init, worker_process_init, worker_process_shutdown
+
+from workflow_app.observability.logs import connect_celery_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
 
 app = Celery("signoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_celery_signals()
 
 
 @worker_init.connect
@@ -28,6 +31,21 @@ def _one_connection_per_child(**_: object) -> None:
     from workflow_app.database import limit_pool
 
     limit_pool(1)
+
+
+@worker_process_init.connect
+def _trace_child(**_: object) -> None:
+    """After the fork: the span exporter's thread must belong to the child."""
+    from workflow_app.observability.tracing import setup
+
+    setup("worker")
+
+
+@beat_init.connect
+def _trace_beat(**_: object) -> None:
+    from workflow_app.observability.tracing import setup
+
+    setup("beat")
 
 
 @worker_process_shutdown.connect

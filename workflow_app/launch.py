@@ -319,6 +319,9 @@ def command_run(args: argparse.Namespace) -> int:
     env = child_environment(os.environ, host=args.host, port=args.port)
     clear_metrics_dir(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     python = sys.executable
+    celery = [python, "-m", "celery", "-A", "workflow_app"]
+    if env.get("LOG_FORMAT", "").strip().lower() == "json":
+        celery.append("--quiet")  # no banner: every line of the output is a JSON object
     children = [
         Child(
             "web",
@@ -334,11 +337,15 @@ def command_run(args: argparse.Namespace) -> int:
                 str(args.port),
                 "--websocket_connect_timeout",
                 "30",
+                # No Daphne access log: its lines carry query strings (signed links, tokens);
+                # the web process logs each request itself (signoff.access), without them.
+                "-v",
+                "0",
                 ASGI_APP,
             ],
         ),
-        Child("worker", [python, "-m", "celery", "-A", "workflow_app", "worker", "-l", "INFO"]),
-        Child("beat", [python, "-m", "celery", "-A", "workflow_app", "beat", "-l", "INFO"]),
+        Child("worker", [*celery, "worker", "-l", "INFO"]),
+        Child("beat", [*celery, "beat", "-l", "INFO"]),
     ]
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(f"Signoff on http://{host}:{args.port}/ (Ctrl-C stops everything)")

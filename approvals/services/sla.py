@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from approvals import metrics
+from approvals import metrics, tracing
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Channel,
@@ -142,6 +142,7 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
 # ----- one item each, in its own transaction
 
 
+@tracing.service_span("signoff.task_escalate_overdue")
 @transaction.atomic
 def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     """A task past its deadline goes one level up its state's `escalate_to` roles, with a new
@@ -249,6 +250,7 @@ def task_escalate_overdue(*, task_id: int, now: datetime) -> str:
     return ESCALATED
 
 
+@tracing.service_span("signoff.task_remind")
 @transaction.atomic
 def task_remind(*, task_id: int, now: datetime) -> str:
     """One reminder for a task whose next `remind` offset passed. When several passed while
@@ -293,6 +295,7 @@ def task_remind(*, task_id: int, now: datetime) -> str:
     return REMINDED
 
 
+@tracing.service_span("signoff.timer_fire")
 def timer_fire(*, timer_id: int, now: datetime) -> str:
     """An `after` transition that fell due moves the request, if it is still in that state.
 
