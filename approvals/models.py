@@ -611,6 +611,9 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The W3C trace context (traceparent) of the service call that wrote it, so that its
+    # delivery's span is a child of that call whoever sends it (approvals/tracing.py).
+    trace_context = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         indexes = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from approvals import metrics
 from approvals.api.idempotency import purge_expired
 from approvals.automation import tasks as step_tasks  # noqa: F401
 from approvals.integrations.slack import tasks as slack_tasks  # noqa: F401
@@ -29,3 +30,9 @@ def sla_sweep() -> dict[str, int]:
 @shared_task(name="approvals.tasks.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     return purge_expired(now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.refresh_metrics", ignore_result=True)
+def refresh_metrics() -> dict[str, int]:
+    """Beat sends this every METRICS_REFRESH_SECONDS: the gauges a scrape reads."""
+    return metrics.refresh_gauges(now=timezone.now())

@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/signoff_bench \
         .venv/bin/python bench/transitions.py [--instances N] [--clients 1 8]
             [--clients-as processes|threads] [--peer DIR | --no-peer] [--keep-db]
-            [--profile N]
+            [--profile N] [--otel [--rounds R]]
 
 A two-step flow (review by a manager, then a director) is published. For each client count,
 N requests are started with `instance_start` (timed on their own), then decided
@@ -44,6 +44,10 @@ through the GIL: their CPU time over the wall time ("client CPU" in the output) 
 1.31-1.34 cores. (Measured on a database grown by earlier runs, where a slow query made every
 decision wait, threads came out ahead instead: the GIL only shows once the database is quick.)
 A single client always runs in one thread of this process.
+
+`--otel` measures nothing else: decisions at 1 client, alternately without tracing and metrics
+and with them (every span exported by OTLP over HTTP, batched, to a local receiver; the metrics
+counted), `--rounds` times each; it prints the ratio with ÷ without (target ≥ 0.9).
 
 `--profile N` measures nothing else: it warms up, then runs N decisions at 1 client under
 cProfile and prints the top 25 functions by cumulative and by own (total) time.
@@ -821,6 +825,108 @@ def report_targets(
         print(f"  {label:<52} {figure:>10}  {mark(ok)}")
 
 
+# ----- --otel: the cost of tracing and metrics on a decision
+
+
+TARGET_OTEL_RATIO = 0.9  # decisions/s with tracing and metrics ÷ without
+
+
+class _OtlpReceiver:
+    """A local OTLP/HTTP endpoint that takes every export (200), counting the bytes."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = [0, 0]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received[0] += 1
+                received[1] += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def otel_compare(fx: Fixture, instances: int, rounds: int) -> None:
+    """Decisions at 1 client, alternately without and with observability: without is tracing
+    off and the metrics' counting replaced by nothing; with is every span exported by OTLP
+    (batched, to a local receiver) and the metrics counted, as in production."""
+    # Each client connects afresh, so that a phase's connections are instrumented or not.
+    from django.db import connections
+    from opentelemetry import trace
+
+    from approvals import metrics, tracing
+    from workflow_app.observability import tracing as setup_tracing
+
+    connections["default"].settings_dict["OPTIONS"].pop("pool", None)
+    connections.close_all()
+    receiver = _OtlpReceiver()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
+    from django.conf import settings
+
+    settings.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url
+    setup_tracing.setup("bench")
+    count_run = metrics.count_run
+
+    def decide(on: bool) -> Phase:
+        # Off: no instrumentation at all (new connections are plain psycopg ones, the pool
+        # being off), our spans off, nothing counted.
+        if on:
+            setup_tracing.instrument()
+            tracing.turn_on()
+        else:
+            setup_tracing.uninstrument()
+        metrics.count_run = count_run if on else (lambda *args, **kwargs: None)
+        _, ids = run_clients("threads", shares(instances, 1), engine_start(fx), connect_django)
+        cpu = time.process_time()
+        phase, _ = run_clients("threads", ids, engine_decide(fx), connect_django)
+        if on:  # the export of this phase's spans is part of its cost
+            trace.get_tracer_provider().force_flush()
+        # CPU of the whole process (the exporter's thread too) per decision: what tracing
+        # adds, much less disturbed than the wall time by other work on the machine.
+        phase.cpu = (time.process_time() - cpu) / len(phase.latencies)
+        return phase
+
+    results: dict[bool, list[Phase]] = {False: [], True: []}
+    for n in range(rounds):
+        for on in (False, True) if n % 2 == 0 else (True, False):
+            phase = decide(on)
+            results[on].append(phase)
+            label = "with tracing + metrics" if on else "without"
+            print(
+                f"round {n + 1}, {label}: {phase.rate:.1f} decisions/s, "
+                f"p50 {phase.p(50):.1f} ms, p95 {phase.p(95):.1f} ms, "
+                f"CPU {phase.cpu * 1000:.2f} ms per decision",
+                flush=True,
+            )
+    metrics.count_run = count_run
+    off = statistics.median(p.rate for p in results[False])
+    on = statistics.median(p.rate for p in results[True])
+    off_cpu = statistics.median(p.cpu for p in results[False])
+    on_cpu = statistics.median(p.cpu for p in results[True])
+    ratio = on / off if off else math.nan
+    cpu_ratio = off_cpu / on_cpu if on_cpu else math.nan
+    print(
+        f"\nmedian of {rounds} rounds of {2 * instances} decisions at 1 client: without "
+        f"{off:.1f}/s, with tracing + metrics {on:.1f}/s; ratio {ratio:.2f} "
+        f"(target >= {TARGET_OTEL_RATIO}) {mark(ratio >= TARGET_OTEL_RATIO)}"
+    )
+    print(
+        f"CPU per decision (this process, exporter included): without {off_cpu * 1000:.2f} ms, "
+        f"with {on_cpu * 1000:.2f} ms; ratio without / with {cpu_ratio:.2f} "
+        f"(target >= {TARGET_OTEL_RATIO}) {mark(cpu_ratio >= TARGET_OTEL_RATIO)}"
+    )
+    print(f"OTLP exports received: {receiver.received[0]} ({receiver.received[1]} bytes)")
+
+
 def load() -> str:
     """The load average: above the core count, other work shared the machine with the run."""
     one, five, fifteen = os.getloadavg()
@@ -857,6 +963,12 @@ def main() -> None:
         metavar="N",
         help="only profile N decisions at 1 client with cProfile (nothing else is measured)",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="only compare decisions with tracing (OTLP) and metrics against without",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--otel: rounds of each")
     args = parser.parse_args()
     url = database_url("bench/transitions.py")
     if args.keep_db:
@@ -868,6 +980,12 @@ def main() -> None:
 
     if args.profile:
         profile(fx, args.profile)
+        return
+    if args.otel:
+        print(f"machine: {os.cpu_count()} cores; {load()} before the run", flush=True)
+        drive_untimed(fx, WARMUP)
+        otel_compare(fx, args.instances, args.rounds)
+        print(f"\n{load()} after the run")
         return
 
     state = "rows of earlier runs kept" if args.keep_db else "recreated empty"

@@ -3,13 +3,22 @@
 DATABASE_URL still chooses the database, so the same suite runs on PostgreSQL and on SQLite.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("DEBUG", "true")
 # One audit key for the suite and the processes it starts on its database (they inherit it).
 os.environ.setdefault("AUDIT_CHAIN_KEY", "test-audit-chain-key-0123456789abcdef")
 
-from workflow_app.settings import *  # noqa: F403
+# Each test process counts its Prometheus samples in a folder of its own, so that a test
+# comparing scrapes sees only what it did (the processes a test starts get their own too).
+_METRICS_DIR = tempfile.mkdtemp(prefix="signoff-test-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+atexit.register(shutil.rmtree, _METRICS_DIR, ignore_errors=True)
+
+from workflow_app.settings import *  # noqa: E402, F403
 
 # Hashing with the production hasher would dominate the run time of tests that create users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,6 +8,10 @@ from workflow_app.database import configure_process
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
 configure_process("web")  # before the first connection: the web's time limits
+# Before Django loads its middleware and connects: the instrumentations wrap both.
+from workflow_app.observability.tracing import setup as setup_tracing  # noqa: E402
+
+setup_tracing("web")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs Django set up first

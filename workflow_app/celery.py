@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init, worker_process_shutdown
+
+from workflow_app.observability.logs import connect_celery_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
 
 app = Celery("signoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_celery_signals()
 
 
 @worker_init.connect
@@ -28,6 +31,30 @@ def _one_connection_per_child(**_: object) -> None:
     from workflow_app.database import limit_pool
 
     limit_pool(1)
+
+
+@worker_process_init.connect
+def _trace_child(**_: object) -> None:
+    """After the fork: the span exporter's thread must belong to the child."""
+    from workflow_app.observability.tracing import setup
+
+    setup("worker")
+
+
+@beat_init.connect
+def _trace_beat(**_: object) -> None:
+    from workflow_app.observability.tracing import setup
+
+    setup("beat")
+
+
+@worker_process_shutdown.connect
+def _forget_child_metrics(pid: int | None = None, **_: object) -> None:
+    """A prefork child that exits takes its live gauges with it (prometheus-client's
+    multiprocess mode: mark_process_dead); its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid or os.getpid())
 
 
 @app.on_after_finalize.connect
@@ -51,6 +78,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.outbox_sweep",
             "schedule": float(settings.OUTBOX_SWEEP_SECONDS),
             "options": {"expires": float(settings.OUTBOX_SWEEP_SECONDS)},
+        },
+        # The task and outbox gauges of /metrics, counted here rather than at each scrape.
+        "refresh-metrics": {
+            "task": "approvals.tasks.refresh_metrics",
+            "schedule": float(settings.METRICS_REFRESH_SECONDS),
+            "options": {"expires": float(settings.METRICS_REFRESH_SECONDS)},
         },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",

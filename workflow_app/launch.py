@@ -282,11 +282,26 @@ def child_environment(environ: Mapping[str, str], *, host: str, port: int) -> di
     named none, so that `run --port 8200` does not send people to port 8000."""
     env = dict(environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(environ))
     env.setdefault("DJANGO_SETTINGS_MODULE", "workflow_app.settings")
     if not env.get("SITE_URL"):
         name = "localhost" if host in LOCAL_HOSTS else (f"[{host}]" if ":" in host else host)
         env["SITE_URL"] = f"http://{name}:{port}"
     return env
+
+
+def metrics_dir(environ: Mapping[str, str]) -> Path:
+    """Where the processes write their Prometheus samples (settings.PROMETHEUS_MULTIPROC_DIR)."""
+    var_dir = Path(environ.get("SIGNOFF_VAR_DIR") or BASE_DIR / "var")
+    return Path(environ.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
+
+
+def clear_metrics_dir(path: Path) -> None:
+    """prometheus-client's multiprocess mode wants the folder emptied before the processes
+    start: files of an earlier run would be added to this one's counts."""
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.glob("*.db"):
+        entry.unlink(missing_ok=True)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -302,7 +317,11 @@ def command_run(args: argparse.Namespace) -> int:
         fail(f"{args.host}:{args.port} is already in use; choose another with --port")
 
     env = child_environment(os.environ, host=args.host, port=args.port)
+    clear_metrics_dir(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     python = sys.executable
+    celery = [python, "-m", "celery", "-A", "workflow_app"]
+    if env.get("LOG_FORMAT", "").strip().lower() == "json":
+        celery.append("--quiet")  # no banner: every line of the output is a JSON object
     children = [
         Child(
             "web",
@@ -318,11 +337,15 @@ def command_run(args: argparse.Namespace) -> int:
                 str(args.port),
                 "--websocket_connect_timeout",
                 "30",
+                # No Daphne access log: its lines carry query strings (signed links, tokens);
+                # the web process logs each request itself (signoff.access), without them.
+                "-v",
+                "0",
                 ASGI_APP,
             ],
         ),
-        Child("worker", [python, "-m", "celery", "-A", "workflow_app", "worker", "-l", "INFO"]),
-        Child("beat", [python, "-m", "celery", "-A", "workflow_app", "beat", "-l", "INFO"]),
+        Child("worker", [*celery, "worker", "-l", "INFO"]),
+        Child("beat", [*celery, "beat", "-l", "INFO"]),
     ]
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(f"Signoff on http://{host}:{args.port}/ (Ctrl-C stops everything)")

@@ -6,6 +6,8 @@ no Redis or PostgreSQL. DATABASE_URL and REDIS_URL switch to the production part
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +16,7 @@ from csp.constants import NONE, SELF
 
 from workflow_app.env import (
     env_bool,
+    env_choice,
     env_database,
     env_int,
     env_keys,
@@ -108,7 +111,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that it sees every answer: under /api/ errors are JSON, whoever made them.
+    # Before all: each line logged while a request runs names it (X-Request-ID). It changes
+    # no answer but for that header.
+    "workflow_app.observability.logs.RequestContext",
+    # Next, so that it sees every answer: under /api/ errors are JSON, whoever made them.
     "workflow_app.errors.ApiErrorsAsJson",
     "workflow_app.errors.FriendlyErrorPages",
     "workflow_app.overload.OverloadMiddleware",
@@ -392,15 +398,53 @@ CACHES = {
     ),
 }
 
+# LOG_FORMAT=json: one JSON object a line with the request, user, instance and trace ids
+# (workflow_app/observability/logs.py); the console format stays the default.
+LOG_FORMAT = env_choice("LOG_FORMAT", "console", ("console", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "workflow_app.observability.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"()": "workflow_app.observability.logs.ConsoleFormatter"},
+        "json": {"()": "workflow_app.observability.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handler of its loggers prints the bare message a second time (and not
+        # as JSON): its lines go to the root's handler only.
+        "django": {"handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # Its one message, at INFO, says that pushes were dropped for a full channel.
         "channels_redis": {"level": "INFO"},
     },
 }
+
+# ----- Observability (issue 14; docs/observability.md)
+# Prometheus: every process writes its samples under PROMETHEUS_MULTIPROC_DIR and GET /metrics
+# adds them up. prometheus-client reads the variable when it is first imported, so it is put in
+# the environment here, before any of our modules imports it (the processes a command starts
+# inherit it). The launcher empties the folder before it starts web, worker and beat.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# Without a token /metrics answers 404: nothing about the installation is public by default.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_REFRESH_SECONDS = env_int("METRICS_REFRESH_SECONDS", 30, minimum=1)
+# With JSON logs the worker and beat log through LOGGING too, not Celery's own format, and
+# Python's warnings become log lines (logger py.warnings) rather than bare text on stderr.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+if LOG_FORMAT == "json":
+    logging.captureWarnings(True)
+# OpenTelemetry (workflow_app/observability/tracing.py): traces are exported by OTLP over HTTP
+# when OTEL_EXPORTER_OTLP_ENDPOINT is set (http://collector:4318), and nothing is traced
+# otherwise. The exporter reads the other OTEL_EXPORTER_OTLP_* variables itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "signoff")

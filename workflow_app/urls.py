@@ -4,6 +4,7 @@ from django.urls import include, path
 from accounts.views import home
 from approvals.api.tokens import api_tokens
 from workflow_app.health import healthz
+from workflow_app.observability.metrics import metrics
 
 # Under /api/ every error is JSON (workflow_app.errors.ApiErrorsAsJson); a body too large is a
 # 413 for pages and the API alike.
@@ -15,6 +16,7 @@ urlpatterns = [
     path("accounts/api-tokens/", api_tokens, name="api_tokens"),
     path("api/", include("approvals.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("", include("approvals.urls")),
     path("", include("approvals.notify.urls")),
     path("", include("approvals.integrations.slack.urls")),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals import logcontext, tracing
 from approvals.actions import ActionCall, PermanentError, get_action
 from approvals.models import OutboxMessage, OutboxStatus
 from approvals.outbox import retry
@@ -103,6 +104,22 @@ def action_execute(*, message_id: int, now: datetime | None = None) -> str:
     message = OutboxMessage.objects.select_related("instance__definition").get(pk=message_id)
     instance = message.instance
     assert instance is not None
+    logcontext.bind_instance(instance.pk)
+    with tracing.delivery_span(
+        "signoff.action_execute",
+        message.trace_context,
+        workflow=instance.definition.key,
+        instance=instance.pk,
+        action=message.payload.get("src") or message.payload.get("action"),
+        state=message.payload.get("state"),
+        attempt=message.attempts,
+    ):
+        return _attempt(message_id, message, instance, clock)
+
+
+def _attempt(
+    message_id: int, message: OutboxMessage, instance: Any, clock: Callable[[], datetime]
+) -> str:
     payload = message.payload
     if message.topic == INVOKE and not step_is_current(instance, payload):
         return step_record(message_id, output=None, error=None, now=clock())

@@ -33,6 +33,7 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from approvals import metrics
 from approvals.models import Notification, WorkflowInstance
 from approvals.notify import push
 from approvals.notify.facts import unread_count
@@ -78,6 +79,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         # storm of them queues on the layer and the database. Nothing is missed meanwhile: the
         # catch-up below runs after the join.
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKET_CONNECTIONS.inc()
         try:
             await self._join_groups()
         except (RedisConnectionError, RedisTimeoutError, OSError):
@@ -90,6 +93,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         await self._catch_up(self._since())
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.WEBSOCKET_CONNECTIONS.dec()
         for group in getattr(self, "joined", set()) | getattr(self, "watched", set()):
             await self.channel_layer.group_discard(group, self.channel_name)
         if getattr(self, "relay", None) is not None:

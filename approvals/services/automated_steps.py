@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from approvals import tracing
 from approvals.machine.statechart import State
 from approvals.models import (
     AuditEvent,
@@ -73,6 +74,7 @@ def step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> b
     return entered is None or entered <= int(payload.get("visit") or 0)
 
 
+@tracing.service_span("signoff.step_record")
 def step_record(
     message_id: int,
     *,

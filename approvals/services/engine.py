@@ -17,6 +17,7 @@ from typing import Any
 
 from django_fsm import ConcurrentTransition
 
+from approvals import logcontext, metrics, tracing
 from approvals.machine.durations import DurationError, context_duration
 from approvals.machine.expressions import Budget
 from approvals.machine.statechart import (
@@ -64,6 +65,9 @@ class Run:
     ) -> None:
         self.instance = instance
         self.chart = chart
+        logcontext.bind_instance(instance.pk)
+        tracing.annotate(workflow=chart.key, instance=instance.pk, from_state=instance.state)
+        self._trace_context: dict[str, str] | None = None
         self.actor = actor
         self.channel = channel
         self.now = now
@@ -125,12 +129,27 @@ class Run:
                 idempotency_key=f"{self.instance.pk}:{self.audit.instance.audit_seq}:{key}",
                 created_at=self.now,
                 available_at=available_at or self.now,
+                trace_context=self.trace_context,
             )
         )
+
+    @property
+    def trace_context(self) -> dict[str, str]:
+        """The service call's span, stored with each message for the delivery's span."""
+        if self._trace_context is None:
+            self._trace_context = tracing.carrier()
+        return self._trace_context
 
     def commit(self) -> WorkflowInstance:
         """Write what the run collected. Instance last: its conditional UPDATE is the
         ConcurrentTransitionMixin check that nobody moved it meanwhile."""
+        metrics.count_run(
+            self.chart.key,
+            events=self.audit.pending,
+            messages=self.outbox,
+            tasks=self.tasks,
+            now=self.now,
+        )
         self.audit.flush()
         if self.outbox:
             fan_out(
@@ -344,6 +363,7 @@ class Run:
                 raise Conflict(
                     self._expression_failed(exc), current_state=self.instance.state
                 ) from None
+        tracing.annotate(to_state=transition.target)
         audit_data: dict[str, Any] = {"trigger": transition.trigger}
         if transition.event:
             audit_data["event"] = transition.event

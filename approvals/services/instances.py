@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from approvals import tracing
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
     Channel,
@@ -27,6 +28,7 @@ MAX_TITLE = 200
 MAX_BUSINESS_KEY = 100
 
 
+@tracing.service_span("signoff.instance_start")
 @transaction.atomic
 def instance_start(
     *,
@@ -122,6 +124,7 @@ def _locked_run(
     )
 
 
+@tracing.service_span("signoff.instance_send_event")
 @transaction.atomic
 def instance_send_event(
     *,
@@ -150,6 +153,7 @@ def instance_send_event(
     return run.commit()
 
 
+@tracing.service_span("signoff.instance_withdraw")
 @transaction.atomic
 def instance_withdraw(
     *, instance_id: int, actor: Any, now: datetime, comment: str = "", channel: str = Channel.WEB
@@ -165,6 +169,7 @@ def instance_withdraw(
     return run.commit()
 
 
+@tracing.service_span("signoff.instance_cancel")
 @transaction.atomic
 def instance_cancel(
     *, instance_id: int, actor: Any, reason: str, now: datetime, channel: str = Channel.ADMIN

@@ -24,6 +24,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from approvals import metrics, tracing
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Channel,
@@ -132,12 +133,13 @@ def sla_sweep(*, now: datetime, limit: int | None = None) -> SweepResult:
     """Apply everything due at `now`: escalations first (a task escalated now needs no
     reminder), then reminders, then timers. `limit` caps each kind per sweep."""
     result = SweepResult()
-    for outcome in _in_batches(overdue_task_ids(now=now, limit=limit), _escalate, now):
-        result.add(outcome)
-    for outcome in _in_batches(reminder_task_ids(now=now, limit=limit), _remind, now):
-        result.add(outcome)
-    for timer_id in due_timer_ids(now=now, limit=limit):
-        result.add(timer_fire(timer_id=timer_id, now=now))
+    with metrics.SLA_SWEEP_SECONDS.time():
+        for outcome in _in_batches(overdue_task_ids(now=now, limit=limit), _escalate, now):
+            result.add(outcome)
+        for outcome in _in_batches(reminder_task_ids(now=now, limit=limit), _remind, now):
+            result.add(outcome)
+        for timer_id in due_timer_ids(now=now, limit=limit):
+            result.add(timer_fire(timer_id=timer_id, now=now))
     if result.total or result.busy or result.failed:
         logger.info("SLA sweep at %s: %s", now.isoformat(), result)
     return result
@@ -194,6 +196,7 @@ def _one_of_a_sweep(task_id: int, apply: ApplyLocked, now: datetime) -> str:
         return FAILED
 
 
+@tracing.service_span("signoff.task_escalate_overdue")
 @transaction.atomic
 def _one(task_id: int, apply: ApplyLocked, now: datetime) -> str:
     locked = try_lock_task(task_id=task_id)
@@ -316,6 +319,7 @@ def _escalate(instance: WorkflowInstance, task: Task, now: datetime) -> str:
     return ESCALATED
 
 
+@tracing.service_span("signoff.task_remind")
 def _remind(instance: WorkflowInstance, task: Task, now: datetime) -> str:
     if not task.is_live or task.next_remind_at is None or task.next_remind_at > now:
         return STALE
@@ -355,6 +359,7 @@ def _remind(instance: WorkflowInstance, task: Task, now: datetime) -> str:
 # ----- timers: one to a transaction
 
 
+@tracing.service_span("signoff.timer_fire")
 def timer_fire(*, timer_id: int, now: datetime) -> str:
     """An `after` transition that fell due moves the request, if it is still in that state.
 

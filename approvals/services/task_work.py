@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.absences import local_day, resolve_assignee
 from accounts.people import choosable_people
+from approvals import tracing
 from approvals.formatting import moment
 from approvals.machine.statechart import APPROVE, WITHDRAW
 from approvals.machine.titles import placeholders, render_title
@@ -145,6 +146,7 @@ def _assignee_for(user: Any, now: datetime) -> tuple[Any, Any]:
     return get_user_model().objects.get(pk=assignee_id), user
 
 
+@tracing.service_span("signoff.task_claim")
 @transaction.atomic
 def task_claim(*, task_id: int, actor: Any, now: datetime, channel: str = Channel.WEB) -> Task:
     instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
@@ -170,6 +172,7 @@ def task_claim(*, task_id: int, actor: Any, now: datetime, channel: str = Channe
     return task
 
 
+@tracing.service_span("signoff.task_unclaim")
 @transaction.atomic
 def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Channel.WEB) -> Task:
     """Give a claimed task back to its roles' queue."""
@@ -199,6 +202,7 @@ def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Chan
     return task
 
 
+@tracing.service_span("signoff.task_decide")
 @transaction.atomic
 def task_decide(
     *,
@@ -395,6 +399,7 @@ def _find_user(user_id: int | None, field: str) -> Any:
     return user
 
 
+@tracing.service_span("signoff.task_delegate")
 @transaction.atomic
 def task_delegate(
     *,
@@ -457,6 +462,7 @@ def task_delegate(
     return successor
 
 
+@tracing.service_span("signoff.task_reassign")
 @transaction.atomic
 def task_reassign(
     *,

@@ -161,3 +161,19 @@ def test_links_point_at_the_port_the_server_was_started_on() -> None:
     assert launch.child_environment(chosen, host="0.0.0.0", port=8200)["SITE_URL"] == (
         "https://signoff.example.com"
     )
+
+
+def test_every_process_counts_its_metrics_in_one_folder_emptied_at_start(tmp_path: Path) -> None:
+    env = launch.child_environment({"SIGNOFF_VAR_DIR": str(tmp_path)}, host="127.0.0.1", port=80)
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "metrics")
+    chosen = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    assert launch.child_environment(chosen, host="127.0.0.1", port=80)[
+        "PROMETHEUS_MULTIPROC_DIR"
+    ] == str(tmp_path / "prom")
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"old run")
+    (folder / "gauge_livesum_123.db").write_bytes(b"old run")
+    (folder / "notes.txt").write_text("not ours")
+    launch.clear_metrics_dir(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
+from approvals import metrics
 from approvals.integrations.slack.blocks import message_blocks, outcome_blocks
 from approvals.integrations.slack.client import (
     enabled,
@@ -157,6 +158,8 @@ def _finish(message: SlackMessage, status: str, *, error: str) -> None:
     message.status = status
     message.last_error = error[:2000]
     message.save(update_fields=["status", "last_error", "channel_id", "ts", "sent_at"])
+    if status == SlackMessageStatus.FAILED:
+        metrics.delivery_failed("slack")
 
 
 # ----- decisions from Slack

@@ -23,9 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from approvals import metrics, tracing
 from approvals.integrations.webhooks import signing as http
 from approvals.models import (
     DeliveryStatus,
+    OutboxMessage,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -77,6 +79,27 @@ def webhook_attempt(*, delivery_id: int, attempt: int, now: datetime) -> Webhook
     if not DELIVERIES.claim(delivery_id, now=now, attempt=attempt):
         return None
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    with tracing.delivery_span(
+        "signoff.webhook_attempt",
+        _stored_trace(delivery) if tracing.ON else None,
+        instance=delivery.instance_id,
+        event=delivery.event_type,
+        attempt=attempt,
+    ):
+        return _attempt(delivery, attempt, now)
+
+
+def _stored_trace(delivery: WebhookDelivery) -> dict[str, str] | None:
+    """The trace context of the outbox message the delivery was made from (its event id)."""
+    return (
+        OutboxMessage.objects.filter(idempotency_key=delivery.event_id)
+        .values_list("trace_context", flat=True)
+        .first()
+    )
+
+
+def _attempt(delivery: WebhookDelivery, attempt: int, now: datetime) -> WebhookAttempt | None:
+    delivery_id = delivery.pk
     subscription = delivery.subscription
     if not subscription.is_active:
         # Switched off after the event: nothing is sent; redeliver once it is on again.
@@ -142,6 +165,7 @@ def _record(
     elif give_up or attempt >= delivery.max_attempts:
         delivery.status = DeliveryStatus.FAILED
         delivery.next_attempt_at = None
+        metrics.delivery_failed("webhooks")
     else:
         delivery.next_attempt_at = now + backoff(attempt)
     delivery.save(

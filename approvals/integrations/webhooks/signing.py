@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
+from approvals import tracing
 from approvals.integrations.http import TargetRefused, webhook_opener
 
 EXCERPT_BYTES = 2000
@@ -51,6 +52,8 @@ def _signed_request(
             "User-Agent": "Signoff-Webhooks/1",
             "X-Signoff-Timestamp": timestamp,
             "X-Signoff-Signature": signature(secret, timestamp, body),
+            # W3C trace context: the receiver's spans join the trace of what caused the call.
+            **tracing.carrier(),
             **headers,
         },
     )

@@ -70,7 +70,10 @@ def start_request(env: dict[str, str], title: str) -> int:
 
 
 class Daphne:
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
+        self.args = args
         self.env = env
         self.log_path = log
         self.port = port or free_port()
@@ -97,6 +100,7 @@ class Daphne:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *self.args,
                 "workflow_app.asgi:application",
             ],
             cwd=BASE_DIR,
