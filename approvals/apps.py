@@ -10,6 +10,8 @@ class ApprovalsConfig(AppConfig):
         # Celery discovers tasks in the worker only; sending by name needs them here too.
         from approvals import tasks  # noqa: F401
         from approvals.automation import builtin, runner  # noqa: F401
+        from approvals.integrations.email import services as email_services  # noqa: F401
+        from approvals.integrations.email import subscriber as email  # noqa: F401
         from approvals.integrations.slack import services as slack_services  # noqa: F401
         from approvals.integrations.slack import subscriber as slack  # noqa: F401
         from approvals.integrations.webhooks import subscriber as webhooks  # noqa: F401

@@ -511,6 +511,7 @@ class Channel(models.TextChoices):
     WEB = "web", "Web"
     API = "api", "API"
     SLACK = "slack", "Slack"
+    EMAIL = "email", "E-mail"
     SLA = "sla", "SLA"
     SYSTEM = "system", "System"
     ADMIN = "admin", "Admin"
@@ -1016,3 +1017,8 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error[:40]}"
+
+
+# ----- Channels whose models live with their integration (issue 13)
+
+from approvals.integrations.email.models import EmailStatus, OutgoingEmail  # noqa: E402, F401

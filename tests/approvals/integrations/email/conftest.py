@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import logging
+
+import pytest
+
+from tests.approvals.integrations.email.smtp_server import SMTPSink, smtp_sink
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[SMTPSink]:
+    """Signoff's e-mail goes to a real SMTP server on a free local port."""
+    # aiosmtpd logs every command it reads at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    with smtp_sink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = sink.host
+        settings.EMAIL_PORT = sink.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 5
+        settings.SITE_URL = "https://signoff.example.com"
+        settings.DEFAULT_FROM_EMAIL = "Signoff <signoff@example.com>"
+        settings.EMAIL_NOTIFICATIONS = True
+        yield sink
