@@ -74,9 +74,7 @@ def test_a_new_task_is_an_e_mail_with_both_parts_a_link_and_threading(
 
     send_all()
 
-    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted(
-        [reviewer.email, reviewer2.email]
-    )
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == sorted([reviewer.email, reviewer2.email])
     (got,) = smtp.to(reviewer.email)
     message = got.message
     # Django folds an encoded subject onto a line of its own; readers unfold it.
