@@ -69,7 +69,9 @@ def email_decide(request: HttpRequest, token: str) -> HttpResponse:
     )
     task = email.task if email is not None else None
     if task is None or not can_view_task(request.user, task):
-        return _problem(request, 404, "This link is not valid: its task is gone.")
+        return _problem(
+            request, 404, "This link is not valid any more: its task is not yours to see."
+        )
     if email.link_used_at is not None:
         return _closed(request, task, "This link was already used")
     if not task.is_live:

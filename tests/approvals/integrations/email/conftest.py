@@ -5,6 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from approvals.services.instances import instance_start
+from tests.approvals.flows import publish
+from tests.approvals.integrations.email.mail_flows import NOW, desk_flow
 from tests.approvals.integrations.email.smtp_server import SMTPSink, smtp_sink
 
 
@@ -26,3 +29,16 @@ def smtp(settings) -> Iterator[SMTPSink]:
         settings.DEFAULT_FROM_EMAIL = "Signoff <signoff@example.com>"
         settings.EMAIL_NOTIFICATIONS = True
         yield sink
+
+
+@pytest.fixture
+def desks(smtp, requester, reviewer, reviewer2):
+    """Rita asks for standing desks; Rob and Mia (managers) are mailed."""
+    publish(desk_flow())
+    return instance_start(
+        definition_key="review",
+        context={"title": "Standing desks", "amount": 15000, "currency": "EUR"},
+        title="Standing desks",
+        actor=requester,
+        now=NOW,
+    )

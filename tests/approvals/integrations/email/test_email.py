@@ -10,44 +10,18 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.integrations.email.models import EmailStatus, OutgoingEmail
+from approvals.integrations.email.models import OutgoingEmail
 from approvals.integrations.email.services import email_messages_send
 from approvals.models import NotificationKind
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
-from tests.approvals.flows import publish, review_flow
+from tests.approvals.flows import publish
+from tests.approvals.integrations.email.mail_flows import NOW, desk_flow, send_all
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-# A Wednesday: a two-day SLA is due on Friday 4 December.
-NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 SITE = "https://signoff.example.com"
-
-
-def desk_flow() -> dict:
-    flow = review_flow(sla="P2D")
-    flow["form"]["properties"]["currency"] = {"type": "string", "enum": ["EUR", "USD"]}
-    return flow
-
-
-@pytest.fixture
-def desks(smtp, requester, reviewer, reviewer2):
-    publish(desk_flow())
-    return instance_start(
-        definition_key="review",
-        context={"title": "Standing desks", "amount": 15000, "currency": "EUR"},
-        title="Standing desks",
-        actor=requester,
-        now=NOW,
-    )
-
-
-def send_all(now: datetime = NOW) -> dict[int, float | None]:
-    ids = list(
-        OutgoingEmail.objects.filter(status=EmailStatus.PENDING).values_list("pk", flat=True)
-    )
-    return email_messages_send(ids=ids, now=now)
 
 
 def subject_of(message) -> str:
