@@ -17,13 +17,20 @@ class EmailStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # Waiting for the digest it goes in (due at next_attempt_at), then in it.
+    HELD = "held", "Held for a digest"
+    DIGESTED = "digested", "Sent in a digest"
+
+
+DIGEST_KIND = "digest"
+KINDS = [*NotificationKind.choices, (DIGEST_KIND, "Digest")]
 
 
 class OutgoingEmail(models.Model):
     """One e-mail to one person; its Message-ID is fixed when the row is written, so a message
     sent twice (a worker that died after the server accepted it) is one message to the reader."""
 
-    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    kind = models.CharField(max_length=20, choices=KINDS)
     notification = models.OneToOneField(
         Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="email"
     )
@@ -46,6 +53,21 @@ class OutgoingEmail(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    digest = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        help_text="The digest this notification went in.",
+    )
+    digest_key = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="A digest's person and period: one digest each, however often beat runs.",
+    )
     link_used_at = models.DateTimeField(
         null=True, blank=True, help_text="When one of its decision links decided the task."
     )
@@ -59,6 +81,9 @@ class OutgoingEmail(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["pending", "sending"]),
                 name="email_due",
+            ),
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="held"), name="email_held_due"
             ),
         ]
 

@@ -154,7 +154,7 @@ def context(email: OutgoingEmail, *, text: str, decide: list[dict[str, str]]) ->
 
 
 def preferences_url() -> str:
-    return absolute(reverse("profile")) + "#notifications"
+    return absolute(reverse("notification_preferences"))
 
 
 def build(
@@ -187,6 +187,95 @@ def build(
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         headers=headers,
+        connection=connection,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# ----- digests
+
+# Kinds a digest lists as waiting for the reader while their task is open, and as news about
+# the reader's own requests.
+WAITING_KINDS = frozenset(TASK_SUBJECT_LEADS)
+NEWS_KINDS = frozenset({NotificationKind.DECISION, NotificationKind.COMPLETED})
+
+
+def digest_sections(
+    items: list[OutgoingEmail],
+) -> tuple[list[tuple[str, list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """(waiting: [(workflow, tasks oldest first)], news about my requests, oldest first). A task
+    that closed since, and a task told of twice (new, then reminded), are listed once or not."""
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for item in sorted(items, key=lambda i: (i.task.created_at if i.task else i.created_at, i.pk)):
+        task = item.task
+        if item.kind not in WAITING_KINDS or task is None or not task.is_live or task.pk in seen:
+            continue
+        seen.add(task.pk)
+        waiting.setdefault(task.instance.definition.title, []).append(
+            {
+                "title": task.instance.title,
+                "step": task.label or task.state,
+                "facts": key_facts(task.instance),
+                "due": moment(task.due_at) if task.due_at else "",
+                "since": moment(task.created_at),
+                "url": absolute(task_path(task.pk)),
+            }
+        )
+    news = [
+        {
+            "text": item.notification.text if item.notification else "",
+            "at": moment(item.created_at),
+            "url": absolute(reverse("request", args=[item.instance_id])),
+        }
+        for item in sorted(items, key=lambda i: (i.created_at, i.pk))
+        if item.kind in NEWS_KINDS and item.instance_id is not None
+    ]
+    return sorted(waiting.items()), news
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def build_digest(
+    email: OutgoingEmail, *, items: list[OutgoingEmail], connection: Any = None
+) -> EmailMultiAlternatives:
+    with timezone.override(_zone(email.recipient)):
+        waiting, news = digest_sections(items)
+        tasks = sum(len(group) for _, group in waiting)
+        said = [
+            part
+            for part in (
+                _count(tasks, "task waiting", "tasks waiting") if tasks else "",
+                _count(len(news), "update on your requests", "updates on your requests")
+                if news
+                else "",
+            )
+            if part
+        ]
+        title = f"{SUBJECT_PREFIX} Digest: {', '.join(said) or 'nothing new'}"
+        values = {
+            "waiting": waiting,
+            "news": news,
+            "inbox_url": absolute(reverse("inbox")),
+            "preferences_url": preferences_url(),
+            "site_url": settings.SITE_URL,
+        }
+        body = render_to_string("email/digest.txt", values)
+        html = render_to_string("email/digest.html", values)
+    message = EmailMultiAlternatives(
+        subject=title,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.to],
+        headers={
+            "Message-ID": f"<{email.message_id}>",
+            "List-Unsubscribe": f"<{values['preferences_url']}>",
+            "Auto-Submitted": "auto-generated",
+            "X-Auto-Response-Suppress": "All",
+        },
         connection=connection,
     )
     message.attach_alternative(html, "text/html")

@@ -22,8 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from approvals.integrations.email.links import LinkClaim
-from approvals.integrations.email.models import EmailStatus, OutgoingEmail
-from approvals.integrations.email.render import build
+from approvals.integrations.email.models import DIGEST_KIND, EmailStatus, OutgoingEmail
+from approvals.integrations.email.render import build, build_digest
 from approvals.models import Channel
 from approvals.outbox import retry
 from approvals.outbox.dispatch import queue_after_commit
@@ -31,6 +31,8 @@ from approvals.services.errors import Conflict, NotAllowed
 from approvals.services.task_work import DecisionResult, task_decide
 
 logger = logging.getLogger(__name__)
+
+DIGEST_ITEM_RELATIONS = ("notification", "task__instance__definition", "instance__definition")
 
 SEND_TASK = "approvals.tasks.email_send"
 # A message left "sending" this long by a worker that died is tried again.
@@ -104,9 +106,17 @@ def _send_one(email: OutgoingEmail, connection: Any, *, now: datetime) -> float 
 
     text = email.notification.text if email.notification else email.subject
     try:
-        message = build(
-            email, text=text, decide=decision_links(email, now=now), now=now, connection=connection
-        )
+        if email.kind == DIGEST_KIND:
+            items = list(email.items.select_related(*DIGEST_ITEM_RELATIONS).order_by("pk"))
+            message = build_digest(email, items=items, connection=connection)
+        else:
+            message = build(
+                email,
+                text=text,
+                decide=decision_links(email, now=now),
+                now=now,
+                connection=connection,
+            )
         email.subject = message.subject
         # Opened once for the batch (open() does nothing on an open connection), again after
         # a failure closed it.

@@ -22,3 +22,11 @@ def email_send(self, message_id: int) -> None:
 def email_send_many(message_ids: list[int]) -> None:
     # What fails here waits, due, for the outbox sweep.
     email_messages_send(ids=message_ids, now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.email_digests", ignore_result=True)
+def email_digests() -> int:
+    """Beat sends this every DIGEST_SWEEP_SECONDS; sweeps running at once are safe."""
+    from approvals.integrations.email.digests import email_digests_gather
+
+    return len(email_digests_gather(now=timezone.now()))

@@ -61,7 +61,7 @@ def test_a_new_task_is_an_e_mail_with_both_parts_a_link_and_threading(
     thread = f"<request-{desks.pk}@signoff.example.com>"
     assert message["In-Reply-To"] == thread
     assert message["References"] == thread
-    assert message["List-Unsubscribe"].strip() == f"<{SITE}/accounts/profile/#notifications>"
+    assert message["List-Unsubscribe"].strip() == f"<{SITE}/accounts/profile/notifications/>"
     assert message["Auto-Submitted"] == "auto-generated"
     assert message.get_content_type() == "multipart/alternative"
 
