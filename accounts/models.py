@@ -26,6 +26,12 @@ class User(AbstractUser):
     slack_user_id = models.CharField(
         max_length=32, blank=True, help_text="Slack member id (U…); matched by e-mail if empty."
     )
+    teams_webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        verbose_name="Teams webhook URL",
+        help_text="A Teams (Workflows) webhook that posts to this person's own chat; optional.",
+    )
     time_zone = models.CharField(
         max_length=64,
         blank=True,
@@ -57,6 +63,12 @@ class Role(models.Model):
         max_length=32,
         blank=True,
         help_text="Slack channel id (C…) that gets this role's new tasks instead of each member.",
+    )
+    teams_webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        verbose_name="Teams webhook URL",
+        help_text="A Teams channel's webhook that gets this role's new tasks as cards.",
     )
 
     def __str__(self) -> str:

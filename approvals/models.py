@@ -1022,3 +1022,4 @@ class WebhookAttempt(models.Model):
 # ----- Channels whose models live with their integration (issue 13)
 
 from approvals.integrations.email.models import EmailStatus, OutgoingEmail  # noqa: E402, F401
+from approvals.integrations.teams.models import TeamsMessage, TeamsStatus  # noqa: E402, F401

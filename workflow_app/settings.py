@@ -305,6 +305,10 @@ EMAIL_NOTIFICATIONS = env_bool("EMAIL_NOTIFICATIONS", True)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8, minimum=1)
 # How long an Approve / Reject / Request changes link in a task e-mail may be followed.
 EMAIL_LINK_HOURS = env_int("EMAIL_LINK_HOURS", 72, minimum=1)
+# Microsoft Teams (docs/notifications.md#microsoft-teams): cards to the webhooks set on roles
+# and people in the admin; off: none are written.
+TEAMS_ENABLED = env_bool("TEAMS_ENABLED", True)
+TEAMS_MAX_ATTEMPTS = env_int("TEAMS_MAX_ATTEMPTS", 10, minimum=1)
 # How often beat makes the digests that are due.
 DIGEST_SWEEP_SECONDS = env_int("DIGEST_SWEEP_SECONDS", 60, minimum=1)
 # REST API and outgoing webhooks (issue 7). Rates are DRF's "<count>/<second|minute|hour|day>".

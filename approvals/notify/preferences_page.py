@@ -25,12 +25,12 @@ CHANNELS = ("email", "slack", "teams")
 CHANNEL_NAMES = {"email": "e-mail", "slack": "Slack", "teams": "Teams"}
 
 
-def channels_shown() -> list[str]:
-    """E-mail, and Slack and Teams where this server is linked to them."""
+def channels_shown(user: Any) -> list[str]:
+    """E-mail, Slack where this server is linked to it, Teams where the person has a webhook."""
     shown = ["email"] if settings.EMAIL_NOTIFICATIONS else []
     if slack_enabled():
         shown.append("slack")
-    if getattr(settings, "TEAMS_ENABLED", False):
+    if settings.TEAMS_ENABLED and user.teams_webhook_url:
         shown.append("teams")
     return shown
 
@@ -123,7 +123,7 @@ def _initial(current: dict[str, Choice], schedule: NotificationSchedule) -> dict
 @require_http_methods(["GET", "POST"])
 def notification_preferences(request: HttpRequest) -> HttpResponse:
     current, schedule = _current(request.user)
-    channels = channels_shown()
+    channels = channels_shown(request.user)
     form = PreferencesForm(
         request.POST or None, initial=_initial(current, schedule), channels=channels
     )
