@@ -32,6 +32,8 @@ from approvals.services.task_work import DecisionResult, task_decide
 
 logger = logging.getLogger(__name__)
 
+# Sent messages are marked so every this many (a worker that dies sends at most these again).
+FLUSH_EVERY = 10
 DIGEST_ITEM_RELATIONS = ("notification", "task__instance__definition", "instance__definition")
 
 SEND_TASK = "approvals.tasks.email_send"
@@ -75,7 +77,12 @@ def email_messages_send(*, ids: Iterable[int], now: datetime) -> dict[int, float
     """Send these rows. Returns, for each row this call attempted, the seconds before its next
     try (None: sent, failed for good, or skipped). Rows another worker holds, or already sent,
     are left alone and not in the answer."""
-    claimed = [pk for pk in ids if EMAILS.claim(pk, now=now)]
+    ids = list(ids)
+    claimed = (
+        [pk for pk in ids if EMAILS.claim(pk, now=now)]
+        if len(ids) == 1
+        else EMAILS.claim_many(ids, now=now)
+    )
     if not claimed:
         return {}
     rows = OutgoingEmail.objects.filter(pk__in=claimed).select_related(
@@ -87,10 +94,14 @@ def email_messages_send(*, ids: Iterable[int], now: datetime) -> dict[int, float
     )
     outcome: dict[int, float | None] = {}
     connection = get_connection(fail_silently=False)
+    sent: list[OutgoingEmail] = []
     try:
         for email in rows.order_by("pk"):
-            outcome[email.pk] = _send_one(email, connection, now=now)
+            outcome[email.pk] = _send_one(email, connection, now=now, sent=sent)
+            if len(sent) >= FLUSH_EVERY:
+                _mark_sent(sent)
     finally:
+        _mark_sent(sent)
         try:
             connection.close()
         except Exception:  # closing a broken connection tells us nothing new
@@ -98,7 +109,16 @@ def email_messages_send(*, ids: Iterable[int], now: datetime) -> dict[int, float
     return outcome
 
 
-def _send_one(email: OutgoingEmail, connection: Any, *, now: datetime) -> float | None:
+def _mark_sent(sent: list[OutgoingEmail]) -> None:
+    """The messages the server accepted, in one statement."""
+    if sent:
+        OutgoingEmail.objects.bulk_update(sent, ["status", "last_error", "sent_at", "subject"])
+        sent.clear()
+
+
+def _send_one(
+    email: OutgoingEmail, connection: Any, *, now: datetime, sent: list[OutgoingEmail]
+) -> float | None:
     if not email.recipient.is_active or not email.recipient.email:
         _finish(email, EmailStatus.SKIPPED, error="the recipient has no active address")
         return None
@@ -140,7 +160,9 @@ def _send_one(email: OutgoingEmail, connection: Any, *, now: datetime) -> float 
         )
         return delay
     email.sent_at = now
-    _finish(email, EmailStatus.SENT, error="")
+    email.status = EmailStatus.SENT
+    email.last_error = ""
+    sent.append(email)
     return None
 
 
