@@ -21,7 +21,7 @@ from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
 
-from approvals.integrations.email.links import LinkClaim
+from approvals.integrations.email.links import LinkClaim, decision_links
 from approvals.integrations.email.models import DIGEST_KIND, EmailStatus, OutgoingEmail
 from approvals.integrations.email.render import build, build_digest
 from approvals.models import Channel
@@ -122,8 +122,6 @@ def _send_one(
     if not email.recipient.is_active or not email.recipient.email:
         _finish(email, EmailStatus.SKIPPED, error="the recipient has no active address")
         return None
-    from approvals.integrations.email.links import decision_links
-
     text = email.notification.text if email.notification else email.subject
     try:
         if email.kind == DIGEST_KIND:
