@@ -29,6 +29,9 @@ class User(AbstractUser):
     teams_webhook_url = models.URLField(
         max_length=500,
         blank=True,
+        # In the database too, as time_zone: rows written without the field read as none.
+        default="",
+        db_default="",
         verbose_name="Teams webhook URL",
         help_text="A Teams (Workflows) webhook that posts to this person's own chat; optional.",
     )
@@ -67,6 +70,9 @@ class Role(models.Model):
     teams_webhook_url = models.URLField(
         max_length=500,
         blank=True,
+        # In the database too, as time_zone: rows written without the field read as none.
+        default="",
+        db_default="",
         verbose_name="Teams webhook URL",
         help_text="A Teams channel's webhook that gets this role's new tasks as cards.",
     )
