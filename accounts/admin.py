@@ -17,6 +17,7 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         ("Slack", {"fields": ("slack_user_id",)}),
+        ("Microsoft Teams", {"fields": ("teams_webhook_url",)}),
         ("Display", {"fields": ("time_zone",)}),
     )
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")

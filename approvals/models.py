@@ -538,6 +538,7 @@ class Channel(models.TextChoices):
     WEB = "web", "Web"
     API = "api", "API"
     SLACK = "slack", "Slack"
+    EMAIL = "email", "E-mail"
     SLA = "sla", "SLA"
     SYSTEM = "system", "System"
     ADMIN = "admin", "Admin"
@@ -1110,3 +1111,9 @@ class Ask(models.Model):
 
     def __str__(self) -> str:
         return f"ask {self.action_name or self.instance_id} by {self.agent}"
+
+
+# ----- Channels whose models live with their integration
+
+from approvals.integrations.email.models import EmailStatus, OutgoingEmail  # noqa: E402, F401
+from approvals.integrations.teams.models import TeamsMessage, TeamsStatus  # noqa: E402, F401

@@ -9,7 +9,9 @@ from django.utils import timezone
 from approvals import metrics
 from approvals.api.idempotency import purge_expired
 from approvals.automation import tasks as step_tasks  # noqa: F401
+from approvals.integrations.email import tasks as email_tasks  # noqa: F401
 from approvals.integrations.slack import tasks as slack_tasks  # noqa: F401
+from approvals.integrations.teams import tasks as teams_tasks  # noqa: F401
 from approvals.integrations.webhooks import tasks as webhook_tasks  # noqa: F401
 from approvals.outbox import tasks as outbox_tasks  # noqa: F401
 from approvals.services.heartbeat import heartbeat_record

@@ -85,6 +85,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.METRICS_REFRESH_SECONDS),
             "options": {"expires": float(settings.METRICS_REFRESH_SECONDS)},
         },
+        # Digests whose time came (approvals/integrations/email/digests.py).
+        "email-digests": {
+            "task": "approvals.tasks.email_digests",
+            "schedule": float(settings.DIGEST_SWEEP_SECONDS),
+            "options": {"expires": float(settings.DIGEST_SWEEP_SECONDS)},
+        },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",
             "schedule": 3600.0,

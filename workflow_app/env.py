@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -230,3 +230,61 @@ def env_rate(name: str, default: str) -> str:
 
 
 _RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+EMAIL_SCHEMES = "smtp://user:password@host:587, smtps://host:465, console: or file:/path"
+
+
+def env_email(name: str, default_dir: Path) -> dict[str, Any]:
+    """Django's e-mail settings from one URL: smtp:// (STARTTLS, required; ?tls=false for a
+    local relay that offers none), smtps:// (TLS from the first byte), console: (printed by
+    the process) or file:/path (a file per process and connection, Django's file backend).
+    Unset: file: into `default_dir`, where a newcomer can read them. `?timeout=` in seconds."""
+    value = _raw(name)
+    if value is None:
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(default_dir),
+        }
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme == "file":
+        path = unquote(parts.path) or str(default_dir)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": path,
+        }
+    if scheme not in {"smtp", "smtps"}:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an e-mail URL; use {EMAIL_SCHEMES}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} has a malformed port") from None
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={value!r} names no host; use {EMAIL_SCHEMES}")
+    query = dict(parse_qsl(parts.query))
+    unknown = set(query) - {"tls", "timeout"}
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: unknown option {', '.join(sorted(unknown))} (tls, timeout)"
+        )
+    tls = query.get("tls", "true").lower()
+    if tls not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name}={value!r}: tls={tls!r} is not a boolean")
+    try:
+        timeout = int(query.get("timeout", "10"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: timeout must be whole seconds") from None
+    ssl = scheme == "smtps"
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port or (465 if ssl else 587),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_SSL": ssl,
+        "EMAIL_USE_TLS": not ssl and tls in _TRUE,
+        "EMAIL_TIMEOUT": timeout,
+    }

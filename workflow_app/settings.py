@@ -18,6 +18,7 @@ from workflow_app.env import (
     env_bool,
     env_choice,
     env_database,
+    env_email,
     env_int,
     env_keys,
     env_list,
@@ -300,6 +301,22 @@ SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "")
 # Slack's Web API; tests point it at a local server that speaks the calls Signoff makes.
 SLACK_API_URL = env_site_url("SLACK_API_URL", "https://slack.com/api/") + "/"
 SLACK_MAX_ATTEMPTS = env_int("SLACK_MAX_ATTEMPTS", 10, minimum=1)
+# E-mail (docs/notifications.md#e-mail): EMAIL_URL becomes Django's e-mail settings; unset,
+# every message is written to var/mail/ (Django's file backend) for a newcomer to read.
+globals().update(env_email("EMAIL_URL", VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "Signoff <signoff@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The organisation's default for every kind of notification; each person may turn it off.
+EMAIL_NOTIFICATIONS = env_bool("EMAIL_NOTIFICATIONS", True)
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8, minimum=1)
+# How long an Approve / Reject / Request changes link in a task e-mail may be followed.
+EMAIL_LINK_HOURS = env_int("EMAIL_LINK_HOURS", 72, minimum=1)
+# Microsoft Teams (docs/notifications.md#microsoft-teams): cards to the webhooks set on roles
+# and people in the admin; off: none are written.
+TEAMS_ENABLED = env_bool("TEAMS_ENABLED", True)
+TEAMS_MAX_ATTEMPTS = env_int("TEAMS_MAX_ATTEMPTS", 10, minimum=1)
+# How often beat makes the digests that are due.
+DIGEST_SWEEP_SECONDS = env_int("DIGEST_SWEEP_SECONDS", 60, minimum=1)
 # REST API and outgoing webhooks (issue 7). Rates are DRF's "<count>/<second|minute|hour|day>".
 API_WRITE_RATE = env_rate("API_WRITE_RATE", "120/minute")
 API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")

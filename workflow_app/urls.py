@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("approvals.notify.urls")),
     path("", include("approvals.integrations.slack.urls")),
+    path("", include("approvals.integrations.email.urls")),
     path("", home, name="home"),
 ]

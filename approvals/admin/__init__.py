@@ -2,6 +2,8 @@
 
 from approvals.admin import asks, audit, definitions, failed_steps, instances  # noqa: F401
 from approvals.api import admin as api_admin  # noqa: F401
+from approvals.integrations.email import admin as email_admin  # noqa: F401
 from approvals.integrations.slack import admin as slack_admin  # noqa: F401
+from approvals.integrations.teams import admin as teams_admin  # noqa: F401
 from approvals.integrations.webhooks import admin as webhooks_admin  # noqa: F401
 from approvals.notify import admin as notify_admin  # noqa: F401

@@ -1,8 +1,13 @@
 from django.urls import path
 
-from approvals.notify import views
+from approvals.notify import preferences_page, views
 
 urlpatterns = [
+    path(
+        "accounts/profile/notifications/",
+        preferences_page.notification_preferences,
+        name="notification_preferences",
+    ),
     path("notifications/", views.notification_list, name="notifications"),
     path(
         "notifications/read/",

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from tests.processes import child_env, manage
 from workflow_app import env
+from workflow_app.env import env_email
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
@@ -189,3 +190,78 @@ def test_production_refuses_to_start_without_an_audit_chain_key(tmp_path: Path) 
     result = manage("check", env=production)
     assert result.returncode != 0
     assert "AUDIT_CHAIN_KEY must be set when DEBUG is off" in result.stderr
+
+
+# ----- EMAIL_URL
+
+
+def test_email_url_unset_writes_files_under_var_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMAIL_URL", raising=False)
+    assert env_email("EMAIL_URL", Path("/srv/var/mail")) == {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": "/srv/var/mail",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "smtp://mailer:s%40cret@mail.example.com:587",
+            {
+                "EMAIL_HOST": "mail.example.com",
+                "EMAIL_PORT": 587,
+                "EMAIL_HOST_USER": "mailer",
+                "EMAIL_HOST_PASSWORD": "s@cret",
+                "EMAIL_USE_TLS": True,
+                "EMAIL_USE_SSL": False,
+                "EMAIL_TIMEOUT": 10,
+            },
+        ),
+        (
+            "smtp://relay.internal:25?tls=false&timeout=3",
+            {"EMAIL_PORT": 25, "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False, "EMAIL_TIMEOUT": 3},
+        ),
+        ("smtps://mail.example.com", {"EMAIL_PORT": 465, "EMAIL_USE_SSL": True}),
+        ("smtps://mail.example.com", {"EMAIL_USE_TLS": False}),
+        ("smtp://mail.example.com", {"EMAIL_PORT": 587}),
+    ],
+)
+def test_email_url_for_smtp(monkeypatch: pytest.MonkeyPatch, value: str, expected: dict) -> None:
+    monkeypatch.setenv("EMAIL_URL", value)
+    parsed = env_email("EMAIL_URL", Path("/unused"))
+    assert parsed["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert {key: parsed[key] for key in expected} == expected
+
+
+def test_email_url_console_and_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMAIL_URL", "console:")
+    assert env_email("EMAIL_URL", Path("/unused")) == {
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"
+    }
+    monkeypatch.setenv("EMAIL_URL", "file:/tmp/outgoing")
+    assert env_email("EMAIL_URL", Path("/unused"))["EMAIL_FILE_PATH"] == "/tmp/outgoing"
+    monkeypatch.setenv("EMAIL_URL", "file:///tmp/outgoing")
+    assert env_email("EMAIL_URL", Path("/unused"))["EMAIL_FILE_PATH"] == "/tmp/outgoing"
+    monkeypatch.setenv("EMAIL_URL", "file:")
+    assert env_email("EMAIL_URL", Path("/srv/mail"))["EMAIL_FILE_PATH"] == "/srv/mail"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("mailto:someone@example.com", "is not an e-mail URL"),
+        ("smtp://", "names no host"),
+        ("smtp://host:99999", "malformed port"),
+        ("smtp://host?starttls=1", "unknown option starttls"),
+        ("smtp://host?tls=maybe", "tls='maybe' is not a boolean"),
+        ("smtp://host?timeout=soon", "timeout must be whole seconds"),
+    ],
+)
+def test_a_bad_email_url_stops_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, value: str, words: str
+) -> None:
+    monkeypatch.setenv("EMAIL_URL", value)
+    with pytest.raises(ImproperlyConfigured, match="EMAIL_URL") as caught:
+        env_email("EMAIL_URL", Path("/unused"))
+    assert words in str(caught.value)

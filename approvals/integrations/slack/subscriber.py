@@ -15,6 +15,8 @@ from accounts.models import Role
 from approvals.caching import ProcessCache
 from approvals.models import Notification, NotificationKind, SlackMessage
 from approvals.notify.facts import Facts
+from approvals.notify.preferences import URGENT_KINDS, choice, choices_for, schedules_for
+from approvals.notify.schedule import leaves_at
 from approvals.notify.subscriber import PRIORITY, notification_channel
 from approvals.outbox.dispatch import queue_after_commit
 from approvals.outbox.subscribers import Batch, subscribe
@@ -67,8 +69,13 @@ def refresh_closed_messages(batch: Batch) -> None:
 
 def _slack_messages(created: list[Notification], facts: Facts) -> list[int]:
     """Direct messages for the Slack-worthy notifications; a role with a Slack channel gets one
-    message there instead of one to each member for its tasks."""
+    message there instead of one to each member for its tasks. A direct message follows its
+    reader's preferences: none when they turned Slack off for the kind or get it in a digest
+    (an e-mail), and not before their quiet time ends (escalations excepted)."""
     channels = _role_channels.get()
+    people = {n.recipient_id for n in created if n.kind in SLACK_KINDS}
+    chosen = choices_for(people)
+    schedules = schedules_for(people)
     rows: list[SlackMessage] = []
     posted_to_role: set[tuple[int, int, str]] = set()
     for n in created:
@@ -88,17 +95,25 @@ def _slack_messages(created: list[Notification], facts: Facts) -> list[int]:
                     posted_to_role.add(key)
                     rows.append(_slack_row(n, role_id=group_id))
             continue
-        rows.append(_slack_row(n, recipient_id=n.recipient_id, notification=n))
+        wanted = choice(chosen, n.recipient_id, n.kind)
+        if not wanted.slack or wanted.digest:
+            continue
+        due = (
+            n.created_at
+            if n.kind in URGENT_KINDS
+            else leaves_at(n.created_at, schedules[n.recipient_id])
+        )
+        rows.append(_slack_row(n, recipient_id=n.recipient_id, notification=n, due=due))
     return [m.pk for m in SlackMessage.objects.bulk_create(rows)] if rows else []
 
 
-def _slack_row(n: Notification, **target: Any) -> SlackMessage:
+def _slack_row(n: Notification, *, due: Any = None, **target: Any) -> SlackMessage:
     return SlackMessage(
         kind=n.kind,
         instance_id=n.instance_id,
         task_id=n.task_id,
         text=n.text,
-        next_attempt_at=n.created_at,
+        next_attempt_at=due or n.created_at,
         created_at=n.created_at,
         **target,
     )

@@ -22,6 +22,14 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture(autouse=True)
+def _back_to_the_latest_migrations():
+    """The tests after this one, on the same database, need every later migration too."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def test_shared_references_are_parted_and_workflow_keys_copied():
     apps = migrate(BEFORE)
     try:
