@@ -11,6 +11,7 @@ from approvals.automation import tasks as step_tasks  # noqa: F401
 from approvals.integrations.slack import tasks as slack_tasks  # noqa: F401
 from approvals.integrations.webhooks import tasks as webhook_tasks  # noqa: F401
 from approvals.outbox import tasks as outbox_tasks  # noqa: F401
+from approvals.services.artifacts import artifact_orphans_sweep
 from approvals.services.heartbeat import heartbeat_record
 from approvals.services.sla import sla_sweep as sweep_due
 
@@ -29,3 +30,9 @@ def sla_sweep() -> dict[str, int]:
 @shared_task(name="approvals.tasks.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     return purge_expired(now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.artifact_orphans_sweep", ignore_result=True)
+def remove_orphaned_files() -> int:
+    """Stored document files whose upload was rolled back (approvals/services/artifacts.py)."""
+    return artifact_orphans_sweep(now=timezone.now())

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from approvals import profile, views
+from approvals.artifacts import views as documents
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
@@ -31,5 +32,25 @@ urlpatterns = [
         "requests/<int:instance_id>/withdraw/",
         views.instance_withdraw_view,
         name="request_withdraw",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/",
+        documents.artifact_upload,
+        name="artifact_upload",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/v<int:number>/",
+        documents.artifact_download,
+        name="artifact_download",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/v<int:number>/preview/",
+        documents.artifact_preview,
+        name="artifact_preview",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/diff/",
+        documents.artifact_diff,
+        name="artifact_diff",
     ),
 ]

@@ -30,6 +30,7 @@ from approvals.models import (
 from approvals.permissions import can_operate, can_view_task, covering_for, task_refusal
 from approvals.request_schema import form_errors
 from approvals.roles import role_ids_by_name
+from approvals.services.artifacts import current_versions, require_artifacts
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import (
@@ -234,6 +235,9 @@ def task_decide(
     if not comment and event in EVENTS_NEEDING_COMMENT:
         raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
     changed = _apply_form(run, task, form) if form is not None else {}
+    # What the decision saw: "approved quote v2" (and no approval without a required one).
+    seen = current_versions(instance.pk)
+    require_artifacts(run.chart, task.state, event, seen)
     absent_id = _on_behalf_of(actor, task, instance, now)
     if (
         task.rule != TaskRule.ANY
@@ -254,6 +258,7 @@ def task_decide(
         comment=comment,
         data=dict(data or {}),
         decided_at=now,
+        artifact_versions=seen,
     )
     task.close(TaskStatus.DONE)
     task.assignee = task.assignee or actor
@@ -268,6 +273,7 @@ def task_decide(
             "comment": comment,
             **({"data": data} if data else {}),
             **({"changed": changed} if changed else {}),
+            **({"artifacts": seen} if seen else {}),
             **_behalf_data(absent_id),
         },
     )
