@@ -2,6 +2,7 @@ from django.urls import path
 
 from approvals import profile, views
 from approvals.artifacts import views as documents
+from approvals.discussion import views as discussion
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
@@ -52,5 +53,15 @@ urlpatterns = [
         "requests/<int:instance_id>/documents/<str:name>/diff/",
         documents.artifact_diff,
         name="artifact_diff",
+    ),
+    path(
+        "requests/<int:instance_id>/comments/",
+        discussion.comment_post,
+        name="comment_post",
+    ),
+    path(
+        "requests/<int:instance_id>/comments/<int:comment_id>/edit/",
+        discussion.comment_edit_view,
+        name="comment_edit",
     ),
 ]

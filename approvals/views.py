@@ -33,6 +33,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.people import choosable_people
 from approvals import history, selectors
 from approvals.artifacts.selectors import documents
+from approvals.discussion.selectors import thread
 from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
     BulkForm,
@@ -411,6 +412,8 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "timeline": history.timeline(instance),
         "diagram": selectors.diagram(instance, reader=True),
         **documents(request.user, instance, timezone.now()),
+        "thread": thread(instance, request.user, timezone.now()),
+        "may_ask_requester": instance.is_active and request.user.pk != instance.requester_id,
     }
 
 

@@ -289,14 +289,6 @@ def _add(
     return version
 
 
-def _publish_live(instance_id: int, topic: str, now: datetime) -> None:
-    """After commit: tell the request's open pages (they fetch their live part again)."""
-    from approvals.notify import push  # the live push's entry point, as it is
-
-    event = {"id": 0, "topic": topic, "instance": instance_id, "at": now.isoformat()}
-    transaction.on_commit(lambda: push.publish([], [([push.instance_group(instance_id)], event)]))
-
-
 def artifact_add(
     *,
     instance_id: int,
@@ -318,7 +310,6 @@ def artifact_add(
             rules = _rules(chart, [task.state])
             version = _add(run, upload, task=task, state=task.state, rules=rules, stored=stored)
             run.commit()
-            _publish_live(instance.pk, "artifact.version_added", now)
     except BaseException:
         stored.discard()
         raise

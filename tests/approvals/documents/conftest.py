@@ -7,6 +7,7 @@ import pytest
 
 from approvals.models import WorkflowInstance
 from approvals.services.instances import instance_start
+from tests.approvals.api.conftest import _fresh_throttle_counts, api  # noqa: F401
 from tests.approvals.flows import NOW, publish, review_flow
 
 
