@@ -9,6 +9,7 @@ class ApprovalsConfig(AppConfig):
         # Outbox subscribers and retry queues register themselves when imported.
         # Celery discovers tasks in the worker only; sending by name needs them here too.
         from approvals import tasks  # noqa: F401
+        from approvals.artifacts import subscriber as documents  # noqa: F401
         from approvals.automation import builtin, runner  # noqa: F401
         from approvals.integrations.email import services as email_services  # noqa: F401
         from approvals.integrations.email import subscriber as email  # noqa: F401

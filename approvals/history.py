@@ -145,6 +145,10 @@ class _Story:
             return "", f"The automated step {step} failed: {data.get('error', '')}", "task"
         if name.startswith("action.") and name[7:] in RESOLUTION_TEXT:
             return person, RESOLUTION_TEXT[name[7:]].format(step=step), "task"
+        if name == "artifact.version_added":
+            return person, self.artifact_added(data), "document"
+        if name in ("comment.added", "comment.edited", "comment.answered"):
+            return person, COMMENT_TEXT[name], "comment"
         if name == "timer.failed":
             return "", f"A time limit in {step} could not be applied", "task"
         if name == "instance.withdrawn" and person:
@@ -226,8 +230,20 @@ class _Story:
         if changed:
             titles = sorted(field_label(self.chart.form, f) for f in changed)
             text += f", changing {', '.join(titles)}"
+        seen = data.get("artifacts")
+        if isinstance(seen, list) and seen:
+            text += (
+                " (with " + ", ".join(f"{a.get('name')} v{a.get('version')}" for a in seen) + ")"
+            )
         progress = self.progress(event, decision)
         return f"{text}; {progress}" if progress else text
+
+    def artifact_added(self, data: Mapping[str, Any]) -> str:
+        """'added quote v2 (quote.pdf, application/pdf), SHA-256 9f86d08…'."""
+        what = f"added {data.get('name')} v{data.get('version')}"
+        if data.get("filename"):
+            what += f" ({data['filename']}, {data.get('media_type', '')})"
+        return f"{what}, SHA-256 {data.get('sha256', '')}"
 
     def progress(self, event: AuditEvent, decision: str) -> str:
         """'1 of 2' for an approval of a step that needs several (rule all, quorum, everyone)."""
@@ -241,11 +257,20 @@ class _Story:
         return f"{self.approvals[key]} of {needed}"
 
 
+COMMENT_TEXT = {
+    "comment.added": "commented",
+    "comment.edited": "edited a comment",
+    "comment.answered": "answered a question",
+}
+
+
 def said(event: AuditEvent) -> str:
     """The words that go with an event: a comment or reason, or what a step returned."""
     data = event.data or {}
     if event.event == "action.completed":
         return output_text(data.get("output"))
+    if event.event == "artifact.version_added":
+        return str(data.get("note") or "")
     return str(data.get("comment") or data.get("reason") or "")
 
 

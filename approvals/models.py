@@ -496,6 +496,9 @@ class Decision(models.Model):
     comment = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     decided_at = models.DateTimeField()
+    # The request's artifact versions current when the decision was made ("approved quote v2"):
+    # [{"name", "version", "sha256"}], also in the decision's audit event.
+    artifact_versions = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [
@@ -662,6 +665,9 @@ class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Reminder"
     ESCALATION = "escalation", "Escalation"
     COMPLETED = "completed", "Request finished"
+    MENTION = "mention", "Mentioned in a discussion"
+    QUESTION = "question", "Question for you"
+    COMMENT = "comment", "Comment on your request"
 
 
 class Notification(models.Model):
@@ -948,6 +954,7 @@ WEBHOOK_EVENT_TYPES = (
     "task.decided",
     "task.escalated",
     "instance.completed",
+    "artifact.version_added",
 )
 
 
@@ -1111,6 +1118,99 @@ class Ask(models.Model):
 
     def __str__(self) -> str:
         return f"ask {self.action_name or self.instance_id} by {self.agent}"
+
+
+# ----- Documents and conversation
+
+
+class Artifact(models.Model):
+    """A named document of a request (`quote`, `draft`...), with its numbered versions."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="artifacts"
+    )
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["instance", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "name"], name="artifact_name_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArtifactVersion(models.Model):
+    """One immutable version: its bytes live in Django's storage under `storage_key` (never a
+    public URL; downloads are permission-checked views), described and hashed here."""
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    storage_key = models.CharField(max_length=300, unique=True)
+    filename = models.CharField(max_length=200)
+    size = models.PositiveBigIntegerField()
+    media_type = models.CharField(max_length=100, help_text="Sniffed from the content.")
+    sha256 = models.CharField(max_length=64)
+    is_text = models.BooleanField(default=False, help_text="Given as a text body.")
+    added_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    added_at = models.DateTimeField()
+    state = models.CharField(max_length=200, help_text="Where the request was.")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    audit_seq = models.PositiveIntegerField(help_text="The audit event that recorded it.")
+
+    class Meta:
+        ordering = ["artifact", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "number"], name="artifact_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact.name} v{self.number}"
+
+
+class Comment(models.Model):
+    """A message in a request's discussion: Markdown as typed, and its sanitised HTML."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    body = models.TextField()
+    html = models.TextField()
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies"
+    )
+    mentions = models.ManyToManyField(django_settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # A reviewer's question to the requester: open until the requester answers in the thread.
+    is_question = models.BooleanField(default=False)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["instance", "created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["instance"],
+                condition=Q(is_question=True, answered_at__isnull=True),
+                name="comment_open_question",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} by {self.author_id}"
 
 
 # ----- Channels whose models live with their integration

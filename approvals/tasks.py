@@ -14,6 +14,7 @@ from approvals.integrations.slack import tasks as slack_tasks  # noqa: F401
 from approvals.integrations.teams import tasks as teams_tasks  # noqa: F401
 from approvals.integrations.webhooks import tasks as webhook_tasks  # noqa: F401
 from approvals.outbox import tasks as outbox_tasks  # noqa: F401
+from approvals.services.artifacts import artifact_orphans_sweep
 from approvals.services.heartbeat import heartbeat_record
 from approvals.services.sla import sla_sweep as sweep_due
 
@@ -38,3 +39,9 @@ def purge_idempotency_keys() -> int:
 def refresh_metrics() -> dict[str, int]:
     """Beat sends this every METRICS_REFRESH_SECONDS: the gauges a scrape reads."""
     return metrics.refresh_gauges(now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.artifact_orphans_sweep", ignore_result=True)
+def remove_orphaned_files() -> int:
+    """Stored document files whose upload was rolled back (approvals/services/artifacts.py)."""
+    return artifact_orphans_sweep(now=timezone.now())

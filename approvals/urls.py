@@ -1,6 +1,8 @@
 from django.urls import path
 
 from approvals import insights_views, profile, replay_views, views
+from approvals.artifacts import views as documents
+from approvals.discussion import views as discussion
 
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
@@ -43,5 +45,35 @@ urlpatterns = [
         "insights/<slug:key>/waiting/",
         insights_views.insights_waiting_view,
         name="insights_waiting",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/",
+        documents.artifact_upload,
+        name="artifact_upload",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/v<int:number>/",
+        documents.artifact_download,
+        name="artifact_download",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/v<int:number>/preview/",
+        documents.artifact_preview,
+        name="artifact_preview",
+    ),
+    path(
+        "requests/<int:instance_id>/documents/<str:name>/diff/",
+        documents.artifact_diff,
+        name="artifact_diff",
+    ),
+    path(
+        "requests/<int:instance_id>/comments/",
+        discussion.comment_post,
+        name="comment_post",
+    ),
+    path(
+        "requests/<int:instance_id>/comments/<int:comment_id>/edit/",
+        discussion.comment_edit_view,
+        name="comment_edit",
     ),
 ]

@@ -32,7 +32,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.people import choosable_people
 from approvals import history, selectors
+from approvals.artifacts.selectors import documents
 from approvals.ask_pages import arguments_messages, ask_context, edited_arguments
+from approvals.discussion.selectors import thread
 from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
     BulkForm,
@@ -43,6 +45,7 @@ from approvals.forms import (
     RequestFilterForm,
     request_form,
 )
+from approvals.machine.artifacts import form_rules
 from approvals.machine.config import field_label, form_fields
 from approvals.machine.statechart import APPROVE
 from approvals.machine.words import decision_verb
@@ -55,6 +58,7 @@ from approvals.models import (
 )
 from approvals.permissions import can_view_instance, can_view_task, four_eyes_refusal
 from approvals.request_schema import sentence
+from approvals.services.artifacts import Upload, instance_start_with_artifacts
 from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
@@ -63,7 +67,7 @@ from approvals.services.automated_steps import (
 )
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
-from approvals.services.instances import instance_start, instance_withdraw
+from approvals.services.instances import instance_withdraw
 from approvals.services.task_work import (
     describe_closed,
     task_claim,
@@ -416,6 +420,9 @@ def _request_context(request: HttpRequest, instance: WorkflowInstance) -> dict[s
         "timeline": history.timeline(instance),
         "diagram": selectors.diagram(instance, reader=True),
         **ask_context(instance),
+        **documents(request.user, instance, timezone.now()),
+        "thread": thread(instance, request.user, timezone.now()),
+        "may_ask_requester": instance.is_active and request.user.pk != instance.requester_id,
     }
 
 
@@ -719,13 +726,21 @@ def request_new(request: HttpRequest) -> HttpResponse:
 def request_start(request: HttpRequest, key: str) -> HttpResponse:
     definition = get_object_or_404(WorkflowDefinition, key=key, status=DefinitionStatus.PUBLISHED)
     schema = statechart_for(definition).form
+    rules = form_rules(schema)
+    artifact_errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request_form(schema, data=request.POST)
         reference = ReferenceForm(request.POST)
         if form.is_valid() and reference.is_valid():
+            uploads = [
+                Upload(name=name, file=request.FILES[f"artifact_{name}"])
+                for name in rules
+                if f"artifact_{name}" in request.FILES
+            ]
             try:
-                instance = instance_start(
+                instance = instance_start_with_artifacts(
                     definition_key=key,
+                    uploads=uploads,
                     context=form.context(),
                     business_key=reference.cleaned_data["business_key"],
                     actor=request.user,
@@ -735,6 +750,9 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
                 errors = dict(exc.field_errors)
                 for message in errors.pop("business_key", []):
                     reference.add_error("business_key", message)
+                artifact_errors = {
+                    k: errors.pop(k) for k in list(errors) if k.startswith("artifact_")
+                }
                 form.add_service_errors(errors)
             else:
                 messages.success(request, f"Request “{instance.title}” submitted.")
@@ -745,7 +763,14 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
     return render(
         request,
         "approvals/request_form.html",
-        {"definition": definition, "form": form, "reference_form": reference},
+        {
+            "definition": definition,
+            "form": form,
+            "reference_form": reference,
+            "artifact_fields": [
+                (rule, artifact_errors.get(f"artifact_{name}", [])) for name, rule in rules.items()
+            ],
+        },
         status=status,
     )
 

@@ -91,6 +91,10 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.DIGEST_SWEEP_SECONDS),
             "options": {"expires": float(settings.DIGEST_SWEEP_SECONDS)},
         },
+        "artifact-orphans-sweep": {
+            "task": "approvals.tasks.artifact_orphans_sweep",
+            "schedule": 3600.0,
+        },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",
             "schedule": 3600.0,

@@ -288,3 +288,33 @@ def env_email(name: str, default_dir: Path) -> dict[str, Any]:
         "EMAIL_USE_TLS": not ssl and tls in _TRUE,
         "EMAIL_TIMEOUT": timeout,
     }
+
+
+def env_storage(
+    name: str, media_root: Path, *, endpoint_url: str | None, region: str | None
+) -> dict[str, Any]:
+    """Django's default storage: the filesystem under `media_root` when unset, else an
+    S3-compatible bucket named by `s3://bucket[/prefix]`."""
+    value = _raw(name)
+    if value is None:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(media_root)},
+        }
+    parts = urlsplit(value)
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a storage URL; use s3://bucket or s3://bucket/prefix"
+        )
+    options: dict[str, Any] = {
+        "bucket_name": parts.netloc,
+        "location": parts.path.strip("/"),
+        "file_overwrite": False,
+        "default_acl": None,
+        "querystring_auth": True,
+    }
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if region:
+        options["region_name"] = region
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}

@@ -25,6 +25,7 @@ from workflow_app.env import (
     env_rate,
     env_redis_url,
     env_site_url,
+    env_storage,
     env_str,
     env_time_zone,
     secret_key,
@@ -197,8 +198,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Uploaded documents (artifacts) go through Django's storage API: files under var/media/ by
+# default, an S3-compatible bucket with STORAGE_URL=s3://bucket/prefix (django-storages; boto3
+# reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY itself). They are never served from a
+# public URL: downloads are permission-checked views (approvals/artifacts/views.py).
+MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": env_storage(
+        "STORAGE_URL",
+        MEDIA_ROOT,
+        endpoint_url=env_str("S3_ENDPOINT_URL", None),
+        region=env_str("S3_REGION", None),
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -321,6 +332,14 @@ DIGEST_SWEEP_SECONDS = env_int("DIGEST_SWEEP_SECONDS", 60, minimum=1)
 API_WRITE_RATE = env_rate("API_WRITE_RATE", "120/minute")
 API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+# Documents and discussion (issue 12, docs/documents.md).
+ARTIFACT_MAX_MB = env_int("ARTIFACT_MAX_MB", 25, minimum=1)
+ARTIFACT_MAX_VERSIONS = env_int("ARTIFACT_MAX_VERSIONS", 200, minimum=1)
+# A stored file without a row (an upload whose transaction rolled back after the file was
+# written) older than this is removed by the hourly sweep; younger ones may be in flight.
+ARTIFACT_ORPHAN_MINUTES = env_int("ARTIFACT_ORPHAN_MINUTES", 60, minimum=1)
+# How long a comment's author may still edit it.
+COMMENT_EDIT_MINUTES = env_int("COMMENT_EDIT_MINUTES", 10, minimum=0)
 # How long an Idempotency-Key's answer is replayed (Stripe keeps them 24 hours too).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 # Asks from programs (POST /api/v1/asks/, docs/agents.md): a rate per API token, size limits.

@@ -34,8 +34,12 @@ def request_hash(data: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotent(request: Request, now: datetime, handler: Callable[[], Response]) -> Response:
-    """Run `handler` (which calls one service) under the request's Idempotency-Key, if any."""
+def idempotent(
+    request: Request, now: datetime, handler: Callable[[], Response], *, body: Any = None
+) -> Response:
+    """Run `handler` (which calls one service) under the request's Idempotency-Key, if any.
+    `body`: what identifies the request when its data is not plain JSON (an uploaded file's
+    hash rather than its name)."""
     key = request.headers.get(HEADER)
     if key is None:
         return handler()
@@ -44,7 +48,7 @@ def idempotent(request: Request, now: datetime, handler: Callable[[], Response])
             {HEADER: ["Use 1 to 255 printable ASCII characters without spaces."]}
         )
     endpoint = f"{request.method} {request.path}"[:255]
-    digest = request_hash(request.data)
+    digest = request_hash(request.data if body is None else body)
     with transaction.atomic():
         record = _claim(request, key, endpoint, digest, now)
         if record is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from approvals.api import asks, insights, replay, views
+from approvals.api import asks, discussion, documents, insights, replay, views
 
 app_name = "api"
 
@@ -27,6 +27,26 @@ urlpatterns = [
         "v1/instances/<int:pk>/history/verify/",
         views.InstanceHistoryVerify.as_view(),
         name="instance-verify",
+    ),
+    path(
+        "v1/instances/<int:pk>/artifacts/",
+        documents.ArtifactList.as_view(),
+        name="instance-artifacts",
+    ),
+    path(
+        "v1/instances/<int:pk>/artifacts/<str:name>/versions/<int:number>/",
+        documents.ArtifactVersionDetail.as_view(),
+        name="instance-artifact-version",
+    ),
+    path(
+        "v1/instances/<int:pk>/artifacts/<str:name>/versions/<int:number>/content/",
+        documents.ArtifactVersionContent.as_view(),
+        name="instance-artifact-content",
+    ),
+    path(
+        "v1/instances/<int:pk>/comments/",
+        discussion.CommentList.as_view(),
+        name="instance-comments",
     ),
     path("v1/tasks/", views.TaskList.as_view(), name="tasks"),
     path("v1/tasks/<int:pk>/", views.TaskDetail.as_view(), name="task"),

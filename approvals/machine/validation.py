@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 
 from approvals.machine import expressions
+from approvals.machine.artifacts import problems as artifact_problems
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
     STATE_TYPES,
@@ -607,6 +608,7 @@ class _Validator:
             self.error(
                 "form.type", "must be 'object': the form describes the fields of one request"
             )
+        self.check_artifacts("form.meta", form.get("meta"))
         properties = form.get("properties")
         if not isinstance(properties, Mapping):
             return
@@ -618,6 +620,15 @@ class _Validator:
             validator = jsonschema.Draft202012Validator(schema)
             for problem in validator.iter_errors(schema["default"]):
                 self.error(f"form.properties.{name}.default", problem.message[:200])
+
+    def check_artifacts(self, where: str, meta: Any) -> None:
+        """`meta.artifacts`: the documents the form or step asks for (machine/artifacts.py)."""
+        if not isinstance(meta, Mapping) or "artifacts" not in meta:
+            return
+        for place, message in artifact_problems(meta["artifacts"]):
+            self.error(
+                join_path(f"{where}.artifacts", place) if place else f"{where}.artifacts", message
+            )
 
     # -- states -------------------------------------------------------------------------
 
@@ -754,6 +765,7 @@ class _Validator:
             for key in meta:
                 if not isinstance(key, str):
                     self.error(f"{where}.meta", f"keys must be text, got {key!r}")
+            self.check_artifacts(f"{where}.meta", meta)
             if "task" in meta:
                 if kind == "atomic":
                     self.check_task(f"{where}.meta.task", meta["task"])

@@ -38,6 +38,7 @@ from approvals.permissions import (
 )
 from approvals.request_schema import form_errors
 from approvals.roles import role_ids_by_name
+from approvals.services.artifacts import current_versions, require_artifacts
 from approvals.services.asks import approved_arguments
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
@@ -247,6 +248,9 @@ def task_decide(
         raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
     changed = _apply_form(run, task, form) if form is not None else {}
     arguments = _ask_arguments(instance, event, data)
+    # What the decision saw: "approved quote v2" (and no approval without a required one).
+    seen = current_versions(instance.pk)
+    require_artifacts(run.chart, task.state, event, seen)
     absent_id = _on_behalf_of(actor, task, instance, now)
     if (
         task.rule != TaskRule.ANY
@@ -267,6 +271,7 @@ def task_decide(
         comment=comment,
         data=dict(data or {}),
         decided_at=now,
+        artifact_versions=seen,
     )
     run.exclude_decider(task, actor.pk)
     task.close(TaskStatus.DONE)
@@ -283,6 +288,7 @@ def task_decide(
             **({"data": data} if data else {}),
             **({"changed": changed} if changed else {}),
             **arguments,
+            **({"artifacts": seen} if seen else {}),
             **_behalf_data(absent_id),
         },
     )

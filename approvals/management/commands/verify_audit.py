@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.models import WorkflowInstance
+from approvals.models import ArtifactVersion, WorkflowInstance
+from approvals.services.artifacts import check_files
 from approvals.services.audit import ChainKeys, check_chains, unknown_key_problem
 
 
@@ -52,7 +53,13 @@ class Command(BaseCommand):
                 "the key they were written with, or after a rotation list it in "
                 "AUDIT_CHAIN_PREVIOUS_KEYS."
             )
+        # The chain proves which SHA-256 each document version had; the bytes must still match.
+        for problem in check_files(instances.values_list("pk", flat=True)):
+            raise CommandError(f"stored document does not match the audit trail: {problem}")
+        files = ArtifactVersion.objects.filter(artifact__instance__in=instances).count()
         summary = f"audit chains verified: {checked} instance(s), {events} event(s)"
+        if files:
+            summary += f", {files} stored document version(s) re-hashed"
         if unkeyed:
             summary += (
                 f"; {unkeyed} event(s) in {unkeyed_instances} instance(s) predate "
