@@ -417,6 +417,11 @@ SPECTACULAR_SETTINGS = {
     # (No Redoc page: its bundle fetches fonts and a logo from the internet.)
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Several components have a `status`: each set of choices under a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "InstanceStatusEnum": "approvals.models.InstanceStatus",
+        "TaskStatusEnum": "approvals.models.TaskStatus",
+    },
 }
 # API throttling counts in a cache every process shares: Redis in production. While it does not
 # answer, each process counts in its own memory (approvals/api/throttling.py); the short

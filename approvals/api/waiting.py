@@ -63,6 +63,7 @@ def with_waits(django_app: Any) -> Any:
         handler = InstanceWait if match["kind"] == "wait" else InstanceStream
         await handler(scope, receive, send, int(match["pk"])).run()
 
+    application.django_app = django_app  # type: ignore[attr-defined]
     return application
 
 

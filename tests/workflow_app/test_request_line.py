@@ -85,7 +85,8 @@ def test_websockets_do_not_queue_in_the_line() -> None:
 
 
 def test_the_web_application_is_behind_the_line(settings) -> None:
-    line = application.application_mapping["http"]
+    # Behind the waits and streams, which hold no database connection (approvals/api/waiting.py).
+    line = application.application_mapping["http"].django_app
     assert isinstance(line, RequestLine)
     assert line.limit == settings.WEB_MAX_REQUESTS == settings.DATABASE_POOL_SIZE - 2
     assert line.timeout == settings.WEB_QUEUE_TIMEOUT_SECONDS

@@ -253,4 +253,7 @@ def test_the_kinds_are_the_documented_ones():
         "reminder",
         "escalation",
         "completed",
+        "mention",
+        "question",
+        "comment",
     }

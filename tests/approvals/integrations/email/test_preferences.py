@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from accounts.models import NotificationPreference, NotificationSchedule
 from approvals.integrations.email.models import OutgoingEmail
+from approvals.models import NotificationKind
 from approvals.services.errors import NotAllowed
 from approvals.services.instances import instance_start
 from approvals.services.preferences import user_set_notification_preferences
@@ -36,15 +37,7 @@ def start(requester, now: datetime = NOW, **flow_task):
 
 def form_data(**changes) -> dict:
     data = {"digest_time": "08:00", "quiet_from": "", "quiet_until": ""}
-    for kind in (
-        "task_new",
-        "task_claimed",
-        "task_delegated",
-        "decision",
-        "reminder",
-        "escalation",
-        "completed",
-    ):
+    for kind in NotificationKind.values:
         data[f"{kind}-email"] = "on"
         data[f"{kind}-delivery"] = "immediate"
     data.update(changes)
