@@ -178,7 +178,9 @@ def test_a_scrape_adds_up_web_and_two_workers(
         for task, decision in zip(tasks, ["APPROVE", "APPROVE", "REJECT"], strict=True):
             body = {"decision": decision, "comment": "no"}
             call(web, "POST", f"/api/v1/tasks/{task.pk}/decide/", rob, body)
-        current_app.send_task("approvals.tasks.refresh_metrics", queue=queue)
+        # A connection of its own: another test on this process may have closed the app's pool.
+        with current_app.connection_for_write() as broker:
+            current_app.send_task("approvals.tasks.refresh_metrics", queue=queue, connection=broker)
         gauge = ("signoff_open_tasks", frozenset({("workflow", "ship-bad"), ("state", "posting")}))
         wait_until(lambda: gauge in scrape(web), "the gauges", logs)
         samples = scrape(web)
