@@ -1213,7 +1213,163 @@ class Comment(models.Model):
         return f"comment {self.pk} by {self.author_id}"
 
 
-# ----- Channels whose models live with their integration
+# ----- Channels: e-mail (approvals/integrations/email/) and Microsoft Teams (.../teams/)
 
-from approvals.integrations.email.models import EmailStatus, OutgoingEmail  # noqa: E402, F401
-from approvals.integrations.teams.models import TeamsMessage, TeamsStatus  # noqa: E402, F401
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    # Waiting for the digest it goes in (due at next_attempt_at), then in it.
+    HELD = "held", "Held for a digest"
+    DIGESTED = "digested", "Sent in a digest"
+
+
+DIGEST_KIND = "digest"
+EMAIL_KINDS = [*NotificationKind.choices, (DIGEST_KIND, "Digest")]
+
+
+class OutgoingEmail(models.Model):
+    """One e-mail to one person; its Message-ID is fixed when the row is written, so a message
+    sent twice (a worker that died after the server accepted it) is one message to the reader."""
+
+    kind = models.CharField(max_length=20, choices=EMAIL_KINDS)
+    notification = models.OneToOneField(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="email"
+    )
+    recipient = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    to = models.EmailField(max_length=254, help_text="The address when the message was written.")
+    instance = models.ForeignKey(
+        WorkflowInstance, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    message_id = models.CharField(max_length=200, unique=True, help_text="Without the <>.")
+    subject = models.CharField(max_length=300, blank=True, help_text="As sent.")
+    status = models.CharField(
+        max_length=10, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    digest = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        help_text="The digest this notification went in.",
+    )
+    digest_key = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="A digest's person and period: one digest each, however often beat runs.",
+    )
+    link_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="When one of its decision links decided the task."
+    )
+
+    class Meta:
+        app_label = "approvals"
+        ordering = ["-id"]
+        verbose_name = "e-mail"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="email_due",
+            ),
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="held"), name="email_held_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to} ({self.status})"
+
+
+class TeamsStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+# A card that says how a task the first card was about closed ("Approved by Bob Baker").
+CLOSED_KIND = "closed"
+TEAMS_KINDS = [*NotificationKind.choices, (CLOSED_KIND, "Task closed")]
+
+
+class TeamsMessage(models.Model):
+    kind = models.CharField(max_length=20, choices=TEAMS_KINDS)
+    notification = models.OneToOneField(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="teams"
+    )
+    recipient = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    role = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL)
+    follows = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="follow_ups",
+        help_text="The card whose task closed, for a follow-up card.",
+    )
+    text = models.CharField(max_length=300)
+    status = models.CharField(
+        max_length=10, choices=TeamsStatus.choices, default=TeamsStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    closed_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a follow-up card for its closed task was written."
+    )
+
+    class Meta:
+        app_label = "approvals"
+        ordering = ["-id"]
+        verbose_name = "Teams message"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="teams_due",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(recipient__isnull=False) | Q(role__isnull=False),
+                name="teams_message_has_target",
+            ),
+            # One follow-up per card, however often its task's closing is seen.
+            models.UniqueConstraint(
+                fields=["follows"], condition=Q(follows__isnull=False), name="teams_one_follow_up"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"role {self.role_id}" if self.role_id else f"user {self.recipient_id}"
+        return f"{self.get_kind_display()} to {target} ({self.status})"
