@@ -63,8 +63,8 @@ def queue(task: str, calls: Iterable[Sequence[Any]], *, countdown: float | None 
     for args in calls:
         try:
             celery_task.apply_async(tuple(args), countdown=countdown)
-        except Exception:  # the broker, not our data: the sweep sends it again
-            logger.warning("could not queue %s%s; the sweep will", task, tuple(args))
+        except Exception as error:  # the broker, not our data: the sweep sends it again
+            logger.warning("could not queue %s%s (%r); the sweep will", task, tuple(args), error)
         else:
             sent += 1
     return sent

@@ -55,15 +55,21 @@ def redis_down(settings) -> Iterator[str]:
         "api": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url},
     }
     previous = current_app.conf.broker_url
-    current_app.conf.broker_url = url
-    current_app.pool.force_close_all()
-    current_app._pool = None
+    point_the_broker_at(url)
     try:
         yield url
     finally:
-        current_app.conf.broker_url = previous
-        current_app.pool.force_close_all()
-        current_app._pool = None
+        point_the_broker_at(previous)
+
+
+def point_the_broker_at(url: str) -> None:
+    """Celery keeps two pools bound to the broker's address: the connections, and the producers
+    made from them (which eager tasks use too). Both are dropped, or every later test on this
+    process would still send to the address it was given here."""
+    current_app.conf.broker_url = url
+    current_app.pool.force_close_all()
+    current_app._pool = None
+    current_app.amqp._producer_pool = None
 
 
 @pytest.fixture
