@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
+import kombu.pools
 import pytest
 from celery import current_app
 from django.test import Client
@@ -63,11 +64,12 @@ def redis_down(settings) -> Iterator[str]:
 
 
 def point_the_broker_at(url: str) -> None:
-    """Celery keeps two pools bound to the broker's address: the connections, and the producers
-    made from them (which eager tasks use too). Both are dropped, or every later test on this
-    process would still send to the address it was given here."""
+    """Kombu keeps process-wide pools of connections and of producers per broker address, and
+    Celery holds on to the ones it took (eager tasks use them too). All are closed and
+    forgotten, so that neither this test nor a later one on the process sends through a pool
+    made for the other address, or through a closed one."""
     current_app.conf.broker_url = url
-    current_app.pool.force_close_all()
+    kombu.pools.reset()
     current_app._pool = None
     current_app.amqp._producer_pool = None
 
