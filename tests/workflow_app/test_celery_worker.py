@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import BASE_DIR, child_env, manage
+from tests.processes import BASE_DIR, child_env, manage, migrate
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workflow_app"]
 SEND_TASK = (
@@ -33,8 +33,7 @@ def heartbeat_seen(database: Path, source: str) -> bool:
 @pytest.mark.slow
 def test_task_sent_in_one_process_is_executed_by_the_worker(tmp_path: Path) -> None:
     env = child_env(tmp_path)
-    migrated = manage("migrate", "--noinput", env=env)
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(env)
     database = tmp_path / "signoff.sqlite3"
     assert not heartbeat_seen(database, "test")
 

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tests.processes import manage
+from tests.processes import manage, migrate
 
 SEED = """
 import json
@@ -40,8 +40,7 @@ SCHEMA = {
 
 
 def seed_asks(env: dict[str, str]) -> dict[str, str]:
-    migrated = manage("migrate", "--noinput", env=env)
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(env)
     done = manage("shell", "-c", SEED, env=env)
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("TOKENS="))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.processes import BASE_DIR, child_env, manage
+from tests.processes import BASE_DIR, child_env, manage, migrate
 
 SEED = """
 import json
@@ -52,8 +52,7 @@ def free_port() -> int:
 
 
 def seed(env: dict[str, str]) -> dict[str, str]:
-    migrated = manage("migrate", "--noinput", env=env)
-    assert migrated.returncode == 0, migrated.stderr
+    migrate(env)
     done = manage("shell", "-c", SEED, env=env)
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("SESSIONS="))

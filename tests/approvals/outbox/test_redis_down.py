@@ -181,7 +181,7 @@ def test_a_real_server_decides_from_the_page_and_the_api_while_redis_is_down(tmp
     from http.cookiejar import CookieJar
 
     from tests.approvals.notify.live_server import Daphne
-    from tests.processes import child_env, manage
+    from tests.processes import child_env, manage, migrate
 
     env = child_env(
         tmp_path,
@@ -192,7 +192,7 @@ def test_a_real_server_decides_from_the_page_and_the_api_while_redis_is_down(tmp
         SLACK_SIGNING_SECRET="8f742231b10e8888abcd99yyyzzz85a5",
         SLACK_API_URL="http://127.0.0.1:9/api/",
     )
-    assert manage("migrate", "--noinput", env=env).returncode == 0
+    migrate(env)
     seeded = manage("shell", "-c", SEED, env=env)
     assert seeded.returncode == 0, seeded.stderr
     line = next(x for x in seeded.stdout.splitlines() if x.startswith("SEED="))
