@@ -15,6 +15,7 @@ from accounts.models import User
 from accounts.people import find_person, person_problem
 from approvals.machine.words import enum_options
 from approvals.selectors import REQUEST_STATUSES, SORTS, TABS, InboxFilters, column_sort
+from approvals.services.signatures import SigningCredentials
 
 # Longer strings than this get a textarea.
 TEXTAREA_FROM = 200
@@ -182,6 +183,28 @@ class RequestFilterForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.CharField(max_length=100)
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    # Re-authentication on a step that asks for an electronic signature; never shown again.
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=4096,
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    code = forms.CharField(
+        required=False,
+        max_length=12,
+        label="Code from your authenticator app",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}
+        ),
+    )
+
+    def signing(self) -> SigningCredentials:
+        return SigningCredentials(
+            password=self.cleaned_data.get("password") or "",
+            code=self.cleaned_data.get("code") or "",
+        )
 
 
 class DelegateForm(forms.Form):

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from approvals.formatting import moment
 from approvals.machine.config import field_label
 from approvals.machine.statechart import Statechart, Transition
 from approvals.machine.words import (
@@ -28,6 +29,7 @@ from approvals.machine.words import (
     roles_phrase,
 )
 from approvals.models import AuditEvent, WorkflowInstance
+from approvals.services import signatures
 from approvals.services.definitions import statechart_for
 
 OUTCOME_SENTENCES = {
@@ -54,6 +56,7 @@ class TimelineEntry:
     text: str  # after the name, or a whole sentence where there is no person
     comment: str
     kind: str  # a CSS hook: start, move, task, decision, end
+    signature: str = ""  # "Signed by … on …: <meaning>" for a signed decision
 
 
 def timeline(instance: WorkflowInstance) -> list[TimelineEntry]:
@@ -105,6 +108,9 @@ class _Story:
             text=text,
             comment=said(event),
             kind=kind,
+            signature=signatures.describe(signature)
+            if (signature := (event.data or {}).get("signature"))
+            else "",
         )
 
     def describe(self, event: AuditEvent, person: str) -> tuple[str, str, str]:
@@ -149,6 +155,12 @@ class _Story:
             return person, self.artifact_added(data), "document"
         if name in ("comment.added", "comment.edited", "comment.answered"):
             return person, COMMENT_TEXT[name], "comment"
+        if name == "signature.failed":
+            text = "tried to sign and gave a wrong password or code"
+            if data.get("locked_until"):
+                until = datetime.fromisoformat(data["locked_until"])
+                text += f"; signing is locked until {moment(until)}"
+            return person, text, "task"
         if name == "timer.failed":
             return "", f"A time limit in {step} could not be applied", "task"
         if name == "instance.withdrawn" and person:

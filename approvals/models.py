@@ -499,6 +499,10 @@ class Decision(models.Model):
     # The request's artifact versions current when the decision was made ("approved quote v2"):
     # [{"name", "version", "sha256"}], also in the decision's audit event.
     artifact_versions = models.JSONField(default=list, blank=True)
+    # The electronic signature of a step that asks for one (services/signatures.py): the
+    # signer's printed name, when, its meaning, how they re-authenticated, and the digest of
+    # what it signs. Empty where the step asks for none. Also in the decision's audit event.
+    signature = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -510,6 +514,19 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} by {self.actor}"
+
+
+class SigningLockout(models.Model):
+    """Failed signing attempts in a row, per person: the third locks signing for a while."""
+
+    user = models.OneToOneField(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    failures = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"signing of {self.user}"
 
 
 class Timer(models.Model):

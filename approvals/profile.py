@@ -1,12 +1,18 @@
-"""The profile page: who I am, my roles, my out-of-office periods, my Slack link."""
+"""The profile page: who I am, my roles, my out-of-office periods, my Slack link, the
+authenticator app I sign decisions with."""
 
 from __future__ import annotations
+
+import textwrap
+from base64 import b32encode
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -14,6 +20,7 @@ from accounts.absences import local_day
 from accounts.forms import AbsenceForm, TimeZoneForm
 from accounts.models import OutOfOffice
 from approvals.integrations.slack.client import enabled as slack_enabled
+from approvals.services import signatures
 from approvals.services.absences import absence_create, absence_delete
 from approvals.services.errors import InvalidInput, NotAllowed
 from approvals.services.preferences import user_set_time_zone
@@ -58,6 +65,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             initial={"time_zone": request.user.time_zone}, site_zone=settings.TIME_ZONE
         ),
         "slack_enabled": slack_enabled(),
+        **_signing_code_context(request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
 
@@ -91,3 +99,39 @@ def absence_delete_view(request: HttpRequest, absence_id: int) -> HttpResponse:
         return HttpResponse("No such out-of-office period.", status=404)
     messages.success(request, "Out-of-office period removed.")
     return redirect("profile")
+
+
+def _signing_code_context(user: Any) -> dict[str, Any]:
+    pending = signatures.pending_code_setup(user)
+    return {
+        "signing_code": signatures.has_code(user),
+        "signing_code_setup": {
+            "key": " ".join(textwrap.wrap(b32encode(pending.bin_key).decode(), 4)),
+            "url": pending.config_url,
+        }
+        if pending is not None
+        else None,
+    }
+
+
+@login_required
+@require_POST
+def signing_code_view(request: HttpRequest) -> HttpResponse:
+    """POST step=start | confirm (code) | remove (password): the authenticator app whose code
+    signing asks for, beside the password."""
+    step = request.POST.get("step", "")
+    try:
+        if step == "start":
+            signatures.code_setup_start(user=request.user)
+            messages.success(request, "Add the key below to your authenticator app.")
+        elif step == "confirm":
+            signatures.code_setup_confirm(user=request.user, code=request.POST.get("code", ""))
+            messages.success(request, "Your app is set up: signing asks for its code from now on.")
+        elif step == "remove":
+            signatures.code_remove(user=request.user, password=request.POST.get("password", ""))
+            messages.success(request, "Removed: signing asks only for your password.")
+        else:
+            return HttpResponse("Unknown step: start, confirm or remove.", status=400)
+    except InvalidInput as exc:
+        messages.error(request, f"{exc.message[:1].upper()}{exc.message[1:]}.")
+    return redirect(f"{reverse('profile')}#signing-code")

@@ -58,6 +58,7 @@ from approvals.models import (
 )
 from approvals.permissions import can_view_instance, can_view_task, four_eyes_refusal
 from approvals.request_schema import sentence
+from approvals.services import signatures
 from approvals.services.artifacts import Upload, instance_start_with_artifacts
 from approvals.services.automated_steps import (
     failed_action_cancel,
@@ -78,6 +79,8 @@ from approvals.services.task_work import (
 )
 
 PAGE_SIZE = 25
+# A refused decision's messages that belong next to a field of the decision form.
+DECISION_FIELD_ERRORS = ("comment", "password", "code")
 # The session key of the inbox's last URL, where a decision returns.
 INBOX_URL = "signoff_inbox_url"
 
@@ -350,7 +353,13 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "retry_outcome": selectors.retry_outcome(review) if review is not None else None,
         "skip_choices": skip_choices(review) if review is not None and may_act else [],
         "review_errors": forms.get("review_errors") or {},
-        "decided": None if task.is_live or review else selectors.decision_of(task),
+        "decided": (decided := None if task.is_live or review else selectors.decision_of(task)),
+        "decided_signature": signatures.describe(decided.signature)
+        if decided is not None and decided.signature
+        else "",
+        "signature": _signature_asked(chart, task, request.user)
+        if may_act and review is None
+        else None,
         "closed_reason": "" if task.is_live else describe_closed(task),
         "settled_note": "" if task.is_live else _settled_note(task, review),
         "can_claim": may_act and task.assignee_id is None,
@@ -373,6 +382,15 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         context.update(ask_context(instance, arguments_text=forms["arguments_text"]))
         context["arguments_errors"] = forms.get("arguments_errors") or []
     return context
+
+
+def _signature_asked(chart: Any, task: Task, user: Any) -> dict[str, Any] | None:
+    """For the one who may decide a step that asks for a signature: its meaning and what they
+    type to sign (their password, a code, or both)."""
+    spec = chart.state(task.state).task
+    if spec is None or not spec.signature:
+        return None
+    return {"meaning": spec.signature, "needs": signatures.needs(user)}
 
 
 def _what_came_before(task: Task, form: dict[str, Any]) -> dict[str, Any]:
@@ -524,6 +542,7 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
             data=decision_data,
             actor=request.user,
             now=timezone.now(),
+            signing=form.signing(),
         )
     except InvalidInput as exc:
         argument_errors = arguments_messages(exc.field_errors)
@@ -539,7 +558,7 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
             if edit_form is not None and field in edit_form.fields:
                 edit_form.add_error(field, errors)
             else:
-                form.add_error("comment" if field == "comment" else None, errors)
+                form.add_error(field if field in DECISION_FIELD_ERRORS else None, errors)
         return _task_errors(request, task, decision_form=form, edit_form=edit_form)
     label = form.cleaned_data["decision"].replace("_", " ").lower()
     if result.moved:

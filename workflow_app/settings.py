@@ -108,6 +108,9 @@ INSTALLED_APPS = [
     "guardian",
     "csp",
     "axes",
+    # TOTP codes for electronic signatures (approvals/services/signatures.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "approvals",
 ]
@@ -174,6 +177,9 @@ LOGOUT_REDIRECT_URL = "login"
 GUARDIAN_RAISE_403 = False
 
 # Sign-in throttling (django-axes, accounts/throttling.py; README, "Sign-in throttling"): after
+# Authenticator apps list the key under this name (electronic signatures' codes).
+OTP_TOTP_ISSUER = "Signoff"
+
 # AXES_FAILURE_LIMIT failures for one username or from one address within the cool-off, sign-in
 # for it is refused until the cool-off has passed; a successful sign-in forgets the user's own
 # failures. Attempts are kept in the database, which every web process shares.

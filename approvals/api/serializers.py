@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from approvals.api import selectors
 from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
+from approvals.services.definitions import statechart_for
 from approvals.services.instances import MAX_TITLE
 from approvals.services.task_work import MAX_COMMENT
 from approvals.storable import json_problem
@@ -124,6 +125,11 @@ class TaskSerializer(serializers.ModelSerializer):
     roles = serializers.SerializerMethodField()
     overdue = serializers.SerializerMethodField()
     decisions = serializers.SerializerMethodField()
+    signature = serializers.SerializerMethodField(
+        help_text="The meaning of the electronic signature this step asks for (null: none). "
+        "Such a step is decided on its page, where the signer re-authenticates; the API "
+        "refuses to decide it. A signed decision's signature is in its audit event."
+    )
 
     class Meta:
         model = Task
@@ -146,6 +152,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "due_at",
             "overdue",
             "decisions",
+            "signature",
         ]
 
     def get_roles(self, task: Task) -> list[str]:
@@ -158,6 +165,10 @@ class TaskSerializer(serializers.ModelSerializer):
     def get_decisions(self, task: Task) -> list[str]:
         """The events this task is decided with (empty once it is closed)."""
         return selectors.task_decisions(task) if task.is_live else []
+
+    def get_signature(self, task: Task) -> str | None:
+        spec = statechart_for(task.instance.definition).state(task.state).task
+        return spec.signature if spec is not None and spec.signature else None
 
 
 class InstanceSerializer(serializers.ModelSerializer):

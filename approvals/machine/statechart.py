@@ -74,6 +74,9 @@ class TaskSpec:
     # names) or the SLA (an ISO 8601 duration), read when the step opens.
     roles_from: str = ""
     sla_from: str = ""
+    # An electronic signature's meaning ("Approved as Director"): deciding asks the signer to
+    # re-authenticate, and the decision carries the signature. Empty: no signature.
+    signature: str = ""
 
     @property
     def approvals_needed(self) -> int:
@@ -348,4 +351,5 @@ def _task_spec(task: Mapping[str, Any]) -> TaskSpec:
         distinct_from=tuple(task.get("distinct_from") or ()),
         roles_from=str(task.get("roles_from") or ""),
         sla_from=str(task.get("sla_from") or ""),
+        signature=str((task.get("signature") or {}).get("meaning") or ""),
     )

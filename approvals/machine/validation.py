@@ -107,7 +107,9 @@ TASK_KEYS = (
     "forbid_requester",
     "label",
     "distinct_from",
+    "signature",
 )
+MAX_SIGNATURE_MEANING = 200
 BACKOFFS = ("exponential", "fixed")
 
 # Names from XState (v4 and v5) and from other workflow tools that people will reach for.
@@ -1307,6 +1309,22 @@ class _Validator:
             self.error(f"{where}.forbid_requester", "cannot be true on a task for the requester")
         if "label" in task:
             self.expect_str(f"{where}.label", task["label"])
+        if "signature" in task:
+            self.check_signature(f"{where}.signature", task["signature"])
+
+    def check_signature(self, where: str, signature: Any) -> None:
+        """`signature: {meaning: "Approved as Director"}`: what the signer's signature means."""
+        if not self.expect_mapping(where, signature):
+            return
+        self.unknown_keys(where, signature, ("meaning",))
+        meaning = signature.get("meaning")
+        if not isinstance(meaning, str) or not meaning.strip():
+            self.error(
+                f"{where}.meaning",
+                'say what the signature means, like "Approved as Director"',
+            )
+        elif len(meaning) > MAX_SIGNATURE_MEANING:
+            self.error(f"{where}.meaning", f"at most {MAX_SIGNATURE_MEANING} characters")
 
     # -- the graph ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from accounts.absences import local_day, resolve_assignee
 from accounts.people import choosable_people
 from approvals import tracing
 from approvals.formatting import moment
+from approvals.links import absolute, task_path
 from approvals.machine.statechart import APPROVE, WITHDRAW
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
@@ -38,6 +39,7 @@ from approvals.permissions import (
 )
 from approvals.request_schema import form_errors
 from approvals.roles import role_ids_by_name
+from approvals.services import signatures
 from approvals.services.artifacts import current_versions, require_artifacts
 from approvals.services.asks import approved_arguments
 from approvals.services.definitions import statechart_for
@@ -204,7 +206,6 @@ def task_unclaim(*, task_id: int, actor: Any, now: datetime, channel: str = Chan
 
 
 @tracing.service_span("signoff.task_decide")
-@transaction.atomic
 def task_decide(
     *,
     task_id: int,
@@ -215,6 +216,7 @@ def task_decide(
     data: Mapping[str, Any] | None = None,
     form: Mapping[str, Any] | None = None,
     channel: str = Channel.WEB,
+    signing: signatures.SigningCredentials | None = None,
 ) -> DecisionResult:
     """Decide a task with one of its state's events. Under rules all/quorum/everyone an APPROVE
     waits for the other approvals of the visit; any other event fires at once (first decision
@@ -222,7 +224,81 @@ def task_decide(
 
     `form` is the request's edited fields, accepted on the requester's own tasks (answering
     "changes requested"): validated against the definition's form and written to the context
-    before the event is tried, so guards route on the new values. Read-only fields are kept."""
+    before the event is tried, so guards route on the new values. Read-only fields are kept.
+
+    A step that asks for an electronic signature is decided only on the task's page, with
+    `signing` (the signer's password, and code where they have an authenticator app): checked
+    first, in a transaction of its own, so that a failed attempt stays counted and audited."""
+    signer = _signer(task_id=task_id, actor=actor, channel=channel, now=now, signing=signing)
+    return _decide(
+        task_id=task_id,
+        event=event,
+        actor=actor,
+        now=now,
+        comment=comment,
+        data=data,
+        form=form,
+        channel=channel,
+        signer=signer,
+    )
+
+
+def _signer(
+    *,
+    task_id: int,
+    actor: Any,
+    channel: str,
+    now: datetime,
+    signing: signatures.SigningCredentials | None,
+) -> signatures.Signer | None:
+    """Who signs this decision, for a step that asks for a signature (None for one that does
+    not); refused off the task's page, without credentials, or with wrong ones."""
+    meaning = _signature_meaning(task_id)
+    if not meaning:
+        return None
+    with transaction.atomic():
+        instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
+        _require_live(task)
+        _require_allowed(actor, task, instance, now)
+        if channel != Channel.WEB or signing is None:
+            raise NotAllowed(
+                f"this step needs your electronic signature ({meaning}); sign it on the "
+                f"task's page: {absolute(task_path(task.pk))}"
+            )
+        attempt = signatures.check(actor, signing, now)
+        if attempt.failures:
+            data: dict[str, Any] = {"failures": attempt.failures}
+            if attempt.locked_until is not None:
+                data["locked_until"] = attempt.locked_until.isoformat()
+            run.record("signature.failed", task=task, to_state=task.state, data=data)
+            run.commit()
+    if attempt.signer is None:
+        raise InvalidInput(f"not signed: {attempt.problem}", {attempt.field: [attempt.problem]})
+    return attempt.signer
+
+
+def _signature_meaning(task_id: int) -> str:
+    """The meaning of the signature the task's step asks for; "" for none (or no such task)."""
+    task = Task.objects.filter(pk=task_id).select_related("instance__definition").first()
+    if task is None:
+        return ""
+    spec = statechart_for(task.instance.definition).state(task.state).task
+    return spec.signature if spec is not None else ""
+
+
+@transaction.atomic
+def _decide(
+    *,
+    task_id: int,
+    event: str,
+    actor: Any,
+    now: datetime,
+    comment: str,
+    data: Mapping[str, Any] | None,
+    form: Mapping[str, Any] | None,
+    channel: str,
+    signer: signatures.Signer | None,
+) -> DecisionResult:
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
         raise InvalidInput(
@@ -263,6 +339,21 @@ def task_decide(
             current_state=task.state,
         )
 
+    spec = state.task
+    signature = (
+        signatures.sign(
+            signer,
+            meaning=spec.signature,
+            instance_id=instance.pk,
+            task_id=task.pk,
+            event=event,
+            comment=comment,
+            artifacts=seen,
+            at=now,
+        )
+        if signer is not None and spec is not None and spec.signature
+        else {}
+    )
     Decision.objects.create(
         task=task,
         actor=actor,
@@ -272,6 +363,7 @@ def task_decide(
         data=dict(data or {}),
         decided_at=now,
         artifact_versions=seen,
+        signature=signature,
     )
     run.exclude_decider(task, actor.pk)
     task.close(TaskStatus.DONE)
@@ -289,6 +381,7 @@ def task_decide(
             **({"changed": changed} if changed else {}),
             **arguments,
             **({"artifacts": seen} if seen else {}),
+            **({"signature": signature} if signature else {}),
             **_behalf_data(absent_id),
         },
     )
