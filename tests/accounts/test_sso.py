@@ -394,7 +394,10 @@ def test_unsigned_and_symmetric_tokens_are_refused(provider):
     # HS256 under the provider's key id: the JWKS key is for RS256 only.
     jwks = requests.get(f"{provider.issuer}/.well-known/jwks.json", timeout=10).json()
     symmetric = jwt.encode(
-        {"sub": "x"}, "a-shared-secret-of-thirty-two-bytes", algorithm="HS256", headers={"kid": jwks["keys"][0]["kid"]}
+        {"sub": "x"},
+        "a-shared-secret-of-thirty-two-bytes",
+        algorithm="HS256",
+        headers={"kid": jwks["keys"][0]["kid"]},
     )
     with pytest.raises((sso.SignInRefused, SuspiciousOperation)):
         verify(provider, symmetric)

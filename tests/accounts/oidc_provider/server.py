@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -56,6 +57,10 @@ class Provider:
         settings.OIDC_GROUPS_CLAIM = "groups"
         settings.OIDC_ALLOWED_DOMAINS = []
         settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, sso.BACKEND]
+        # As workflow_app/settings.py does for OIDC_ISSUER: signing out may redirect there.
+        policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+        policy["DIRECTIVES"]["form-action"].append(self.issuer.removesuffix("/o"))
+        settings.CONTENT_SECURITY_POLICY = policy
         for name, value in extra.items():
             setattr(settings, name, value)
         sso.forget_provider()
