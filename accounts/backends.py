@@ -35,6 +35,14 @@ class LocalPasswordBackend(ModelBackend):
             return None
         return user
 
+    def get_user(self, user_id: Any) -> Any:
+        # Sessions signed in with a password before LOCAL_LOGIN=false end with it.
+        user = super().get_user(user_id)
+        if user is not None and not settings.LOCAL_LOGIN:
+            if not password_allowed(user.get_username()) or not user.is_superuser:
+                return None
+        return user
+
     def _username_field(self) -> str:
         from django.contrib.auth import get_user_model
 

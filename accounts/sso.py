@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import jwt
 import requests
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.urls import reverse
@@ -185,6 +186,10 @@ class ProviderBackend(OIDCAuthenticationBackend):
                 raise SignInRefused("The identity provider answered about someone else.")
             claims = {**extra, **payload}
         return claims
+
+    def get_user(self, user_id: Any) -> User | None:
+        # The library's version skips Django's check: a deactivated account's sessions end.
+        return ModelBackend.get_user(self, user_id)
 
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict) -> User:
         claims = self.get_userinfo(access_token, id_token, payload)

@@ -270,6 +270,14 @@ def test_a_deactivated_account_is_refused(provider, client):
     assert roles(otis) == {"manager"}  # nothing was applied
 
 
+def test_deactivating_someone_signed_in_with_the_provider_ends_their_session(provider, client):
+    provider.person("olga", email="olga@example.com")
+    sign_in(client, provider, "olga")
+    assert client.get("/inbox/").status_code == 200
+    User.objects.filter(username="olga").update(is_active=False)
+    assert client.get("/inbox/")["Location"] == "/accounts/login/?next=/inbox/"
+
+
 def test_an_error_from_the_provider_signs_nobody_in(provider, client):
     client.get("/accounts/oidc/authenticate/")
     (state,) = client.session["oidc_states"]
@@ -437,6 +445,18 @@ def test_with_passwords_off_a_password_signs_in_only_the_break_glass_user(
     allowed = client.post("/accounts/login/", {"username": "breakglass", "password": TEST_PASSWORD})
     assert allowed.status_code == 302
     assert signed_in_user(client) == passwords_off
+
+
+def test_turning_passwords_off_ends_password_sessions_but_the_break_glass_one(
+    provider, settings, reviewer, admin_user
+):
+    rob, glass = Client(), Client()
+    rob.force_login(reviewer)
+    glass.force_login(admin_user)
+    settings.LOCAL_LOGIN = False
+    settings.BREAK_GLASS_USER = admin_user.username
+    assert rob.get("/inbox/")["Location"] == "/accounts/login/?next=/inbox/"
+    assert glass.get("/inbox/").status_code == 200
 
 
 def test_the_break_glass_user_must_be_a_superuser(passwords_off, client):
