@@ -96,12 +96,19 @@ class RoleInline(admin.StackedInline):
     verbose_name_plural = "Role"
 
 
+class ProviderGroupInline(admin.TabularInline):
+    model = ProviderGroupRole
+    extra = 0
+    verbose_name = "identity-provider group giving this role"
+    verbose_name_plural = "identity-provider groups giving this role"
+
+
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
 class RoleGroupAdmin(BaseGroupAdmin):
-    inlines = [RoleInline]
+    inlines = [RoleInline, ProviderGroupInline]
     list_display = ("name", "description", "member_count")
 
     @admin.display(description="description")
@@ -164,9 +171,8 @@ class ProviderGroupRoleAdmin(admin.ModelAdmin):
 
 @admin.register(RoleChange)
 class RoleChangeAdmin(admin.ModelAdmin):
-    list_display = ("at", "user", "summary", "issuer")
-    list_select_related = ("user",)
-    search_fields = ("user__username",)
+    list_display = ("at", "username", "summary", "issuer")
+    search_fields = ("username",)
     date_hierarchy = "at"
 
     @admin.display(description="change")

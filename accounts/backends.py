@@ -38,9 +38,9 @@ class LocalPasswordBackend(ModelBackend):
     def get_user(self, user_id: Any) -> Any:
         # Sessions signed in with a password before LOCAL_LOGIN=false end with it.
         user = super().get_user(user_id)
-        if user is not None and not settings.LOCAL_LOGIN:
-            if not password_allowed(user.get_username()) or not user.is_superuser:
-                return None
+        kept = user is None or settings.LOCAL_LOGIN
+        if not kept and (not password_allowed(user.get_username()) or not user.is_superuser):
+            return None
         return user
 
     def _username_field(self) -> str:

@@ -247,7 +247,11 @@ class KeptRole(models.Model):
 class RoleChange(models.Model):
     """Append-only: roles a sign-in with the identity provider gave or took away."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_changes")
+    # The record outlives the account: the username is kept beside it.
+    user = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="role_changes"
+    )
+    username = models.CharField(max_length=150)
     at = models.DateTimeField()
     issuer = models.CharField(max_length=255)
     added = models.JSONField(default=list)

@@ -27,7 +27,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -272,15 +272,19 @@ def sign_in(claims: dict[str, Any], *, issuer: str, now: Any) -> User:
         raise SignInRefused("The identity provider did not say who you are.")
     email = check_email(claims)
     with transaction.atomic():
-        identity = (
-            ExternalIdentity.objects.select_for_update()
-            .select_related("user")
-            .filter(issuer=issuer, subject=subject)
-            .first()
-        )
+        identity = _identity(issuer, subject)
         if identity is None:
-            user = User.objects.create_user(_free_username(claims, email), email=email)
-            identity = ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            try:
+                with transaction.atomic():
+                    user = User.objects.create_user(_free_username(claims, email), email=email)
+                    identity = ExternalIdentity.objects.create(
+                        user=user, issuer=issuer, subject=subject
+                    )
+            except IntegrityError:
+                # The same person's first sign-in in another tab won, or took the username.
+                identity = _identity(issuer, subject)
+                if identity is None:
+                    raise SignInRefused("Signing in did not complete; start again.") from None
         user = identity.user
         if not user.is_active:
             raise SignInRefused("Your account here is deactivated; ask an administrator.")
@@ -289,6 +293,15 @@ def sign_in(claims: dict[str, Any], *, issuer: str, now: Any) -> User:
         identity.save(update_fields=["last_sign_in_at"])
         apply_provider_roles(user, groups_of(claims), issuer=issuer, now=now)
     return user
+
+
+def _identity(issuer: str, subject: str) -> ExternalIdentity | None:
+    return (
+        ExternalIdentity.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(issuer=issuer, subject=subject)
+        .first()
+    )
 
 
 def _update_person(user: User, claims: dict[str, Any], email: str) -> None:
@@ -337,6 +350,7 @@ def apply_provider_roles(
     user.groups.remove(*Group.objects.filter(pk__in=removed))
     change = RoleChange.objects.create(
         user=user,
+        username=user.username,
         at=now,
         issuer=issuer,
         added=sorted(managed[pk] for pk in added),

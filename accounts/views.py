@@ -56,6 +56,8 @@ class ProviderSignIn(oidc_views.OIDCAuthenticationRequestView):
     get_settings = staticmethod(sso.oidc_setting)
 
     def __init__(self, **kwargs: Any) -> None:
+        # View's __init__ only: the library's reads the provider's endpoints, which here wait
+        # for get() (discovery may fail, and must not be tried while single sign-on is off).
         super(oidc_views.OIDCAuthenticationRequestView, self).__init__(**kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:

@@ -233,6 +233,15 @@ def test_a_replayed_answer_is_refused(provider, client):
     assert signed_in_user(client) == jo
 
 
+def test_userinfo_about_someone_else_is_refused(provider, client):
+    provider.person("lea", email="lea@example.com")
+    provider.faults(userinfo_sub="sub-admin")
+    response = sign_in(client, provider, "lea")
+    assert response.status_code == 403
+    assert "answered about someone else" in response.content.decode()
+    assert not ExternalIdentity.objects.exists()
+
+
 def test_a_forged_state_is_refused(provider, client):
     provider.person("kim", email="kim@example.com")
     flow = provider_answer(client, provider, "kim")
@@ -591,6 +600,16 @@ def test_the_admin_shows_mappings_and_role_changes_and_refuses_outsiders(
     assert client.get("/admin/accounts/rolechange/add/").status_code == 403
     assert client.post(f"/admin/accounts/rolechange/{change.pk}/delete/").status_code == 403
     assert RoleChange.objects.filter(pk=change.pk).exists()
+    # The mapping shows on the role's page too.
+    finance = Group.objects.get(name="finance")
+    assert (
+        "Finance-Approvers"
+        in client.get(f"/admin/auth/group/{finance.pk}/change/").content.decode()
+    )
+    # The record outlives the account.
+    rex.delete()
+    change.refresh_from_db()
+    assert (change.user, change.username) == (None, "rex")
 
 
 def test_keeping_a_role_in_the_admin_gives_it_and_protects_it(provider, client, admin_user):

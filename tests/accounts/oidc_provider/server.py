@@ -41,7 +41,7 @@ class Provider:
         self._write(data)
 
     def faults(self, **faults: Any) -> None:
-        """audience="other" or foreign_key=True; faults() clears them."""
+        """audience="other", foreign_key=True or userinfo_sub="someone"; faults() clears them."""
         data = self._control()
         data["faults"] = faults
         self._write(data)

@@ -28,6 +28,12 @@ class Validator(OAuth2Validator):
         claims[control.read().get("groups_claim", "groups")] = found.get("groups", [])
         return claims
 
+    def get_userinfo_claims(self, request: Any) -> dict[str, Any]:
+        claims = super().get_userinfo_claims(request)
+        if control.read().get("faults", {}).get("userinfo_sub"):
+            claims["sub"] = control.read()["faults"]["userinfo_sub"]
+        return claims
+
     def finalize_id_token(self, id_token: dict, token: Any, token_handler: Any, request: Any):
         faults = control.read().get("faults", {})
         if faults.get("audience"):
