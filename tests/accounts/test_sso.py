@@ -514,6 +514,46 @@ def test_an_incomplete_configuration_stops_the_process(tmp_path: Path, variables
     assert message in result.stderr
 
 
+def test_the_variables_turn_single_sign_on_on(tmp_path: Path):
+    env = child_env(
+        tmp_path,
+        DEBUG="true",
+        OIDC_ISSUER="https://idp.example.com/tenant/",
+        OIDC_CLIENT_ID="signoff",
+        OIDC_CLIENT_SECRET="s3cret",
+        OIDC_SCOPES="email,groups",
+        OIDC_GROUPS_CLAIM="roles",
+        OIDC_ALLOWED_DOMAINS="Example.com, @example.org",
+        LOCAL_LOGIN="false",
+        BREAK_GLASS_USER="breakglass",
+    )
+    script = (
+        "from django.conf import settings as s; import json; print(json.dumps(["
+        "s.OIDC_ISSUER, s.OIDC_SCOPES, s.OIDC_GROUPS_CLAIM, s.OIDC_ALLOWED_DOMAINS,"
+        "s.LOCAL_LOGIN, s.BREAK_GLASS_USER, s.AUTHENTICATION_BACKENDS[-1],"
+        "s.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "https://idp.example.com/tenant",
+        "openid email groups",
+        "roles",
+        ["example.com", "example.org"],
+        False,
+        "breakglass",
+        sso.BACKEND,
+        ["'self'", "https://idp.example.com"],
+    ]
+
+
 # ----- Signing out
 
 
