@@ -7,13 +7,62 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from accounts import sso
 from accounts.absences import absence_problems, local_day
-from accounts.models import OutOfOffice, Role, User
+from accounts.models import (
+    ExternalIdentity,
+    KeptRole,
+    OutOfOffice,
+    ProviderGroupRole,
+    Role,
+    RoleChange,
+    User,
+)
 from accounts.people import choosable_people
+
+
+class ExternalIdentityInline(admin.TabularInline):
+    """Link an existing account to the provider beforehand by adding its issuer and subject;
+    otherwise the first sign-in makes a new account."""
+
+    model = ExternalIdentity
+    extra = 0
+    fields = ("issuer", "subject", "created_at", "last_sign_in_at")
+    readonly_fields = ("created_at", "last_sign_in_at")
+
+
+class KeptRoleInline(admin.TabularInline):
+    model = KeptRole
+    extra = 0
+    fields = ("role", "note", "created_at")
+    readonly_fields = ("created_at",)
+
+
+class RoleChangeInline(admin.TabularInline):
+    """What sign-ins with the identity provider changed: append-only, read here only."""
+
+    model = RoleChange
+    extra = 0
+    fields = ("at", "summary", "issuer")
+    readonly_fields = fields
+    can_delete = False
+    ordering = ("-at", "-pk")
+    max_num = 0
+
+    @admin.display(description="change")
+    def summary(self, change: RoleChange) -> str:
+        return str(change)
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    inlines = [ExternalIdentityInline, KeptRoleInline, RoleChangeInline]
     fieldsets = (
         *BaseUserAdmin.fieldsets,
         ("Slack", {"fields": ("slack_user_id",)}),
@@ -29,6 +78,17 @@ class UserAdmin(BaseUserAdmin):
             queryset = queryset.filter(pk__in=choosable_people())
         return super().get_search_results(request, queryset, search_term)
 
+    def save_formset(self, request: Any, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not KeptRole:
+            super().save_formset(request, form, formset, change)
+            return
+        # A kept role is a membership too: keeping it gives it (accounts/sso.py).
+        kept = formset.save(commit=False)
+        for gone in formset.deleted_objects:
+            gone.delete()
+        for row in kept:
+            sso.keep_role(user=form.instance, role=row.role, note=row.note)
+
 
 class RoleInline(admin.StackedInline):
     model = Role
@@ -36,12 +96,19 @@ class RoleInline(admin.StackedInline):
     verbose_name_plural = "Role"
 
 
+class ProviderGroupInline(admin.TabularInline):
+    model = ProviderGroupRole
+    extra = 0
+    verbose_name = "identity-provider group giving this role"
+    verbose_name_plural = "identity-provider groups giving this role"
+
+
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
 class RoleGroupAdmin(BaseGroupAdmin):
-    inlines = [RoleInline]
+    inlines = [RoleInline, ProviderGroupInline]
     list_display = ("name", "description", "member_count")
 
     @admin.display(description="description")
@@ -90,3 +157,33 @@ class OutOfOfficeAdmin(admin.ModelAdmin):
         if db_field.name in ("user", "substitute"):
             kwargs["queryset"] = choosable_people()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(ProviderGroupRole)
+class ProviderGroupRoleAdmin(admin.ModelAdmin):
+    """Which of the identity provider's groups give which role: applied at each sign-in with
+    the provider, which also takes a mapped role away from someone no longer in its group."""
+
+    list_display = ("provider_group", "role")
+    search_fields = ("provider_group", "role__name")
+    list_select_related = ("role",)
+
+
+@admin.register(RoleChange)
+class RoleChangeAdmin(admin.ModelAdmin):
+    list_display = ("at", "username", "summary", "issuer")
+    search_fields = ("username",)
+    date_hierarchy = "at"
+
+    @admin.display(description="change")
+    def summary(self, change: RoleChange) -> str:
+        return str(change)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

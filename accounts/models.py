@@ -179,3 +179,91 @@ class NotificationSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"schedule of {self.user}"
+
+
+# ----- Single sign-on (accounts/sso.py): who a person is at the identity provider, which of
+# the provider's groups give which role, and what each sign-in changed.
+
+
+class ExternalIdentity(models.Model):
+    """A person's account at an identity provider: its issuer and subject, which never change
+    (an e-mail address may, and may be given to someone else)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "identity-provider account"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="identity_issuer_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
+class ProviderGroupRole(models.Model):
+    """Members of the provider's group `provider_group` have `role`; a role named here is
+    managed by the provider: given and taken away at each sign-in."""
+
+    provider_group = models.CharField(
+        max_length=255,
+        help_text="The group's name as the provider sends it, e.g. Finance-Approvers.",
+    )
+    role = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="provider_groups")
+
+    class Meta:
+        verbose_name = "group → role mapping"
+        ordering = ["provider_group", "role__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider_group", "role"], name="mapping_group_role")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_group} → {self.role.name}"
+
+
+class KeptRole(models.Model):
+    """A role membership given here that sign-in leaves alone, even when the role is managed by
+    the provider and the person is not in its group there."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="kept_roles")
+    role = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="kept_memberships")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "role not managed by the identity provider"
+        verbose_name_plural = "roles not managed by the identity provider"
+        constraints = [models.UniqueConstraint(fields=["user", "role"], name="kept_user_role")]
+
+    def __str__(self) -> str:
+        return f"{self.role.name} of {self.user}, kept"
+
+
+class RoleChange(models.Model):
+    """Append-only: roles a sign-in with the identity provider gave or took away."""
+
+    # The record outlives the account: the username is kept beside it.
+    user = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="role_changes"
+    )
+    username = models.CharField(max_length=150)
+    at = models.DateTimeField()
+    issuer = models.CharField(max_length=255)
+    added = models.JSONField(default=list)
+    removed = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "role change from the identity provider"
+        verbose_name_plural = "role changes from the identity provider"
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["user", "at"], name="rolechange_user_at")]
+
+    def __str__(self) -> str:
+        changes = [f"+{name}" for name in self.added]
+        changes += [f"\N{MINUS SIGN}{name}" for name in self.removed]
+        return f"roles from identity provider: {' '.join(changes)}"

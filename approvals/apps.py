@@ -20,4 +20,4 @@ class ApprovalsConfig(AppConfig):
         from approvals.integrations.webhooks import subscriber as webhooks  # noqa: F401
         from approvals.notify import push  # noqa: F401  (closes signed-out sessions' sockets)
         from approvals.notify import subscriber as notify  # noqa: F401
-        from approvals.services import access  # noqa: F401
+        from approvals.services import access, api_tokens  # noqa: F401  (tokens: deactivation)

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from workflow_app.env import (
     env_bool,
@@ -158,12 +159,48 @@ TEMPLATES = [
     },
 ]
 
+# Single sign-on with OpenID Connect (README, "Single sign-on"; accounts/sso.py): on when
+# OIDC_ISSUER is set, its endpoints and keys found through the issuer's discovery document.
+# Authorization code flow with PKCE, state and nonce (mozilla-django-oidc); the ID token's
+# RS256 signature is checked against the provider's JWKS, its audience, issuer and expiry too.
+OIDC_ISSUER = (env_str("OIDC_ISSUER", "") or "").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+# Space- or comma-separated; openid is always asked for.
+OIDC_SCOPES = " ".join(
+    dict.fromkeys(
+        ["openid", *(env_str("OIDC_SCOPES", "email profile") or "").replace(",", " ").split()]
+    )
+)
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# E-mail domains whose people may sign in with the provider (empty: any).
+OIDC_ALLOWED_DOMAINS = [
+    domain.lower().lstrip("@") for domain in env_list("OIDC_ALLOWED_DOMAINS", [])
+]
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+# LOCAL_LOGIN=false: no password sign-in but for BREAK_GLASS_USER, a superuser kept for when
+# the provider is down; the login page shows only the provider's button.
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", True)
+BREAK_GLASS_USER = env_str("BREAK_GLASS_USER", "")
+if OIDC_ISSUER:
+    if urlsplit(OIDC_ISSUER).scheme not in {"http", "https"}:
+        raise ImproperlyConfigured(f"OIDC_ISSUER={OIDC_ISSUER!r} is not an http(s) URL")
+    for _name in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"{_name} must be set when OIDC_ISSUER is")
+elif not LOCAL_LOGIN:
+    raise ImproperlyConfigured("LOCAL_LOGIN=false needs single sign-on: set OIDC_ISSUER")
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out sign-in before any password is checked (accounts/throttling.py).
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords, and permissions for everyone; with LOCAL_LOGIN=false, passwords only for
+    # BREAK_GLASS_USER (accounts/backends.py).
+    "accounts.backends.LocalPasswordBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Sign-in with the identity provider, when OIDC_ISSUER is set (accounts/sso.py).
+    *(["accounts.sso.ProviderBackend"] if OIDC_ISSUER else []),
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -259,6 +296,14 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+if OIDC_ISSUER:
+    # Signing out posts a form whose answer redirects to the provider's end-session endpoint
+    # (RP-initiated logout); browsers hold that redirect to form-action too.
+    _ISSUER = urlsplit(OIDC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(
+        f"{_ISSUER.scheme}://{_ISSUER.netloc}"
+    )
 
 # Celery: Redis in production; with nothing configured, kombu's filesystem transport, which
 # needs no server and is shared by every process on this machine through var/broker/.

@@ -7,7 +7,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
 
 from accounts.people import is_choosable
 from approvals.models import ApiToken
@@ -100,3 +104,16 @@ def token_revoke(*, token_id: int, actor: Any, now: datetime) -> ApiToken:
         token.revoked_at = now
         token.save(update_fields=["revoked_at"])
     return token
+
+
+def tokens_revoke_all(*, user: Any, now: datetime) -> int:
+    """Revoke every live token of `user`; how many were live."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="revoke-tokens-of-deactivated")
+def _revoke_tokens_of_deactivated(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # However an account is deactivated (the admin, a script, the identity provider's sign-in),
+    # its tokens stop for good: activating it again does not bring them back.
+    if not instance.is_active:
+        tokens_revoke_all(user=instance, now=timezone.now())
