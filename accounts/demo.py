@@ -36,6 +36,8 @@ class DemoUser:
     superuser: bool = False
     # "app_label.codename" given to the user directly (a superuser has them all anyway).
     permissions: tuple[str, ...] = ()
+    # Their manager in the org chart (a username), set when the user is created.
+    manager: str = ""
 
     @property
     def email(self) -> str:
@@ -43,11 +45,11 @@ class DemoUser:
 
 
 USERS: tuple[DemoUser, ...] = (
-    DemoUser("alice", "Alice", "Anders"),
-    DemoUser("bob", "Bob", "Baker", ("manager",)),
-    DemoUser("carol", "Carol", "Chen", ("manager",)),
+    DemoUser("alice", "Alice", "Anders", manager="bob"),
+    DemoUser("bob", "Bob", "Baker", ("manager",), manager="dave"),
+    DemoUser("carol", "Carol", "Chen", ("manager",), manager="dave"),
     DemoUser("dave", "Dave", "Dubois", ("director",)),
-    DemoUser("erin", "Erin", "Evans", ("finance",)),
+    DemoUser("erin", "Erin", "Evans", ("finance",), manager="dave"),
     DemoUser("oscar", "Oscar", "Ortiz", ("operator", "warehouse", "shipping")),
     # Three in security: the access request's admin-level step needs a quorum of two who did
     # not already approve its first step (four eyes).
@@ -115,4 +117,9 @@ def ensure_demo_users() -> DemoResult:
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
         (result.created_users if created else result.existing_users).append(spec.username)
+    for spec in USERS:
+        if spec.manager and spec.username in result.created_users:
+            User.objects.filter(username=spec.username).update(
+                manager=User.objects.get(username=spec.manager)
+            )
     return result

@@ -347,6 +347,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
     state = models.CharField(max_length=200, help_text="Path of the state the task belongs to.")
     visit = models.PositiveIntegerField(help_text="Audit sequence at which the state was entered.")
     label = models.CharField(max_length=200, blank=True)
+    # Why the org chart chose its assignee ("manager of Alice Anders"); "" otherwise.
+    assigned_as = models.CharField(max_length=300, blank=True, default="", db_default="")
     status = FSMField(
         max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN, protected=True
     )
