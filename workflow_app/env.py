@@ -252,6 +252,7 @@ def signing_key(name: str, *, debug: bool, keep_file: Path) -> str | None:
                 f"({exc.strerror or exc}); give {SIGNING_KEY_HELP}"
             ) from None
         where = f"{name} (file {path})"
+    pem = pem.strip() + "\n"
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
