@@ -54,13 +54,36 @@ GRID = TableStyle(
 )
 
 
+# What a decision's audit event holds that the report shows on lines of their own.
+SHOWN = {"decision", "comment", "artifacts", "on_behalf_of", "signature"}
+
+
 def _signature_lines(data: dict[str, Any]) -> list[str]:
-    signature = data.get("signature")
+    """The signature a decision's event records: at the top of its data, or in the data the
+    decider sent with it."""
+    sent = data.get("data") if isinstance(data.get("data"), dict) else {}
+    signature = data.get("signature") or sent.get("signature")
     if not signature:
         return []
     if isinstance(signature, dict):
-        return [f"{key}: {_text(value)}" for key, value in sorted(signature.items())]
-    return [_text(signature)]
+        return [f"Signature {key}: {_text(value)}" for key, value in sorted(signature.items())]
+    return [f"Signature: {_text(signature)}"]
+
+
+def _decision_lines(event: dict[str, Any]) -> list[str]:
+    data = event["data"] or {}
+    lines = [
+        f"#{event['seq']} {_utc(event['at'])}: {event['actor_name'] or 'system'} chose "
+        f"{data.get('decision', '?')} at {event['to_state']}"
+    ]
+    if data.get("on_behalf_of"):
+        lines.append(f"On behalf of {data['on_behalf_of']}")
+    lines.append(f"Comment: {data.get('comment') or '(none)'}")
+    lines += _signature_lines(data)
+    if data.get("artifacts"):
+        lines.append(f"Documents seen: {_text(data['artifacts'])}")
+    lines += [f"Also recorded, {key}: {_text(data[key])}" for key in sorted(set(data) - SHOWN)]
+    return lines
 
 
 def audit_report_pdf(instance: WorkflowInstance) -> bytes:
@@ -128,17 +151,7 @@ def audit_report_pdf(instance: WorkflowInstance) -> bytes:
     if not decisions:
         story.append(s.p("No decision yet.", s.body))
     for e in decisions:
-        data = e["data"] or {}
-        lines = [
-            f"#{e['seq']} {_utc(e['at'])}: {e['actor_name'] or 'system'} chose "
-            f"{data.get('decision', '?')} at {e['to_state']}"
-        ]
-        if data.get("on_behalf_of"):
-            lines.append(f"on behalf of user {data['on_behalf_of']}")
-        lines.append(f"Comment: {data.get('comment') or '(none)'}")
-        lines += [f"Signature {line}" for line in _signature_lines(data)]
-        if data.get("artifacts"):
-            lines.append(f"Documents seen: {_text(data['artifacts'])}")
+        lines = _decision_lines(e)
         story.append(Table([[s.p(line)] for line in lines], colWidths=[175 * mm], style=GRID))
         story.append(Spacer(1, 2 * mm))
 

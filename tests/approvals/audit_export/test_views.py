@@ -206,3 +206,28 @@ def test_the_audit_report_holds_the_decision_its_comment_the_hashes_and_the_head
     assert hashlib.sha256(PDF).hexdigest() in text.replace(" ", "")
     assert decided_request.audit_head in text.replace(" ", "")
     assert "the chain verifies" in text
+
+
+def test_the_audit_report_shows_the_signature_a_decision_recorded(
+    client, requester, reviewer, decided_request
+):
+    from approvals.services.instances import instance_start
+    from approvals.services.task_work import task_decide
+
+    instance = instance_start(
+        definition_key="review", context={"title": "Desk", "amount": 80}, actor=requester, now=NOW
+    )
+    signature = {"printed_name": "Rob Reviewer", "meaning": "Approved as Manager"}
+    task_decide(
+        task_id=instance.tasks.get().pk,
+        event="REJECT",
+        comment="Not this quarter",
+        data={"signature": signature},
+        actor=reviewer,
+        now=NOW,
+    )
+    client.force_login(requester)
+    text = pdf_text(client.get(reverse("request_audit_report", args=[instance.pk])).content)
+    assert "Comment: Not this quarter" in text
+    assert "Signature meaning: Approved as Manager" in text
+    assert "Signature printed_name: Rob Reviewer" in text
