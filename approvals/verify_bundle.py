@@ -11,7 +11,9 @@ field), with exit status 1:
    SHA-256 is the one signed;
 3. for every request listed in the manifest: each event's hash recomputed from its fields (the
    same arithmetic as the server's, approvals/audit_chain.py), every link to the event before it,
-   the sequence without gaps, and the chain's end against the head the manifest records;
+   the sequence without gaps, and the chain's end against the head the manifest records; and
+   the server's own check of the chain's MACs when it exported (`chain_check`: the MACs need
+   the server's audit key, which a verifier never has);
 4. each document version's SHA-256 against the one its audit event recorded, and the included
    files' bytes against it;
 5. every file's SHA-256 against the manifest's, the definitions' too, the totals, and that the
@@ -278,6 +280,14 @@ class Verifier:
                 path,
                 f"its SHA-256 differs from the one {place} records: the file was changed "
                 "outside the hashed fields (a MAC, the spacing)",
+            )
+        check = _field(entry, "chain_check", place, str)
+        if not check.startswith("verified"):
+            # The MACs need the server's key, which never leaves it: the server checked them
+            # when it exported, and signed what it found.
+            raise Problem(
+                f"{place}, field chain_check",
+                f"the server found this chain broken when it exported it: {check}",
             )
         self._artifacts(entry, request, place, recorded)
         definition = _field(entry, "definition_file", place, str)

@@ -8,8 +8,9 @@ What is in it (the names are in approvals/audit_chain.py; README, "Signed audit 
     requests/<id>/files/<name>/v<n>/…  the documents' bytes (only with include_files)
     definitions/<key>/v<version>.json  the exported config of every definition version involved
     manifest.jsonl                     line 1: what the bundle holds; then one line per request
-                                       with its chain head (seq and hash) and the SHA-256 of its
-                                       files
+                                       with its chain head (seq and hash), the SHA-256 of its
+                                       files and `chain_check`: whether its chain verified with
+                                       the server's audit keys (MACs included) when exported
     manifest.sig                       Ed25519 signature of the manifest's SHA-256
 
 Requests are read in batches of BATCH: their events in one statement joined to the head each
@@ -28,8 +29,9 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
+from types import SimpleNamespace
 from typing import IO, Any
 
 from django.conf import settings
@@ -53,6 +55,7 @@ from approvals.audit_chain import (
 from approvals.audit_export.signing import private_key, raw_public_key
 from approvals.machine.loader import dump_document
 from approvals.models import ArtifactVersion, AuditEvent, WorkflowDefinition, WorkflowInstance
+from approvals.services.audit import ChainKeys, ChainResult, verify_chain
 from approvals.services.definitions import definition_config
 from approvals.services.errors import InvalidInput
 
@@ -150,6 +153,10 @@ class Summary:
     events: int
     definitions: int
     files: int
+    # Requests whose chain did not verify with the server's keys when exported (the manifest's
+    # `chain_check` says so, and the verifier fails on them): at most the first few.
+    broken: list[str]
+    broken_count: int
 
 
 class FileUnreadable(Exception):
@@ -181,6 +188,9 @@ class _Writer:
         self.manifest = manifest
         self.scope = scope
         self.definitions: set[int] = set()
+        self.keys = ChainKeys.configured()
+        self.broken: list[str] = []
+        self.broken_count = 0
         self.requests = self.events = self.files = 0
 
     def entry(self, name: str, *, large: bool = False) -> IO[bytes]:
@@ -231,7 +241,7 @@ class _Writer:
             .order_by("instance_id", "seq")
             .values_list(*EVENT_FIELDS)
         )
-        chains: dict[int, tuple[int, str, int, str, str]] = {}
+        chains: dict[int, tuple[Any, ...]] = {}
         for instance_id, rows in groupby(events.iterator(chunk_size=2000), key=itemgetter(0)):
             chains[instance_id] = self._events(instance_id, rows)
         for pk in ids:
@@ -239,12 +249,21 @@ class _Writer:
                 continue  # deleted since the ids were read
             row = meta[pk]
             if pk in chains:
-                count, digest, head_seq, head_hash, path = chains[pk]
+                count, digest, head_seq, head_hash, path, verdict = chains[pk]
             else:
                 with self.entry(events_path(pk)):
                     pass
                 count, digest, path = 0, hashlib.sha256().hexdigest(), events_path(pk)
                 head_seq, head_hash = row["audit_seq"], row["audit_head"]
+                verdict = self._verdict(
+                    verify_chain(
+                        [],
+                        instance_id=pk,
+                        recorded_seq=head_seq,
+                        recorded_head=head_hash,
+                        keys=self.keys,
+                    )
+                )
             artifacts = self._artifacts(pk, versions.get(pk, []))
             self.definitions.add(row["definition_id"])
             self.manifest.write(
@@ -268,6 +287,7 @@ class _Writer:
                         "head_hash": head_hash,
                         "events_file": path,
                         "events_sha256": digest,
+                        "chain_check": verdict,
                         **artifacts,
                     }
                 )
@@ -275,33 +295,67 @@ class _Writer:
             self.requests += 1
             self.events += count
 
-    def _events(self, instance_id: int, rows: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
+    def _events(self, instance_id: int, rows: Iterator[tuple[Any, ...]]) -> tuple[Any, ...]:
+        """Write the request's events as they come, checking its chain with the server's keys
+        meanwhile (hashes, links and MACs, as verify_audit does): the verifier offline can
+        recompute hashes but not MACs, so a chain rewritten in the database alone would verify
+        there; the manifest carries this check's verdict so that it does not."""
         path = events_path(instance_id)
         digest = hashlib.sha256()
+        first = next(rows)
+        head_seq, head_hash = first[15], first[16]
         count = 0
-        head_seq, head_hash = 0, ""
         with self.entry(path) as handle:
-            for row in rows:
-                body = audit_chain.event_body(
-                    instance=row[0],
-                    seq=row[1],
-                    at=row[2],
-                    actor=row[3],
-                    actor_name=row[4],
-                    channel=row[5],
-                    event=row[6],
-                    from_state=row[7],
-                    to_state=row[8],
-                    task=row[9],
-                    data=row[10],
-                    prev=row[11],
-                )
-                line = _line({**body, "hash": row[12], "mac": row[13], "mac_key_id": row[14]})
-                digest.update(line)
-                handle.write(line)
-                count += 1
-                head_seq, head_hash = row[15], row[16]
-        return count, digest.hexdigest(), head_seq, head_hash, path
+
+            def written() -> Iterator[SimpleNamespace]:
+                nonlocal count
+                for row in chain([first], rows):
+                    body = audit_chain.event_body(
+                        instance=row[0],
+                        seq=row[1],
+                        at=row[2],
+                        actor=row[3],
+                        actor_name=row[4],
+                        channel=row[5],
+                        event=row[6],
+                        from_state=row[7],
+                        to_state=row[8],
+                        task=row[9],
+                        data=row[10],
+                        prev=row[11],
+                    )
+                    line = _line({**body, "hash": row[12], "mac": row[13], "mac_key_id": row[14]})
+                    digest.update(line)
+                    handle.write(line)
+                    count += 1
+                    yield SimpleNamespace(
+                        **dict(zip(EVENT_FIELDS[:15], row[:15], strict=True)), pk=None
+                    )
+
+            events = written()
+            result = verify_chain(
+                events,
+                instance_id=instance_id,
+                recorded_seq=head_seq,
+                recorded_head=head_hash,
+                keys=self.keys,
+            )
+            for _ in events:  # a broken chain is still exported whole
+                pass
+        return count, digest.hexdigest(), head_seq, head_hash, path, self._verdict(result)
+
+    def _verdict(self, result: ChainResult) -> str:
+        if result.problem:
+            self.broken_count += 1
+            if len(self.broken) < 5:
+                self.broken.append(str(result.broken or result.problem))
+        if result.broken:
+            return f"event #{result.broken.seq}: {result.broken.problem}"
+        if result.problem:
+            return result.problem
+        if result.unkeyed:
+            return f"verified; {result.unkeyed} event(s) predate the audit key (hash only)"
+        return "verified"
 
     def _artifacts(self, pk: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if not rows:
@@ -423,4 +477,11 @@ def write_bundle(
         }
         with writer.entry(SIGNATURE) as handle:
             handle.write(json.dumps(signature, indent=2).encode() + b"\n")
-    return Summary(writer.requests, writer.events, len(definitions), writer.files)
+    return Summary(
+        writer.requests,
+        writer.events,
+        len(definitions),
+        writer.files,
+        writer.broken[:5],
+        writer.broken_count,
+    )

@@ -68,6 +68,15 @@ class Command(BaseCommand):
             if os.path.exists(draft):
                 os.unlink(draft)
         size = out.stat().st_size
+        if summary.broken_count:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{summary.broken_count} request(s) have an audit chain that does not verify "
+                    f"with this server's audit keys (first: {'; '.join(summary.broken)}). The "
+                    "bundle records it (manifest field chain_check) and its verification fails "
+                    "on it; investigate with manage.py verify_audit."
+                )
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"wrote {out}: {summary.requests} request(s), {summary.events} event(s), "

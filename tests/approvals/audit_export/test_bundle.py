@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -269,3 +270,30 @@ def test_without_a_signing_key_the_export_says_how_to_make_one(decided_request, 
     with pytest.raises(CommandError, match="AUDIT_SIGNING_KEY is not set.*openssl genpkey"):
         call_command("export_audit", "--out", str(out / "out.zip"))
     assert list(out.iterdir()) == []
+
+
+def test_a_chain_rewritten_in_the_database_alone_is_signed_as_broken_and_fails_offline(
+    decided_request, open_request, public_key, tmp_path, capsys
+):
+    """Someone with write access to the database, not the audit key, rewrites a decision and
+    recomputes every later hash: the hashes verify offline, the MACs would not, and only the
+    server can check those. The export checks them and signs its finding."""
+    from tests.approvals.services.test_audit import _rewrite_and_rehash
+
+    decided = next(e.seq for e in decided_request.audit_events.all() if e.event == "task.decided")
+    _rewrite_and_rehash(decided_request, decided, {"decision": "REJECT"}, strip_mac=False)
+    err = io.StringIO()
+    out = tmp_path / "rewritten.zip"
+    call_command("export_audit", "--out", str(out), stdout=io.StringIO(), stderr=err)
+    assert "1 request(s) have an audit chain that does not verify" in err.getvalue()
+    assert f"instance {decided_request.pk}: event #{decided}" in err.getvalue()
+    entries = [json.loads(line) for line in members(out)["manifest.jsonl"].splitlines()[1:]]
+    verdicts = {e["request"]: e["chain_check"] for e in entries}
+    assert verdicts[open_request.pk] == "verified"
+    assert verdicts[decided_request.pk].startswith(f"event #{decided}: MAC does not match")
+    status, printed = verify(out, public_key, capsys)
+    assert status == 1
+    assert printed.startswith(
+        "FAILED: manifest.jsonl line 2, field chain_check: the server found this chain broken "
+        f"when it exported it: event #{decided}: MAC does not match"
+    )
