@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from approvals.audit_export.bundle import Scope
 from approvals.audit_export.report import audit_report_pdf
@@ -73,6 +73,7 @@ class ExportForm(forms.Form):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def audit_exports(request: HttpRequest) -> HttpResponse:
     from approvals.views import _forbidden
 
