@@ -56,8 +56,14 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("sam", "Sam", "Silva", ("security",)),
     DemoUser("tina", "Tina", "Tran", ("security",)),
     DemoUser("uma", "Uma", "Ueda", ("security",)),
-    # A process owner: sees the insights (dashboards, heat map), decides nothing.
-    DemoUser("owner", "Olive", "Owner", permissions=("approvals.view_insights",)),
+    # A process owner: sees the insights (dashboards, heat map) and exports the signed audit
+    # trail for the auditors; decides nothing.
+    DemoUser(
+        "owner",
+        "Olive",
+        "Owner",
+        permissions=("approvals.view_insights", "approvals.export_audit"),
+    ),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )
 
