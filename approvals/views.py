@@ -718,11 +718,13 @@ def request_list(request: HttpRequest) -> HttpResponse:
     )
     instances = found[:PAGE_SIZE]
     waiting = selectors.waiting_by_instance(instances)
+    questions = selectors.open_questions_by_instance(instances)
     rows = [
         {
             "instance": instance,
             "state": selectors.state_label(instance, instance.state),
             "waiting": waiting.get(instance.pk, []),
+            "questions": questions.get(instance.pk, 0),
         }
         for instance in instances
     ]
