@@ -84,7 +84,7 @@ def test_signing_asks_for_a_fresh_sign_in_at_the_provider(provider, signer, task
     assert 'id="reauth"' in page and 'type="password"' not in page
     refused = approve(client, task)
     assert refused.status_code == 400
-    assert "sign in again at the identity provider" in refused.content.decode()
+    assert "Sign in again at the identity provider to sign" in refused.content.decode()
     back = reauth(client, provider, task, "vera")
     assert back.status_code == 302 and back["Location"] == f"/tasks/{task.pk}/"
     assert 'id="signed-in-again"' in client.get(f"/tasks/{task.pk}/").content.decode()
