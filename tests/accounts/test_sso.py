@@ -27,22 +27,12 @@ from accounts import sso
 from accounts.models import ExternalIdentity, KeptRole, ProviderGroupRole, RoleChange, User
 from approvals.models import ApiToken
 from approvals.services.api_tokens import token_create
-from tests.accounts.oidc_provider.server import CLIENT_ID, Provider, running_provider
+from tests.accounts.oidc_provider.server import CLIENT_ID, Provider
 from tests.accounts.sso_flow import provider_answer, sign_in
 from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 from tests.processes import BASE_DIR, child_env
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
-    with running_provider(
-        tmp_path_factory.mktemp("oidc-provider"),
-        redirect_uris=["http://testserver/accounts/oidc/callback/"],
-        logout_uris=["http://testserver/accounts/login/"],
-    ) as provider:
-        yield provider
 
 
 @pytest.fixture

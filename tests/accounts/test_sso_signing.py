@@ -17,23 +17,13 @@ from accounts import sso
 from accounts.models import User
 from approvals.models import Decision
 from approvals.services.instances import instance_start
-from tests.accounts.oidc_provider.server import Provider, running_provider
+from tests.accounts.oidc_provider.server import Provider
 from tests.accounts.sso_flow import provider_answer, sign_in
 from tests.approvals.flows import publish
 from tests.approvals.services.test_signatures import MEANING, signed_flow
 from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
-    with running_provider(
-        tmp_path_factory.mktemp("oidc-provider"),
-        redirect_uris=["http://testserver/accounts/oidc/callback/"],
-        logout_uris=["http://testserver/accounts/login/"],
-    ) as provider:
-        yield provider
 
 
 @pytest.fixture
