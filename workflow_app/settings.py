@@ -379,6 +379,12 @@ EMAIL_NOTIFICATIONS = env_bool("EMAIL_NOTIFICATIONS", True)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8, minimum=1)
 # How long an Approve / Reject / Request changes link in a task e-mail may be followed.
 EMAIL_LINK_HOURS = env_int("EMAIL_LINK_HOURS", 72, minimum=1)
+# Replies to e-mails become comments (approvals/integrations/email/replies.py) when this is set:
+# it signs each message's Reply-To address and is the password of the inbound-mail webhook.
+INBOUND_EMAIL_SECRET = env_str("INBOUND_EMAIL_SECRET", "")
+# Where replies go: reply+<signed token>@this domain (its mail routed to the webhook); by
+# default the domain of EMAIL_FROM.
+INBOUND_EMAIL_DOMAIN = env_str("INBOUND_EMAIL_DOMAIN", "")
 # Microsoft Teams (docs/notifications.md#microsoft-teams): cards to the webhooks set on roles
 # and people in the admin; off: none are written.
 TEAMS_ENABLED = env_bool("TEAMS_ENABLED", True)

@@ -17,7 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.discussion.render import mentioned, render
-from approvals.models import Channel, Comment, Notification, NotificationKind, WorkflowInstance
+from approvals.models import (
+    AuditEvent,
+    Channel,
+    Comment,
+    Notification,
+    NotificationKind,
+    WorkflowInstance,
+)
 from approvals.notify import push
 from approvals.notify.facts import facts_for
 from approvals.notify.subscriber import deliver
@@ -123,16 +130,26 @@ def comment_add(
     reply_to: int | None = None,
     question: bool = False,
     channel: str = Channel.WEB,
+    email_message_id: str = "",
 ) -> Comment:
     """Post a comment (or a reply) on a request's discussion. `question`: a reviewer asks the
     requester; it stays open, and the requester is shown "question for you", until they answer
-    (a reply to it, or any comment of theirs without a reply_to answers all open ones)."""
+    (a reply to it, or any comment of theirs without a reply_to answers all open ones).
+
+    `email_message_id`: the comment is a reply by e-mail with this Message-ID; the same one
+    again (the mail provider delivering it twice) is the comment it already made."""
     if not is_active_user(actor):
         raise NotAllowed("sign in to comment")
     body = _clean_body(body)
     instance = lock_instance(instance_id=instance_id)
     if not can_view_instance(actor, instance):
         raise NotAllowed("no such request")
+    if email_message_id:
+        posted = AuditEvent.objects.filter(
+            instance=instance, event="comment.added", data__email_message_id=email_message_id
+        ).first()
+        if posted is not None:
+            return Comment.objects.get(pk=posted.data["comment_id"])
     parent = None
     if reply_to is not None:
         parent = Comment.objects.filter(pk=reply_to, instance=instance).first()
@@ -176,6 +193,7 @@ def comment_add(
         **({"mentions": [u.username for u in mentions]} if mentions else {}),
         **({"question": True} if question else {}),
         **({"answers": answered} if answered else {}),
+        **({"email_message_id": email_message_id} if email_message_id else {}),
     }
     run.record("comment.added", data=data)
     run.emit("comment.added", data, key=f"comment:{comment.pk}")

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from approvals.formatting import MONEY_NAMES, field_value, moment
+from approvals.integrations.email import replies
 from approvals.integrations.email.models import OutgoingEmail
 from approvals.links import absolute, task_path
 from approvals.models import NotificationKind, Task, WorkflowInstance
@@ -150,6 +151,8 @@ def context(email: OutgoingEmail, *, text: str, decide: list[dict[str, str]]) ->
         "decide": decide,
         "preferences_url": preferences_url(),
         "site_url": settings.SITE_URL,
+        # A reply is posted as a comment on the request (replies.py), where that is on.
+        "replies_comment": replies.enabled() and instance is not None,
     }
 
 
@@ -181,12 +184,18 @@ def build(
     if email.instance_id:
         headers["In-Reply-To"] = thread_id(email.instance_id)
         headers["References"] = thread_id(email.instance_id)
+    reply_to = (
+        [replies.reply_address(email.instance_id, email.recipient_id)]
+        if values["replies_comment"]
+        else None
+    )
     message = EmailMultiAlternatives(
         subject=title,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         headers=headers,
+        reply_to=reply_to,
         connection=connection,
     )
     message.attach_alternative(html, "text/html")

@@ -17,17 +17,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
 
+from approvals.integrations.email import replies
 from approvals.integrations.email.links import LinkClaim, decision_links
 from approvals.integrations.email.models import DIGEST_KIND, EmailStatus, OutgoingEmail
 from approvals.integrations.email.render import build, build_digest
-from approvals.models import Channel
+from approvals.models import Channel, Comment
 from approvals.outbox import retry
 from approvals.outbox.dispatch import queue_after_commit
-from approvals.services.errors import Conflict, NotAllowed
+from approvals.services.discussion import comment_add
+from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.services.task_work import DecisionResult, task_decide
 
 logger = logging.getLogger(__name__)
@@ -214,3 +217,26 @@ def email_link_decide(
             now=now,
             channel=Channel.EMAIL,
         )
+
+
+def comment_from_reply(*, reply: replies.Reply, now: datetime) -> Comment:
+    """Post a reply by e-mail as a comment of the person the reply address was made for (the
+    same message twice: the comment it made). Refused (NotAllowed) for an address we did not
+    make, or a sender who is not that person; the discussion's rules do the rest."""
+    claim = replies.read_address(reply.recipients)
+    if claim is None:
+        raise NotAllowed("this e-mail is not a reply to one of ours")
+    instance_id, user_id = claim
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email or user.email.lower() != reply.sender.lower():
+        raise NotAllowed("this reply does not come from the address it was sent to")
+    if not reply.body:
+        raise InvalidInput("the reply is empty", {"body": ["Nothing to post."]})
+    return comment_add(
+        instance_id=instance_id,
+        body=reply.body,
+        actor=user,
+        now=now,
+        channel=Channel.EMAIL,
+        email_message_id=reply.message_id,
+    )

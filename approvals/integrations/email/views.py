@@ -5,19 +5,26 @@ sign in first; signed in as someone else, they are refused."""
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals.formatting import reader_time_zone
+from approvals.integrations.email import replies
 from approvals.integrations.email.links import BadLink, ExpiredLink, LinkClaim, read_token
 from approvals.integrations.email.models import OutgoingEmail
 from approvals.integrations.email.render import fields, task_events
-from approvals.integrations.email.services import email_link_decide
+from approvals.integrations.email.services import comment_from_reply, email_link_decide
 from approvals.machine.words import event_label
 from approvals.models import Task
 from approvals.permissions import can_view_task, task_refusal
@@ -137,3 +144,39 @@ def _closed(request: HttpRequest, task: Task, why: str) -> HttpResponse:
     closed = describe_closed(task) if not task.is_live else ""
     text = f"{why}: {closed}." if closed else f"{why}."
     return _problem(request, 409, text, task)
+
+
+@csrf_exempt
+@require_POST
+def email_inbound(request: HttpRequest) -> HttpResponse:
+    """The mail provider's inbound webhook (Postmark's JSON), HTTP Basic with
+    INBOUND_EMAIL_SECRET as the password: a reply becomes a comment. 404 while it is unset;
+    403 for what must not be retried (not our address, not its person, not allowed)."""
+    if not replies.enabled():
+        raise Http404("replies by e-mail are off")
+    if not _inbound_authorized(request):
+        response = JsonResponse({"detail": "wrong or missing credentials"}, status=401)
+        response["WWW-Authenticate"] = 'Basic realm="signoff-inbound"'
+        return response
+    try:
+        payload = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"detail": "the body is not JSON"}, status=400)
+    try:
+        comment = comment_from_reply(reply=replies.Reply.from_postmark(payload), now=timezone.now())
+    except InvalidInput as exc:
+        return JsonResponse({"detail": exc.message, "errors": exc.field_errors}, status=400)
+    except NotAllowed as exc:
+        return JsonResponse({"detail": exc.message}, status=403)
+    return JsonResponse({"comment": comment.pk, "instance": comment.instance_id})
+
+
+def _inbound_authorized(request: HttpRequest) -> bool:
+    kind, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if kind.lower() != "basic":
+        return False
+    try:
+        _, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(password.encode(), settings.INBOUND_EMAIL_SECRET.encode())
