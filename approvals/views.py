@@ -566,8 +566,9 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
             else:
                 form.add_error(field if field in DECISION_FIELD_ERRORS else None, errors)
         return _task_errors(request, task, decision_form=form, edit_form=edit_form)
-    if signed_in_again is not None:
-        sso.spend_fresh_sign_in(request)
+    spec = statechart_for(task.instance.definition).state(task.state).task
+    if signed_in_again is not None and spec is not None and spec.signature:
+        sso.spend_fresh_sign_in(request)  # it signed this decision
     label = form.cleaned_data["decision"].replace("_", " ").lower()
     if result.moved:
         messages.success(request, f"Decided: {label}. The request moved on.")

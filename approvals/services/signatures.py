@@ -111,7 +111,7 @@ def check(user: Any, credentials: SigningCredentials, now: datetime) -> Attempt:
     with transaction.atomic():
         lockout, _ = SigningLockout.objects.select_for_update().get_or_create(user=user)
         if lockout.locked_until is not None and now < lockout.locked_until:
-            return Attempt(None, _locked_message(lockout.locked_until), locked_until=None)
+            return Attempt(None, _locked_message(lockout.locked_until))
         wrong = _wrong_field(user, credentials, wanted)
         if wrong is None:
             lockout.failures = 0
