@@ -53,15 +53,13 @@ class Signer:
     method: str  # password | code | provider, or two of them joined by +
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """The outcome of checking credentials: the signer, or why not."""
+class WrongCredentials(Exception):
+    """The password or code typed to sign is wrong (`field` says which): the decision is not
+    made, and the failure is counted in a transaction of its own (`count_failure`)."""
 
-    signer: Signer | None
-    problem: str = ""
-    field: str = "password"
-    failures: int = 0  # in a row, this one included; 0 when it did not count
-    locked_until: datetime | None = None
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 def printed_name(user: Any) -> str:
@@ -84,53 +82,64 @@ def needs(user: Any) -> list[str]:
     return [*fields, "code"] if has_code(user) else fields
 
 
-def check(user: Any, credentials: SigningCredentials, now: datetime) -> Attempt:
-    """Check what the signer typed, counting failures in a row (its own transaction: a failure
-    stays counted however the decision ends)."""
+def verify(user: Any, credentials: SigningCredentials, now: datetime) -> Signer:
+    """The signer, when what they gave re-authenticates them now: InvalidInput for what is
+    missing or while signing is locked (not counted), WrongCredentials for a wrong password or
+    code. In the decision's transaction: a success starts the count of failures again."""
     wanted = needs(user)
     if not wanted:
-        return Attempt(
-            None,
+        _refuse(
+            "password",
             "you have no password to sign with: set up an authenticator app on your profile "
             "page to sign decisions",
         )
     if "provider" in wanted and not _fresh(credentials.provider_at, now):
         minutes = sso.FRESH_SIGN_IN_SECONDS // 60
-        return Attempt(
-            None,
+        _refuse(
+            "provider",
             f"sign in again at the identity provider to sign (it counts for {minutes} minutes)",
-            field="provider",
         )
-    missing = [
-        field for field in wanted if field != "provider" and not getattr(credentials, field).strip()
-    ]
-    if missing:
-        # Not an attempt: nothing was typed.
-        what = "your password" if missing[0] == "password" else "the code of your app"
-        return Attempt(None, f"enter {what} to sign", field=missing[0])
+    for field in wanted:
+        if field != "provider" and not getattr(credentials, field).strip():
+            what = "your password" if field == "password" else "the code of your app"
+            _refuse(field, f"enter {what} to sign")
+    lockout, _ = SigningLockout.objects.select_for_update().get_or_create(user=user)
+    if lockout.locked_until is not None and now < lockout.locked_until:
+        _refuse(wanted[0], _locked_message(lockout.locked_until))
+    wrong = _wrong_field(user, credentials, wanted)
+    if wrong is not None:
+        raise WrongCredentials(wrong)
+    if lockout.failures or lockout.locked_until:
+        lockout.failures = 0
+        lockout.locked_until = None
+        lockout.save(update_fields=["failures", "locked_until"])
+    return Signer(user, "+".join(wanted))
+
+
+def count_failure(user: Any, now: datetime) -> tuple[int, datetime | None]:
+    """One more failed attempt in a row: (failures, until when signing is now locked or None).
+    The attempt that makes SIGNING_ATTEMPTS locks signing and starts the count again."""
     with transaction.atomic():
         lockout, _ = SigningLockout.objects.select_for_update().get_or_create(user=user)
-        if lockout.locked_until is not None and now < lockout.locked_until:
-            return Attempt(None, _locked_message(lockout.locked_until))
-        wrong = _wrong_field(user, credentials, wanted)
-        if wrong is None:
-            lockout.failures = 0
-            lockout.locked_until = None
-            lockout.save(update_fields=["failures", "locked_until"])
-            return Attempt(Signer(user, "+".join(wanted)))
         failures = lockout.failures + 1
         locked_until = now + SIGNING_LOCK if failures >= SIGNING_ATTEMPTS else None
         lockout.failures = 0 if locked_until else failures
-        lockout.locked_until = locked_until
+        lockout.locked_until = locked_until or lockout.locked_until
         lockout.save(update_fields=["failures", "locked_until"])
-    what = "the password" if wrong == "password" else "the code"
+    return failures, locked_until
+
+
+def failure_message(field: str, failures: int, locked_until: datetime | None) -> str:
+    what = "the password" if field == "password" else "the code"
     if locked_until is not None:
-        problem = f"{what} is wrong; {_locked_message(locked_until)}"
-    else:
-        left = SIGNING_ATTEMPTS - failures
-        attempts = "attempt" if left == 1 else "attempts"
-        problem = f"{what} is wrong; {left} more {attempts} before signing is locked"
-    return Attempt(None, problem, wrong, failures, locked_until)
+        return f"{what} is wrong; {_locked_message(locked_until)}"
+    left = SIGNING_ATTEMPTS - failures
+    attempts = "attempt" if left == 1 else "attempts"
+    return f"{what} is wrong; {left} more {attempts} before signing is locked"
+
+
+def _refuse(field: str, problem: str) -> None:
+    raise InvalidInput(f"not signed: {problem}", {field: [f"{problem[:1].upper()}{problem[1:]}."]})
 
 
 def _fresh(at: datetime | None, now: datetime) -> bool:

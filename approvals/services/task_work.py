@@ -228,63 +228,56 @@ def task_decide(
 
     A step that asks for an electronic signature is decided only on the task's page, with
     `signing` (the signer's password, and code where they have an authenticator app): checked
-    first, in a transaction of its own, so that a failed attempt stays counted and audited."""
-    signer = _signer(task_id=task_id, actor=actor, channel=channel, now=now, signing=signing)
-    return _decide(
-        task_id=task_id,
-        event=event,
-        actor=actor,
-        now=now,
-        comment=comment,
-        data=data,
-        form=form,
-        channel=channel,
-        signer=signer,
-    )
+    under the task's lock; a wrong one undoes the decision, then is counted and audited in a
+    transaction of its own."""
+    try:
+        return _decide(
+            task_id=task_id,
+            event=event,
+            actor=actor,
+            now=now,
+            comment=comment,
+            data=data,
+            form=form,
+            channel=channel,
+            signing=signing,
+        )
+    except signatures.WrongCredentials as wrong:
+        problem = _count_failed_signature(task_id, wrong.field, actor=actor, now=now)
+        said = f"{problem[:1].upper()}{problem[1:]}."
+        raise InvalidInput(f"not signed: {problem}", {wrong.field: [said]}) from None
+
+
+def _count_failed_signature(task_id: int, field: str, *, actor: Any, now: datetime) -> str:
+    """After the decision was undone: count the failed attempt and audit it on the request."""
+    failures, locked_until = signatures.count_failure(actor, now)
+    with transaction.atomic():
+        _, task, run = _locked_task(task_id, actor=actor, channel=Channel.WEB, now=now)
+        data: dict[str, Any] = {"failures": failures}
+        if locked_until is not None:
+            data["locked_until"] = locked_until.isoformat()
+        run.record("signature.failed", task=task, to_state=task.state, data=data)
+        run.commit()
+    return signatures.failure_message(field, failures, locked_until)
 
 
 def _signer(
-    *,
-    task_id: int,
     actor: Any,
+    task: Task,
+    meaning: str,
+    *,
     channel: str,
-    now: datetime,
     signing: signatures.SigningCredentials | None,
-) -> signatures.Signer | None:
-    """Who signs this decision, for a step that asks for a signature (None for one that does
-    not); refused off the task's page, without credentials, or with wrong ones."""
-    meaning = _signature_meaning(task_id)
-    if not meaning:
-        return None
-    with transaction.atomic():
-        instance, task, run = _locked_task(task_id, actor=actor, channel=channel, now=now)
-        _require_live(task)
-        _require_allowed(actor, task, instance, now)
-        if channel != Channel.WEB or signing is None:
-            raise NotAllowed(
-                f"this step needs your electronic signature ({meaning}); sign it on the "
-                f"task's page: {absolute(task_path(task.pk))}"
-            )
-        attempt = signatures.check(actor, signing, now)
-        if attempt.failures:
-            data: dict[str, Any] = {"failures": attempt.failures}
-            if attempt.locked_until is not None:
-                data["locked_until"] = attempt.locked_until.isoformat()
-            run.record("signature.failed", task=task, to_state=task.state, data=data)
-            run.commit()
-    if attempt.signer is None:
-        said = f"{attempt.problem[:1].upper()}{attempt.problem[1:]}."
-        raise InvalidInput(f"not signed: {attempt.problem}", {attempt.field: [said]})
-    return attempt.signer
-
-
-def _signature_meaning(task_id: int) -> str:
-    """The meaning of the signature the task's step asks for; "" for none (or no such task)."""
-    task = Task.objects.filter(pk=task_id).select_related("instance__definition").first()
-    if task is None:
-        return ""
-    spec = statechart_for(task.instance.definition).state(task.state).task
-    return spec.signature if spec is not None else ""
+    now: datetime,
+) -> signatures.Signer:
+    """Who signs a decision of a step that asks for a signature: refused off the task's page
+    and without credentials; signatures.verify for the rest."""
+    if channel != Channel.WEB or signing is None:
+        raise NotAllowed(
+            f"this step needs your electronic signature ({meaning}); sign it on the task's "
+            f"page: {absolute(task_path(task.pk))}"
+        )
+    return signatures.verify(actor, signing, now)
 
 
 @transaction.atomic
@@ -298,7 +291,7 @@ def _decide(
     data: Mapping[str, Any] | None,
     form: Mapping[str, Any] | None,
     channel: str,
-    signer: signatures.Signer | None,
+    signing: signatures.SigningCredentials | None,
 ) -> DecisionResult:
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
@@ -323,6 +316,13 @@ def _decide(
         )
     if not comment and event in EVENTS_NEEDING_COMMENT:
         raise InvalidInput("a comment is required", {"comment": ["Say why (required)."]})
+    spec = state.task
+    meaning = spec.signature if spec is not None else ""
+    signer = (
+        _signer(actor, task, meaning, channel=channel, signing=signing, now=now)
+        if meaning
+        else None
+    )
     changed = _apply_form(run, task, form) if form is not None else {}
     arguments = _ask_arguments(instance, event, data)
     # What the decision saw: "approved quote v2" (and no approval without a required one).
@@ -340,11 +340,10 @@ def _decide(
             current_state=task.state,
         )
 
-    spec = state.task
     signature = (
         signatures.sign(
             signer,
-            meaning=spec.signature,
+            meaning=meaning,
             instance_id=instance.pk,
             task_id=task.pk,
             event=event,
@@ -352,7 +351,7 @@ def _decide(
             artifacts=seen,
             at=now,
         )
-        if signer is not None and spec is not None and spec.signature
+        if signer is not None
         else {}
     )
     Decision.objects.create(
