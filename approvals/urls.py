@@ -7,9 +7,7 @@ from approvals.discussion import views as discussion
 urlpatterns = [
     path("accounts/profile/", profile.profile, name="profile"),
     path("accounts/profile/time-zone/", profile.time_zone_view, name="profile_time_zone"),
-    path(
-        "accounts/profile/signing-code/", profile.signing_code_view, name="profile_signing_code"
-    ),
+    path("accounts/profile/signing-code/", profile.signing_code_view, name="profile_signing_code"),
     path(
         "accounts/out-of-office/<int:absence_id>/delete/",
         profile.absence_delete_view,
