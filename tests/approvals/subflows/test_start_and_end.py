@@ -30,24 +30,8 @@ from tests.approvals.subflows.flows import (
     open_task,
     parent_flow,
 )
-from tests.factories import GroupFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def buyer(reviewer):
-    """Two published workflows, the parent's requester, a procurement member, a manager."""
-    GroupFactory(name="procurement")
-    GroupFactory(name="operator")
-    publish(child_flow())
-    publish(parent_flow())
-    return UserFactory(username="bea")
-
-
-@pytest.fixture
-def clerk(db):
-    return UserFactory(username="pat", groups=[GroupFactory(name="procurement")])
 
 
 def start_parent(buyer, **context):
