@@ -227,6 +227,8 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     )
     parent_state = models.CharField(max_length=200, blank=True)
     parent_visit = models.PositiveIntegerField(null=True, blank=True)
+    # Under `foreach`, the position in the parent's list of the item this child is for.
+    parent_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

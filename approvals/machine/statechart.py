@@ -105,6 +105,9 @@ class Invoke:
     subflow: SubflowRef | None = None
     child_input: tuple[tuple[str, Expression], ...] = ()
     cancel_children: bool = True
+    # `foreach`: one child per item of this context list, at most `limit` running at once.
+    foreach: str = ""
+    limit: int | None = None
 
 
 @dataclass
@@ -236,6 +239,8 @@ class Statechart:
                 if subflow
                 else (),
                 cancel_children=invoke.get("cancel_children", True) is not False,
+                foreach=str(invoke.get("foreach") or "") if subflow else "",
+                limit=invoke["limit"] if isinstance(invoke.get("limit"), int) else None,
             )
         if config_state.type == "final":
             state.output = tuple(

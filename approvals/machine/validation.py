@@ -96,7 +96,16 @@ STATE_KEYS = (
 # A transition's description is read in a diagram's label and inside a sentence.
 MAX_TRANSITION_DESCRIPTION = 120
 TRANSITION_KEYS = ("target", "guard", "assign", "description")
-INVOKE_KEYS = ("src", "input", "retry", "cancel_children", "onDone", "onError")
+INVOKE_KEYS = (
+    "src",
+    "input",
+    "foreach",
+    "limit",
+    "retry",
+    "cancel_children",
+    "onDone",
+    "onError",
+)
 RETRY_KEYS = ("max_attempts", "backoff", "delay")
 TASK_KEYS = (
     "roles",
@@ -368,6 +377,9 @@ class ChildWorkflow:
 # published or retired) version.
 WorkflowLookup = Callable[[SubflowRef], ChildWorkflow | None]
 
+# What a foreach's input expressions read besides the context: the item and its position.
+FOREACH_NAMES = ("item", "index")
+
 _JSON_TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
 
 
@@ -546,6 +558,7 @@ class _Validator:
         given = given if isinstance(given, Mapping) else {}
         for name, source in given.items():
             self.check_expression(f"{where}.input.{name}", source)
+        self.check_foreach(where, invoke)
         if ref.key == self.config.get("id"):
             self.error(src_where, f"the workflow *{ref.key}* cannot start a request of itself")
             return
@@ -567,6 +580,30 @@ class _Validator:
             self.error(
                 src_where,
                 "sub-workflows start each other in a circle: " + " → ".join(circle),
+            )
+
+    def check_foreach(self, where: str, invoke: Mapping[str, Any]) -> None:
+        """`foreach: <context field>` holding a list, `limit: N` children running at once."""
+        if "limit" in invoke:
+            limit = invoke["limit"]
+            if "foreach" not in invoke:
+                self.error(f"{where}.limit", "limit is for foreach (how many children at once)")
+            elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                self.error(f"{where}.limit", f"expected a whole number from 1, got {limit!r}")
+        if "foreach" not in invoke:
+            return
+        field_name = invoke["foreach"]
+        if not isinstance(field_name, str) or not FIELD_NAME_PATTERN.fullmatch(field_name):
+            self.error(
+                f"{where}.foreach",
+                f"expected the name of a context field that holds a list, got {field_name!r}",
+            )
+            return
+        declared = _json_types(form_fields(form_of(self.config)).get(field_name))
+        if declared and "array" not in declared:
+            self.error(
+                f"{where}.foreach",
+                f"*{field_name}* is {' or '.join(sorted(declared))} in the form, not a list",
             )
 
     def check_child_input(self, where: str, given: Mapping[str, Any], child: ChildWorkflow) -> None:
@@ -591,6 +628,8 @@ class _Validator:
         parent_fields = form_fields(form_of(self.config))
         for name, source in given.items():
             if not isinstance(source, str) or not FIELD_NAME_PATTERN.fullmatch(source.strip()):
+                continue
+            if source.strip() in FOREACH_NAMES:
                 continue
             mine, theirs = parent_fields.get(source.strip()), fields.get(name)
             ours = _json_types(mine)
@@ -1155,6 +1194,12 @@ class _Validator:
             self.check_subflow(invoke_where, invoke, subflow)
         else:
             self.check_action(f"{invoke_where}.src", invoke["src"])
+        for key in ("foreach", "limit"):
+            if key in invoke and subflow is None:
+                self.error(
+                    f"{invoke_where}.{key}",
+                    f"only a sub-workflow ({SUBFLOW_PREFIX}<key>) starts children {key}",
+                )
         if "cancel_children" in invoke:
             if subflow is None:
                 self.error(
@@ -1698,8 +1743,9 @@ def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
     if invoke.get("retry"):
         retry = invoke["retry"]
         result["retry"] = {key: retry[key] for key in RETRY_KEYS if key in retry}
-    if "cancel_children" in invoke:
-        result["cancel_children"] = invoke["cancel_children"]
+    for key in ("foreach", "limit", "cancel_children"):
+        if key in invoke:
+            result[key] = invoke[key]
     for key in ("onDone", "onError"):
         if key in invoke:
             result[key] = _canonical_transitions(invoke[key])

@@ -26,4 +26,9 @@ class Migration(migrations.Migration):
             name='parent_visit',
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='workflowinstance',
+            name='parent_index',
+            field=models.PositiveIntegerField(blank=True, null=True),
+        ),
     ]

@@ -906,6 +906,7 @@ class Run:
             "parent": self.instance.parent_id,
             "parent_state": self.instance.parent_state,
             "parent_visit": self.instance.parent_visit,
+            "parent_index": self.instance.parent_index,
             "outcome": outcome,
             "state": self.instance.state,
             "output": {},

@@ -74,6 +74,7 @@ def start_on(
     parent: WorkflowInstance | None = None,
     parent_state: str = "",
     parent_visit: int | None = None,
+    parent_index: int | None = None,
 ) -> WorkflowInstance:
     """A new request on this version (instance_start, and a sub-workflow step's child, whose
     `parent` step started it). The caller holds the transaction."""
@@ -113,6 +114,7 @@ def start_on(
                 parent=parent,
                 parent_state=parent_state,
                 parent_visit=parent_visit,
+                parent_index=parent_index,
             )
     except IntegrityError:
         if business_key and taken.exists():

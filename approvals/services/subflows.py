@@ -98,39 +98,79 @@ def _start(run: Run, message: OutboxMessage, handler_problem: str | None) -> str
     if not step_is_current(parent, payload):
         return NOT_DUE
     state = run.chart.state(payload["state"])
-    assert state.invoke is not None and state.invoke.subflow is not None
-    if handler_problem is None:
-        try:
-            # A savepoint: a child that cannot start leaves nothing behind.
-            with transaction.atomic():
-                child = _create_child(run, state, int(payload["visit"]))
-        except (InvalidInput, Conflict, NotAllowed) as exc:
-            error = f"the sub-request of {state.invoke.subflow} could not start: {_reason(exc)}"
-            run.record("subflow.failed", to_state=state.path, data={"error": error})
-            _take(run, message, state, state.invoke_error, {"error": error}, None)
-            run.commit()
-            return FAILED
-        run.record(
-            "subflow.started",
-            to_state=state.path,
-            data={
-                "child": child.pk,
-                "workflow": child.definition.key,
-                "version": child.definition.version,
-                "message": f"started sub-request #{child.pk} ({child.definition.key} "
-                f"version {child.definition.version})",
-            },
-        )
-        run.emit(
-            "subflow.child_started", {"state": state.path, "child": child.pk}, key="child-started"
-        )
-    else:
+    invoke = state.invoke
+    assert invoke is not None and invoke.subflow is not None
+    if handler_problem is not None:
         open_step_review(run, message, state, handler_problem)
+        run.commit()
+        return DONE
+    visit = int(payload["visit"])
+    first: list[int | None] = [None]
+    if invoke.foreach:
+        items = parent.context.get(invoke.foreach)
+        if not isinstance(items, list):
+            return _start_failed(
+                run,
+                message,
+                state,
+                f"foreach: the field {invoke.foreach} holds {_kind(items)}, not a list",
+            )
+        context = dict(parent.context)
+        context[state.name] = {"items": items, "results": [None] * len(items)}
+        run.set_context(context)
+        if not items:
+            _take(run, message, state, state.invoke_done, {"results": []}, None, done=True)
+            run.commit()
+            return DONE
+        first = list(range(min(invoke.limit or len(items), len(items))))
+    for index in first:
+        error = _start_one(run, state, visit, index)
+        if error is not None:
+            return _start_failed(run, message, state, error)
     run.commit()
     return DONE
 
 
-def _create_child(run: Run, state: State, visit: int) -> WorkflowInstance:
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", str: "text", bool: "true or false"}.get(type(value), "a number")
+
+
+def _start_failed(run: Run, message: OutboxMessage, state: State, error: str) -> str:
+    """onError with the reason; leaving the step cancels the children a foreach started."""
+    run.record("subflow.failed", to_state=state.path, data={"error": error})
+    _take(run, message, state, state.invoke_error, {"error": error}, None)
+    run.commit()
+    return FAILED
+
+
+def _start_one(run: Run, state: State, visit: int, index: int | None) -> str | None:
+    """Start one child (the item at `index` of a foreach); why it could not, or None."""
+    assert state.invoke is not None
+    try:
+        # A savepoint: a child that cannot start leaves nothing behind.
+        with transaction.atomic():
+            child = _create_child(run, state, visit, index)
+    except (InvalidInput, Conflict, NotAllowed) as exc:
+        return f"the sub-request of {state.invoke.subflow} could not start: {_reason(exc)}"
+    run.record(
+        "subflow.started",
+        to_state=state.path,
+        data={
+            "child": child.pk,
+            "workflow": child.definition.key,
+            "version": child.definition.version,
+            **({"index": index} if index is not None else {}),
+            "message": f"started sub-request #{child.pk} ({child.definition.key} "
+            f"version {child.definition.version})",
+        },
+    )
+    run.emit("subflow.child_started", {"state": state.path, "child": child.pk}, key="child-started")
+    return None
+
+
+def _create_child(run: Run, state: State, visit: int, index: int | None) -> WorkflowInstance:
     invoke = state.invoke
     assert invoke is not None and invoke.subflow is not None
     definition = child_definition(invoke.subflow)
@@ -141,13 +181,17 @@ def _create_child(run: Run, state: State, visit: int) -> WorkflowInstance:
             else f"{invoke.subflow} is not published or retired",
             {},
         )
+    parent = run.instance
+    scope = parent.context
+    if index is not None:
+        items = parent.context[state.name]["items"]
+        scope = {**parent.context, "item": items[index], "index": index}
     context: dict[str, Any] = {}
     for name, expression in invoke.child_input:
         try:
-            context[name] = expression.evaluate(run.instance.context, None, budget=run.budget)
+            context[name] = expression.evaluate(scope, None, budget=run.budget)
         except ExpressionError as exc:
             raise InvalidInput(f"input {name} = '{expression.source}' failed: {exc}", {}) from None
-    parent = run.instance
     return start_on(
         definition,
         context=context,
@@ -157,6 +201,7 @@ def _create_child(run: Run, state: State, visit: int) -> WorkflowInstance:
         parent=parent,
         parent_state=state.path,
         parent_visit=visit,
+        parent_index=index,
     )
 
 
@@ -186,7 +231,15 @@ def _ended(run: Run, message: OutboxMessage, handler_problem: str | None) -> str
         "output": payload.get("output") or {},
     }
     context = dict(parent.context)
-    context[state.name] = result
+    index = payload.get("parent_index")
+    foreach = state.invoke is not None and bool(state.invoke.foreach) and index is not None
+    if foreach:
+        progress = dict(context.get(state.name) or {})
+        results = list(progress.get("results") or [])
+        results[index] = result
+        context[state.name] = {**progress, "results": results}
+    else:
+        context[state.name] = result
     run.set_context(context)
     run.record(
         "subflow.ended",
@@ -203,13 +256,41 @@ def _ended(run: Run, message: OutboxMessage, handler_problem: str | None) -> str
         .first()
     )
     assert start is not None, "a child's step has its start message"
-    if outcome == InstanceStatus.COMPLETED and "output_error" not in payload:
+    completed = outcome == InstanceStatus.COMPLETED and "output_error" not in payload
+    if foreach and completed:
+        _foreach_next(run, start, state, int(payload["parent_visit"]), results, handler_problem)
+    elif completed:
         _take(run, start, state, state.invoke_done, result, handler_problem, done=True)
     else:
         error = payload.get("output_error") or f"the sub-request #{child_id} was {outcome}"
         _take(run, start, state, state.invoke_error, {**result, "error": error}, handler_problem)
     run.commit()
     return DONE
+
+
+def _foreach_next(
+    run: Run,
+    start: OutboxMessage,
+    state: State,
+    visit: int,
+    results: list[Any],
+    handler_problem: str | None,
+) -> None:
+    """One child of a foreach completed: all done takes onDone with every result, else the
+    next item's child starts (so at most `limit` run at once)."""
+    if all(r is not None for r in results):
+        _take(
+            run, start, state, state.invoke_done, {"results": results}, handler_problem, done=True
+        )
+        return
+    started = WorkflowInstance.objects.filter(
+        parent=run.instance, parent_state=state.path, parent_visit=visit
+    ).count()
+    if started < len(results):
+        error = _start_one(run, state, visit, started)
+        if error is not None:
+            run.record("subflow.failed", to_state=state.path, data={"error": error})
+            _take(run, start, state, state.invoke_error, {"error": error}, handler_problem)
 
 
 def _take(
