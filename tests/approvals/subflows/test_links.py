@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from approvals.history import timeline
+from approvals.models import OutboxMessage
+from approvals.notify.facts import facts_for
+from approvals.notify.push import events_for, instance_group
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW
@@ -73,3 +76,19 @@ def test_the_histories_say_what_the_other_request_did(buyer, family):
     assert f"Started sub-request #{child.pk} (vendor-onboarding version 1)" in texts
     assert f"Sub-request #{child.pk} ended: completed" in texts
     assert timeline(child)[0].text == f"Started by a step of request #{parent.pk}"
+
+
+def test_open_parent_pages_hear_of_a_child_started_and_ended(buyer, family):
+    parent, _ = family
+    messages = list(
+        OutboxMessage.objects.filter(
+            instance=parent, topic__in=("subflow.child_started", "subflow.child_ended")
+        ).order_by("pk")
+    )
+    events = events_for(messages, facts_for(messages, with_members=False))
+    assert [event["topic"] for _, event in events] == [
+        "subflow.child_started",
+        "subflow.child_ended",
+    ]
+    for groups, event in events:
+        assert event["instance"] == parent.pk and instance_group(parent.pk) in groups
