@@ -96,6 +96,8 @@ def main() -> None:
     definition_import(config=parent(args.limit), actor=None, publish=True, now=now)
 
     def deliver(message: OutboxMessage) -> tuple[str, int]:
+        # The query log is a bounded deque: emptied first, so that a count is never cut short.
+        connection.queries_log.clear()
         with CaptureQueriesContext(connection) as queries:
             outcome = subflow_execute(message_id=message.pk, now=timezone.now())
         return outcome, len(queries)
