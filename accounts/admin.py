@@ -68,8 +68,10 @@ class UserAdmin(BaseUserAdmin):
         ("Slack", {"fields": ("slack_user_id",)}),
         ("Microsoft Teams", {"fields": ("teams_webhook_url",)}),
         ("Display", {"fields": ("time_zone",)}),
+        ("Org chart", {"fields": ("manager",)}),
     )
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+    autocomplete_fields = ("manager",)
 
     def get_search_results(self, request: Any, queryset: Any, search_term: str) -> Any:
         # The person search of the fields that choose someone (out-of-office's autocomplete)

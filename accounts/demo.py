@@ -36,6 +36,8 @@ class DemoUser:
     superuser: bool = False
     # "app_label.codename" given to the user directly (a superuser has them all anyway).
     permissions: tuple[str, ...] = ()
+    # Their manager in the org chart (a username), set when the user is created.
+    manager: str = ""
 
     @property
     def email(self) -> str:
@@ -43,19 +45,25 @@ class DemoUser:
 
 
 USERS: tuple[DemoUser, ...] = (
-    DemoUser("alice", "Alice", "Anders"),
-    DemoUser("bob", "Bob", "Baker", ("manager",)),
-    DemoUser("carol", "Carol", "Chen", ("manager",)),
+    DemoUser("alice", "Alice", "Anders", manager="bob"),
+    DemoUser("bob", "Bob", "Baker", ("manager",), manager="dave"),
+    DemoUser("carol", "Carol", "Chen", ("manager",), manager="dave"),
     DemoUser("dave", "Dave", "Dubois", ("director",)),
-    DemoUser("erin", "Erin", "Evans", ("finance",)),
+    DemoUser("erin", "Erin", "Evans", ("finance",), manager="dave"),
     DemoUser("oscar", "Oscar", "Ortiz", ("operator", "warehouse", "shipping")),
     # Three in security: the access request's admin-level step needs a quorum of two who did
     # not already approve its first step (four eyes).
     DemoUser("sam", "Sam", "Silva", ("security",)),
     DemoUser("tina", "Tina", "Tran", ("security",)),
     DemoUser("uma", "Uma", "Ueda", ("security",)),
-    # A process owner: sees the insights (dashboards, heat map), decides nothing.
-    DemoUser("owner", "Olive", "Owner", permissions=("approvals.view_insights",)),
+    # A process owner: sees the insights (dashboards, heat map) and exports the signed audit
+    # trail for the auditors; decides nothing.
+    DemoUser(
+        "owner",
+        "Olive",
+        "Owner",
+        permissions=("approvals.view_insights", "approvals.export_audit"),
+    ),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )
 
@@ -115,4 +123,9 @@ def ensure_demo_users() -> DemoResult:
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
         (result.created_users if created else result.existing_users).append(spec.username)
+    for spec in USERS:
+        if spec.manager and spec.username in result.created_users:
+            User.objects.filter(username=spec.username).update(
+                manager=User.objects.get(username=spec.manager)
+            )
     return result

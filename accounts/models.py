@@ -45,12 +45,35 @@ class User(AbstractUser):
         validators=[validate_time_zone],
         help_text="The IANA time zone dates are shown in (empty: the site's TIME_ZONE).",
     )
+    # The org chart: steps with `assignee: manager_of_requester` go to this person.
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        help_text="Who this person reports to; steps that go to the requester's manager use it.",
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
+
+    def clean(self) -> None:
+        super().clean()
+        # Up the chain from the chosen manager, this person must not come back.
+        if self.manager_id is not None and self.manager_id == self.pk:
+            raise ValidationError({"manager": "Nobody is their own manager."})
+        seen, above = {self.pk}, self.manager
+        while above is not None:
+            if above.pk in seen:
+                raise ValidationError(
+                    {"manager": f"{self.manager} reports to this person, directly or not."}
+                )
+            seen.add(above.pk)
+            above = above.manager
 
     @property
     def display_name(self) -> str:

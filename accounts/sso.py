@@ -10,7 +10,9 @@ the provider's JWKS. This module adds what the library leaves to its user:
   (name, e-mail) at each sign-in; refused when their e-mail domain is not allowed;
 - the provider's groups turned into roles (ProviderGroupRole), roles given and taken away at
   each sign-in but for those kept locally (KeptRole), each change recorded (RoleChange);
-- the provider's end-session URL for RP-initiated logout.
+- the provider's end-session URL for RP-initiated logout;
+- signing in again on demand (prompt=login, max_age=0) to sign a decision: the provider must
+  have asked for the password then (its `auth_time`), for the person already signed in here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import re
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,6 +46,10 @@ SIGNING_ALGORITHM = "RS256"
 DISCOVERY_SECONDS = 3600
 # Clock difference tolerated between the provider and this server on exp, iat and nbf.
 LEEWAY_SECONDS = 60
+# A fresh sign-in at the provider signs decisions for this long, in this session.
+FRESH_SIGN_IN_SECONDS = 300
+_REAUTH_PENDING = "signoff_reauth_pending"
+_FRESH_SIGN_IN = "signoff_fresh_sign_in"
 
 
 class SignInRefused(Exception):
@@ -193,6 +200,9 @@ class ProviderBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict) -> User:
         claims = self.get_userinfo(access_token, id_token, payload)
+        if reauth_pending(self.request):
+            # Signing in again to sign: the person signed in here, nobody else, nothing updated.
+            return signed_in_again(self.request, claims, issuer=settings.OIDC_ISSUER)
         return sign_in(claims, issuer=settings.OIDC_ISSUER, now=timezone.now())
 
 
@@ -391,3 +401,61 @@ def end_session_url(request: Any) -> str | None:
         }
     )
     return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+# ----- Signing in again, to sign a decision
+
+
+def signs_with_provider(user: Any) -> bool:
+    """Whether this person re-authenticates at the provider to sign (single sign-on is on and
+    they sign in with it)."""
+    return (
+        enabled()
+        and ExternalIdentity.objects.filter(user=user, issuer=settings.OIDC_ISSUER).exists()
+    )
+
+
+def start_reauth(request: Any) -> None:
+    """The next answer from the provider is a sign-in again of the person signed in now."""
+    request.session[_REAUTH_PENDING] = {"user": request.user.pk, "since": int(time.time())}
+    request.session.pop(_FRESH_SIGN_IN, None)
+
+
+def reauth_pending(request: Any) -> dict[str, int] | None:
+    return request.session.get(_REAUTH_PENDING) if request is not None else None
+
+
+def signed_in_again(request: Any, claims: dict[str, Any], *, issuer: str) -> User:
+    """The person signed in here, after the provider asked them for their password again:
+    refused when the provider answered for someone else, or did not ask (auth_time)."""
+    pending = request.session.pop(_REAUTH_PENDING)
+    identity = ExternalIdentity.objects.filter(
+        issuer=issuer, subject=str(claims.get("sub") or "")
+    ).first()
+    if identity is None or identity.user_id != pending["user"]:
+        raise SignInRefused(
+            "You signed in again at the identity provider as someone else: sign as yourself."
+        )
+    auth_time = claims.get("auth_time")
+    if not isinstance(auth_time, int | float) or auth_time < pending["since"] - LEEWAY_SECONDS:
+        raise SignInRefused(
+            "The identity provider did not ask for your password again; try once more."
+        )
+    request.session[_FRESH_SIGN_IN] = {"user": identity.user_id, "at": int(auth_time)}
+    return identity.user
+
+
+def fresh_sign_in(request: Any) -> Any:
+    """When the person signed in here last signed in again at the provider, if that was less
+    than FRESH_SIGN_IN_SECONDS ago (an aware datetime), else None."""
+    fresh = request.session.get(_FRESH_SIGN_IN)
+    if not fresh or fresh.get("user") != request.user.pk:
+        return None
+    if time.time() - fresh["at"] > FRESH_SIGN_IN_SECONDS:
+        return None
+    return datetime.fromtimestamp(fresh["at"], tz=UTC)
+
+
+def spend_fresh_sign_in(request: Any) -> None:
+    """One fresh sign-in signs one decision."""
+    request.session.pop(_FRESH_SIGN_IN, None)

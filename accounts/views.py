@@ -70,6 +70,15 @@ class ProviderSignIn(oidc_views.OIDCAuthenticationRequestView):
         self.OIDC_RP_CLIENT_ID = settings.OIDC_CLIENT_ID
         return super().get(request)
 
+    def get_extra_params(self, request: HttpRequest) -> dict[str, str]:
+        """With ?reauth=1, for someone signed in: the provider asks for their password again
+        (to sign a decision), whatever session it has of them."""
+        params = dict(super().get_extra_params(request))
+        if request.GET.get("reauth") and request.user.is_authenticated:
+            sso.start_reauth(request)
+            params.update(prompt="login", max_age="0")
+        return params
+
 
 class ProviderCallback(oidc_views.OIDCAuthenticationCallbackView):
     """Where the provider sends the browser back: the code is exchanged and checked (state,

@@ -5,7 +5,7 @@ renders."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django import forms
@@ -200,10 +200,11 @@ class DecisionForm(forms.Form):
         ),
     )
 
-    def signing(self) -> SigningCredentials:
+    def signing(self, provider_at: datetime | None = None) -> SigningCredentials:
         return SigningCredentials(
             password=self.cleaned_data.get("password") or "",
             code=self.cleaned_data.get("code") or "",
+            provider_at=provider_at,
         )
 
 

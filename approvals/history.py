@@ -72,7 +72,7 @@ def _names(events: list[AuditEvent]) -> dict[str, str]:
     usernames = {
         str(value)
         for event in events
-        for key in ("on_behalf_of", "to", "previous_assignee")
+        for key in ("on_behalf_of", "to", "previous_assignee", "assigned_to")
         if (value := (event.data or {}).get(key))
     }
     users = get_user_model().objects.filter(username__in=usernames)
@@ -234,6 +234,16 @@ class _Story:
             return (
                 f"A task for {roles_phrase(data.get('roles') or ['operator'])} was opened: "
                 "review the failed automated step"
+            )
+        if data.get("assigned_as"):
+            covering = (
+                f", covering for {self.name(data['on_behalf_of'])},"
+                if data.get("on_behalf_of")
+                else ""
+            )
+            return (
+                f"A task for {self.name(data.get('assigned_to'))}{covering} was opened: "
+                f"{data['assigned_as']}"
             )
         if data.get("assignee") and data.get("assignee") == self.instance.requester_id:
             return f"A task for {self.instance.requester} was opened"

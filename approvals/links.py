@@ -10,5 +10,10 @@ def task_path(task_id: int) -> str:
     return f"/tasks/{task_id}/"
 
 
+def request_path(instance_id: int) -> str:
+    """The request page; links about a request rather than one of its tasks."""
+    return f"/requests/{instance_id}/"
+
+
 def absolute(path: str) -> str:
     return settings.SITE_URL + path

@@ -356,6 +356,8 @@ class Task(ConcurrentTransitionMixin, models.Model):
     state = models.CharField(max_length=200, help_text="Path of the state the task belongs to.")
     visit = models.PositiveIntegerField(help_text="Audit sequence at which the state was entered.")
     label = models.CharField(max_length=200, blank=True)
+    # Why the org chart chose its assignee ("manager of Alice Anders"); "" otherwise.
+    assigned_as = models.CharField(max_length=300, blank=True, default="", db_default="")
     status = FSMField(
         max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN, protected=True
     )
@@ -1399,3 +1401,46 @@ class TeamsMessage(models.Model):
     def __str__(self) -> str:
         target = f"role {self.role_id}" if self.role_id else f"user {self.recipient_id}"
         return f"{self.get_kind_display()} to {target} ({self.status})"
+
+
+# ----- The signed audit export (approvals/audit_export/)
+
+
+class AuditExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Building"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class AuditExport(models.Model):
+    """A signed audit bundle asked for on the auditor's page, built by a Celery task and kept
+    through Django's storage under `storage_key`; downloaded by whoever asked, or anyone with
+    `approvals.export_audit`."""
+
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    instance_id = models.PositiveBigIntegerField(null=True, blank=True)
+    workflow_key = models.CharField(max_length=100, blank=True)
+    since = models.DateField(null=True, blank=True)
+    until = models.DateField(null=True, blank=True)
+    include_files = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=AuditExportStatus.choices, default=AuditExportStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0, help_text="Requests in the range.")
+    done = models.PositiveIntegerField(default=0, help_text="Requests written so far.")
+    events = models.PositiveBigIntegerField(default=0)
+    storage_key = models.CharField(max_length=300, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("export_audit", "Can export the signed audit trail")]
+
+    def __str__(self) -> str:
+        return f"audit export {self.pk} ({self.status})"

@@ -24,6 +24,7 @@ from approvals.machine.statechart import GuardError, Statechart
 from approvals.machine.words import event_label, refusal
 from approvals.models import (
     LIVE_TASK_STATUSES,
+    Comment,
     Decision,
     DefinitionStatus,
     FailedAction,
@@ -469,7 +470,8 @@ ENDED = (
 
 def my_requests(user: Any, *, q: str = "", status: str = "") -> QuerySet[WorkflowInstance]:
     """The user's requests, newest first: `q` searches title and reference; `status` is one
-    of REQUEST_STATUSES ("needs_answer": a task of theirs waits on them, changes requested)."""
+    of REQUEST_STATUSES ("needs_answer": a task of theirs waits on them, changes requested, or
+    a reviewer's question does)."""
     requests = WorkflowInstance.objects.filter(requester=user)
     if q:
         requests = requests.filter(Q(title__icontains=q) | Q(business_key__icontains=q))
@@ -479,7 +481,10 @@ def my_requests(user: Any, *, q: str = "", status: str = "") -> QuerySet[Workflo
         waiting = Task.objects.filter(
             instance=OuterRef("pk"), for_requester=True, status__in=LIVE_TASK_STATUSES
         )
-        requests = requests.filter(Exists(waiting), status=InstanceStatus.ACTIVE)
+        asked = Comment.objects.filter(
+            instance=OuterRef("pk"), is_question=True, answered_at__isnull=True
+        )
+        requests = requests.filter(Exists(waiting) | Exists(asked), status=InstanceStatus.ACTIVE)
     elif status == "done":
         requests = requests.filter(status__in=ENDED)
     elif status == "withdrawn":
@@ -487,6 +492,16 @@ def my_requests(user: Any, *, q: str = "", status: str = "") -> QuerySet[Workflo
     elif status:
         raise ValueError(f"unknown request status {status!r}")
     return requests.select_related("definition").order_by("-created_at", "-pk")
+
+
+def open_questions_by_instance(instances: list[WorkflowInstance]) -> dict[int, int]:
+    """Instance id -> how many reviewers' questions on it wait for the requester's answer."""
+    return dict(
+        Comment.objects.filter(instance__in=instances, is_question=True, answered_at__isnull=True)
+        .values("instance")
+        .annotate(n=Count("pk"))
+        .values_list("instance", "n")
+    )
 
 
 # ----- automated steps, as the request page, the task page and the admin tell them

@@ -15,6 +15,7 @@ from approvals.integrations.teams import tasks as teams_tasks  # noqa: F401
 from approvals.integrations.webhooks import tasks as webhook_tasks  # noqa: F401
 from approvals.outbox import tasks as outbox_tasks  # noqa: F401
 from approvals.services.artifacts import artifact_orphans_sweep
+from approvals.services.audit_exports import audit_export_build
 from approvals.services.heartbeat import heartbeat_record
 from approvals.services.sla import sla_sweep as sweep_due
 
@@ -45,3 +46,9 @@ def refresh_metrics() -> dict[str, int]:
 def remove_orphaned_files() -> int:
     """Stored document files whose upload was rolled back (approvals/services/artifacts.py)."""
     return artifact_orphans_sweep(now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.build_audit_export", ignore_result=True)
+def build_audit_export(export_id: int) -> None:
+    """A signed audit bundle asked for on the auditor's page (services/audit_exports.py)."""
+    audit_export_build(export_id=export_id, now=timezone.now())

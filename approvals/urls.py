@@ -2,6 +2,7 @@ from django.urls import path
 
 from approvals import insights_views, profile, replay_views, views
 from approvals.artifacts import views as documents
+from approvals.audit_export import views as audit_export
 from approvals.discussion import views as discussion
 
 urlpatterns = [
@@ -39,6 +40,23 @@ urlpatterns = [
         "requests/<int:instance_id>/replay/",
         replay_views.instance_replay,
         name="request_replay",
+    ),
+    path("audit/public-key", audit_export.public_key, name="audit_public_key"),
+    path("audit/exports/", audit_export.audit_exports, name="audit_exports"),
+    path(
+        "audit/exports/<int:export_id>/",
+        audit_export.audit_export_status,
+        name="audit_export_status",
+    ),
+    path(
+        "audit/exports/<int:export_id>/download",
+        audit_export.audit_export_download,
+        name="audit_export_download",
+    ),
+    path(
+        "requests/<int:instance_id>/audit-report.pdf",
+        audit_export.audit_report,
+        name="request_audit_report",
     ),
     path("insights/", insights_views.insights_index, name="insights"),
     path("insights/<slug:key>/", insights_views.insights_workflow, name="insights_workflow"),

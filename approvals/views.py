@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts import sso
 from accounts.people import choosable_people
 from approvals import history, selectors
 from approvals.artifacts.selectors import documents
@@ -357,9 +358,7 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
         "decided_signature": signatures.describe(decided.signature)
         if decided is not None and decided.signature
         else "",
-        "signature": _signature_asked(chart, task, request.user)
-        if may_act and review is None
-        else None,
+        "signature": _signature_asked(request, chart, task) if may_act and review is None else None,
         "closed_reason": "" if task.is_live else describe_closed(task),
         "settled_note": "" if task.is_live else _settled_note(task, review),
         "can_claim": may_act and task.assignee_id is None,
@@ -384,13 +383,19 @@ def _task_context(request: HttpRequest, task: Task, **forms: Any) -> dict[str, A
     return context
 
 
-def _signature_asked(chart: Any, task: Task, user: Any) -> dict[str, Any] | None:
-    """For the one who may decide a step that asks for a signature: its meaning and what they
-    type to sign (their password, a code, or both)."""
+def _signature_asked(request: HttpRequest, chart: Any, task: Task) -> dict[str, Any] | None:
+    """For the one who may decide a step that asks for a signature: its meaning and how they
+    re-authenticate (their password or a sign-in again at the identity provider, and a code)."""
     spec = chart.state(task.state).task
     if spec is None or not spec.signature:
         return None
-    return {"meaning": spec.signature, "needs": signatures.needs(user)}
+    return {
+        "meaning": spec.signature,
+        "needs": signatures.needs(request.user),
+        "signed_in_again": sso.fresh_sign_in(request),
+        "reauth_url": f"{reverse('oidc_authentication_init')}?"
+        + urlencode({"reauth": 1, "next": reverse("task", args=[task.pk])}),
+    }
 
 
 def _what_came_before(task: Task, form: dict[str, Any]) -> dict[str, Any]:
@@ -524,6 +529,7 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
         if not edit_form.is_valid():
             return _task_errors(request, task, decision_form=form, edit_form=edit_form)
         edits = edit_form.context()
+    signed_in_again = sso.fresh_sign_in(request)
     decision_data, arguments_problem = edited_arguments(request.POST, form.cleaned_data["decision"])
     if arguments_problem:
         return _task_errors(
@@ -542,7 +548,7 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
             data=decision_data,
             actor=request.user,
             now=timezone.now(),
-            signing=form.signing(),
+            signing=form.signing(provider_at=signed_in_again),
         )
     except InvalidInput as exc:
         argument_errors = arguments_messages(exc.field_errors)
@@ -560,6 +566,8 @@ def task_decide_view(request: HttpRequest, task: Task) -> HttpResponse:
             else:
                 form.add_error(field if field in DECISION_FIELD_ERRORS else None, errors)
         return _task_errors(request, task, decision_form=form, edit_form=edit_form)
+    if signed_in_again is not None:
+        sso.spend_fresh_sign_in(request)
     label = form.cleaned_data["decision"].replace("_", " ").lower()
     if result.moved:
         messages.success(request, f"Decided: {label}. The request moved on.")
@@ -710,11 +718,13 @@ def request_list(request: HttpRequest) -> HttpResponse:
     )
     instances = found[:PAGE_SIZE]
     waiting = selectors.waiting_by_instance(instances)
+    questions = selectors.open_questions_by_instance(instances)
     rows = [
         {
             "instance": instance,
             "state": selectors.state_label(instance, instance.state),
             "waiting": waiting.get(instance.pk, []),
+            "questions": questions.get(instance.pk, 0),
         }
         for instance in instances
     ]

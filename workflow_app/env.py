@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -189,7 +190,7 @@ def secret_key(name: str, *, debug: bool, keep_file: Path, min_length: int = 0) 
     return value
 
 
-def _kept_key(keep_file: Path) -> str:
+def _kept_key(keep_file: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(50)) -> str:
     if keep_file.exists():
         return keep_file.read_text().strip()
     keep_file.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +198,7 @@ def _kept_key(keep_file: Path) -> str:
     # then linked into place, so the first one wins and the others read what it wrote.
     draft = keep_file.with_name(f".{keep_file.name}.{secrets.token_hex(8)}")
     with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-        out.write(secrets.token_urlsafe(50))
+        out.write(make())
     try:
         os.link(draft, keep_file)
     except FileExistsError:
@@ -205,6 +206,65 @@ def _kept_key(keep_file: Path) -> str:
     finally:
         draft.unlink()
     return keep_file.read_text().strip()
+
+
+SIGNING_KEY_HELP = (
+    "an Ed25519 private key in PEM, or the path of a file holding one (make one with "
+    "`openssl genpkey -algorithm ed25519 -out audit_signing_key.pem`)"
+)
+
+
+def signing_key(name: str, *, debug: bool, keep_file: Path) -> str | None:
+    """An Ed25519 private key as PEM text: given as PEM, or as the path of a PEM file; in
+    development, one generated once and kept under var/. Unset with DEBUG off: None, and what
+    needs it (the signed audit export) says so."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    value = _raw(name)
+    if value is None:
+        if not debug:
+            return None
+
+        def generate() -> str:
+            return (
+                Ed25519PrivateKey.generate()
+                .private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                .decode()
+            )
+
+        return _kept_key(keep_file, generate) + "\n"
+    if value.startswith("-----BEGIN"):
+        # An environment file may carry the PEM's line breaks as \n.
+        pem = value.replace("\\n", "\n")
+        where = f"{name} (PEM given in the variable)"
+    else:
+        path = Path(value).expanduser()
+        try:
+            pem = path.read_text()
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is neither a PEM key nor a file that can be read "
+                f"({exc.strerror or exc}); give {SIGNING_KEY_HELP}"
+            ) from None
+        where = f"{name} (file {path})"
+    pem = pem.strip() + "\n"
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            f"{where} is not an unencrypted PEM private key ({exc}); give {SIGNING_KEY_HELP}"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ImproperlyConfigured(
+            f"{where} is a {type(key).__name__.removeprefix('_')}, not an Ed25519 key; "
+            f"give {SIGNING_KEY_HELP}"
+        )
+    return pem
 
 
 def env_keys(name: str, *, min_length: int) -> list[str]:

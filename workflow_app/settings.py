@@ -30,6 +30,7 @@ from workflow_app.env import (
     env_str,
     env_time_zone,
     secret_key,
+    signing_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -83,6 +84,11 @@ AUDIT_CHAIN_KEY = secret_key(
     "AUDIT_CHAIN_KEY", debug=DEBUG, keep_file=VAR_DIR / "audit_chain_key", min_length=32
 )
 AUDIT_CHAIN_PREVIOUS_KEYS = env_keys("AUDIT_CHAIN_PREVIOUS_KEYS", min_length=32)
+# Signs the audit export's bundles (README, "Signed audit export"): Ed25519, PEM or a PEM file's
+# path. The embedded default makes one once under var/; production without it cannot export.
+AUDIT_SIGNING_KEY = signing_key(
+    "AUDIT_SIGNING_KEY", debug=DEBUG, keep_file=VAR_DIR / "audit_signing_key.pem"
+)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )

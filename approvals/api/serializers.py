@@ -154,6 +154,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "overdue",
             "decisions",
             "signature",
+            "assigned_as",
         ]
 
     def get_roles(self, task: Task) -> list[str]:

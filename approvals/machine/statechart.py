@@ -80,6 +80,12 @@ class TaskSpec:
     # An electronic signature's meaning ("Approved as Director"): deciding asks the signer to
     # re-authenticate, and the decision carries the signature. Empty: no signature.
     signature: str = ""
+    # From the org chart: the requester's manager (assignee: manager_of_requester) or the
+    # manager of the person a context field names (manager_of), `skip_levels` further up; the
+    # step's roles take the task where there is no such person.
+    assignee: str = ""
+    manager_of: str = ""
+    skip_levels: int = 0
 
     @property
     def approvals_needed(self) -> int:
@@ -381,4 +387,7 @@ def _task_spec(task: Mapping[str, Any]) -> TaskSpec:
         roles_from=str(task.get("roles_from") or ""),
         sla_from=str(task.get("sla_from") or ""),
         signature=str((task.get("signature") or {}).get("meaning") or ""),
+        assignee=str(task.get("assignee") or ""),
+        manager_of=str(task.get("manager_of") or ""),
+        skip_levels=int(task.get("skip_levels") or 0),
     )

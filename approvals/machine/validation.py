@@ -120,8 +120,13 @@ TASK_KEYS = (
     "label",
     "distinct_from",
     "signature",
+    "assignee",
+    "manager_of",
+    "skip_levels",
 )
 MAX_SIGNATURE_MEANING = 200
+MANAGER_OF_REQUESTER = "manager_of_requester"
+MAX_SKIP_LEVELS = 5
 BACKOFFS = ("exponential", "fixed")
 
 # Names from XState (v4 and v5) and from other workflow tools that people will reach for.
@@ -1532,6 +1537,49 @@ class _Validator:
             self.expect_str(f"{where}.label", task["label"])
         if "signature" in task:
             self.check_signature(f"{where}.signature", task["signature"])
+        self.check_org_chart(where, task, for_requester)
+
+    def check_org_chart(self, where: str, task: Mapping[str, Any], for_requester: bool) -> None:
+        """`assignee: manager_of_requester` or `manager_of: <field>`, with `skip_levels`: one
+        person from the org chart decides; the roles are who decides where there is none."""
+        chosen = [key for key in ("assignee", "manager_of") if key in task]
+        if len(chosen) == 2:
+            self.error(where, "a task takes assignee or manager_of, not both")
+        if "assignee" in task and task["assignee"] != MANAGER_OF_REQUESTER:
+            self.error(
+                f"{where}.assignee",
+                f"expected {MANAGER_OF_REQUESTER} (the requester's manager), "
+                f"got {task['assignee']!r}",
+            )
+        if "manager_of" in task:
+            self.check_field_name(f"{where}.manager_of", task["manager_of"], "manager_of")
+        if "skip_levels" in task:
+            levels = task["skip_levels"]
+            if not chosen:
+                self.error(
+                    f"{where}.skip_levels",
+                    "skip_levels goes with assignee: manager_of_requester or manager_of",
+                )
+            elif (
+                isinstance(levels, bool)
+                or not isinstance(levels, int)
+                or not 0 <= levels <= MAX_SKIP_LEVELS
+            ):
+                self.error(
+                    f"{where}.skip_levels",
+                    f"expected a whole number from 0 to {MAX_SKIP_LEVELS}, got {levels!r}",
+                )
+        if not chosen:
+            return
+        if for_requester:
+            self.error(where, "a task for the requester cannot go to a manager as well")
+        elif "roles" not in task:
+            self.error(
+                where,
+                "a task that goes to a manager needs roles: they decide where there is no manager",
+            )
+        if task.get("rule", "any") != "any":
+            self.error(f"{where}.rule", "a task that goes to one manager has rule any")
 
     def check_signature(self, where: str, signature: Any) -> None:
         """`signature: {meaning: "Approved as Director"}`: what the signer's signature means."""

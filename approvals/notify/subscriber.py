@@ -37,6 +37,10 @@ PRIORITY = [
     NotificationKind.REMINDER,
     NotificationKind.TASK_CLAIMED,
 ]
+# Kinds of the discussion's notifications (services/discussion.py makes them).
+DISCUSSION_KINDS = frozenset(
+    {NotificationKind.MENTION, NotificationKind.QUESTION, NotificationKind.COMMENT}
+)
 # Kinds about a task for the recipient: read once the task is closed, whoever closed it.
 TASK_KINDS = (
     NotificationKind.TASK_NEW,
@@ -296,6 +300,13 @@ def notification_channel(func: NotificationChannel) -> NotificationChannel:
     return func
 
 
+def deliver(created: list[Notification], facts: Facts) -> None:
+    """Hand the notifications one commit created to the registered channels (Slack, Teams,
+    e-mail), which follow each reader's preferences."""
+    for channel in _channels:
+        channel(created, facts)
+
+
 @subscribe(*TOPICS)
 def notify(batch: Batch) -> None:
     facts = facts_for(batch)
@@ -326,8 +337,7 @@ def notify(batch: Batch) -> None:
         notifications_read_for_closed_tasks(
             instance_ids=closing, kinds=TASK_KINDS, now=max(m.created_at for m in batch)
         )
-    for channel in _channels:
-        channel(created, facts)
+    deliver(created, facts)
     pushed = [push.serialize(n, facts.names) for n in created]
     events = push.events_for(batch, facts)
     if pushed or events:

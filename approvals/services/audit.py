@@ -20,7 +20,7 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
@@ -28,11 +28,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F
 
+from approvals import audit_chain
 from approvals.models import AuditEvent, WorkflowInstance
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,22 +37,26 @@ def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(data), default=str))
 
 
+def event_body(event: AuditEvent) -> dict[str, Any]:
+    """The event's hashed fields (approvals/audit_chain.py holds the one definition)."""
+    return audit_chain.event_body(
+        instance=event.instance_id,
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor_id,
+        actor_name=event.actor_name,
+        channel=event.channel,
+        event=event.event,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        task=event.task_id,
+        data=event.data,
+        prev=event.prev_hash,
+    )
+
+
 def event_hash(event: AuditEvent) -> str:
-    body = {
-        "instance": event.instance_id,
-        "seq": event.seq,
-        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": event.actor_id,
-        "actor_name": event.actor_name,
-        "channel": event.channel,
-        "event": event.event,
-        "from": event.from_state,
-        "to": event.to_state,
-        "task": event.task_id,
-        "data": event.data,
-        "prev": event.prev_hash,
-    }
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    return audit_chain.body_hash(event_body(event))
 
 
 @functools.lru_cache(maxsize=16)

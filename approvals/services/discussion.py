@@ -19,7 +19,10 @@ from django.utils import timezone
 from approvals.discussion.render import mentioned, render
 from approvals.models import Channel, Comment, Notification, NotificationKind, WorkflowInstance
 from approvals.notify import push
+from approvals.notify.facts import facts_for
+from approvals.notify.subscriber import deliver
 from approvals.outbox.dispatch import after_commit
+from approvals.outbox.subscribers import Batch
 from approvals.permissions import can_view_instance, is_active_user
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
@@ -99,6 +102,8 @@ def _notify(comment: Comment, instance: WorkflowInstance, targets: dict[int, str
     if not rows:
         return
     created = Notification.objects.bulk_create(rows)
+    # Slack, Teams and e-mail too, as each reader chose for the kind.
+    deliver(created, facts_for(Batch(instance=instance), with_members=False))
     names = {author.pk: str(author)}
     pushed = [push.serialize(n, names) for n in created]
     after_commit(functools.partial(push.publish, pushed, []))

@@ -15,8 +15,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django_fsm import ConcurrentTransition
 
+from accounts.absences import local_day, resolve_assignee
 from approvals import logcontext, metrics, tracing
 from approvals.machine.durations import DurationError, context_duration
 from approvals.machine.expressions import Budget, ExpressionError
@@ -664,7 +666,22 @@ class Run:
         else:
             common["forbid_requester"] = spec.forbid_requester
             rule = TaskRule.QUORUM if spec.rule == "quorum" else TaskRule.ANY
-            tasks = [self.new_task(**common, rule=rule) for _ in range(spec.approvals_needed)]
+            manager = self._manager_for(spec, state.path)
+            if manager is not None:
+                assignee_id, absent_id, assigned_as = manager
+                tasks = [
+                    self.new_task(
+                        **common,
+                        rule=rule,
+                        assignee_id=assignee_id,
+                        on_behalf_of_id=absent_id,
+                        assigned_as=assigned_as,
+                        status=TaskStatus.CLAIMED,
+                        claimed_at=self.now,
+                    )
+                ]
+            else:
+                tasks = [self.new_task(**common, rule=rule) for _ in range(spec.approvals_needed)]
             groups_per_task = [list(spec.roles) for _ in tasks]
         created = Task.objects.bulk_create(tasks)
         self._link_groups(created, groups_per_task)
@@ -678,6 +695,7 @@ class Run:
                     "roles": groups,
                     "assignee": task.assignee_id,
                     "due_at": task.due_at.isoformat() if task.due_at else None,
+                    **self._org_chart_data(task),
                 },
             )
             self.emit(
@@ -716,6 +734,52 @@ class Run:
             except DurationError as exc:
                 raise Conflict(str(exc), current_state=self.instance.state) from None
         return replace(spec, **changes)
+
+    def _manager_for(self, spec: TaskSpec, state_path: str) -> tuple[int, int | None, str] | None:
+        """For a step that goes to a manager: (assignee, the absent manager they cover for or
+        None, why: "manager of Alice Anders"). None where the org chart has no one who may
+        decide it (no manager, inactive, the requester, kept out by four eyes): the roles do."""
+        if not spec.assignee and not spec.manager_of:
+            return None
+        if spec.assignee:
+            below = self.instance.requester
+        else:
+            username = self.instance.context.get(spec.manager_of)
+            below = (
+                get_user_model().objects.filter(username=username).first()
+                if isinstance(username, str) and username
+                else None
+            )
+        chain = []
+        person = below
+        for _ in range(spec.skip_levels + 1):
+            person = person.manager if person is not None else None
+            if person is None:
+                return None
+            chain.append(person)
+        if not person.is_active or (
+            spec.forbid_requester and person.pk == self.instance.requester_id
+        ):
+            return None
+        if person.pk in self._deciders_of(self.chart.segregated_from(state_path)):
+            return None
+        why = f"manager of {below}"
+        if spec.skip_levels:
+            why = f"manager of {chain[-2]}, {spec.skip_levels + 1} levels above {below}"
+        assignee_id, absent_id = resolve_assignee(person.pk, local_day(self.now))
+        return assignee_id, absent_id, why
+
+    @staticmethod
+    def _org_chart_data(task: Task) -> dict[str, Any]:
+        """For the audit: whom the org chart gave the task to and why, by username."""
+        if not task.assigned_as:
+            return {}
+        ids = [task.assignee_id, task.on_behalf_of_id]
+        names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+        data = {"assigned_to": names[task.assignee_id], "assigned_as": task.assigned_as}
+        if task.on_behalf_of_id:
+            data["on_behalf_of"] = names[task.on_behalf_of_id]
+        return data
 
     def _everyone_in(self, spec: TaskSpec, state_path: str) -> list[int]:
         """The active members of a step's roles, each once, the requester left out where the

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import sso
 from approvals.formatting import moment
 from approvals.models import Decision, SigningLockout
 from approvals.services.errors import InvalidInput
@@ -39,6 +40,9 @@ class SigningCredentials:
 
     password: str = ""
     code: str = ""
+    # When the signer last signed in again at the identity provider (single sign-on), as the
+    # page's session vouches; None where they did not.
+    provider_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class Signer:
     """Someone who has just re-authenticated, and how."""
 
     user: Any
-    method: str  # password | code | password+code
+    method: str  # password | code | provider, or two of them joined by +
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,13 @@ def has_code(user: Any) -> bool:
 
 
 def needs(user: Any) -> list[str]:
-    """What this person types to sign: ["password"], ["password", "code"] or ["code"]."""
-    fields = ["password"] if user.has_usable_password() else []
+    """How this person re-authenticates to sign: their password, or a fresh sign-in at the
+    identity provider for those who sign in with it ("provider"), and the code of their
+    authenticator app where they have one."""
+    if sso.signs_with_provider(user):
+        fields = ["provider"]
+    else:
+        fields = ["password"] if user.has_usable_password() else []
     return [*fields, "code"] if has_code(user) else fields
 
 
@@ -85,7 +94,16 @@ def check(user: Any, credentials: SigningCredentials, now: datetime) -> Attempt:
             "you have no password to sign with: set up an authenticator app on your profile "
             "page to sign decisions",
         )
-    missing = [field for field in wanted if not getattr(credentials, field).strip()]
+    if "provider" in wanted and not _fresh(credentials.provider_at, now):
+        minutes = sso.FRESH_SIGN_IN_SECONDS // 60
+        return Attempt(
+            None,
+            f"sign in again at the identity provider to sign (it counts for {minutes} minutes)",
+            field="provider",
+        )
+    missing = [
+        field for field in wanted if field != "provider" and not getattr(credentials, field).strip()
+    ]
     if missing:
         # Not an attempt: nothing was typed.
         what = "your password" if missing[0] == "password" else "the code of your app"
@@ -113,6 +131,14 @@ def check(user: Any, credentials: SigningCredentials, now: datetime) -> Attempt:
         attempts = "attempt" if left == 1 else "attempts"
         problem = f"{what} is wrong; {left} more {attempts} before signing is locked"
     return Attempt(None, problem, wrong, failures, locked_until)
+
+
+def _fresh(at: datetime | None, now: datetime) -> bool:
+    """A sign-in again at the provider, recent enough to sign with (clocks may differ a bit)."""
+    if at is None:
+        return False
+    age = (now - at).total_seconds()
+    return -sso.LEEWAY_SECONDS <= age <= sso.FRESH_SIGN_IN_SECONDS
 
 
 def _wrong_field(user: Any, credentials: SigningCredentials, wanted: list[str]) -> str | None:

@@ -273,7 +273,8 @@ def _signer(
             run.record("signature.failed", task=task, to_state=task.state, data=data)
             run.commit()
     if attempt.signer is None:
-        raise InvalidInput(f"not signed: {attempt.problem}", {attempt.field: [attempt.problem]})
+        said = f"{attempt.problem[:1].upper()}{attempt.problem[1:]}."
+        raise InvalidInput(f"not signed: {attempt.problem}", {attempt.field: [said]})
     return attempt.signer
 
 

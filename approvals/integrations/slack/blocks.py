@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from approvals.links import absolute, task_path
+from approvals.links import absolute, request_path, task_path
 from approvals.models import NotificationKind, SlackMessage, Task
 from approvals.services.definitions import statechart_for
 from approvals.services.task_work import EVENTS_NEEDING_COMMENT
@@ -24,6 +24,9 @@ HEADINGS = {
     NotificationKind.ESCALATION: "Escalated",
     NotificationKind.DECISION: "Decision on your request",
     NotificationKind.COMPLETED: "Your request",
+    NotificationKind.MENTION: "Mentioned",
+    NotificationKind.QUESTION: "Question for you",
+    NotificationKind.COMMENT: "Comment on your request",
 }
 
 
@@ -45,10 +48,10 @@ def message_blocks(message: SlackMessage) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) for a stored message, from the current rows."""
     instance = message.instance
     task = message.task
-    url = absolute(task_path(task.pk)) if task else None
+    url = absolute(task_path(task.pk) if task else request_path(instance.pk))
     heading = HEADINGS.get(message.kind, "Signoff")
     text = message.text
-    link = f"<{url}|{_escape(message.text)}>" if url else _escape(message.text)
+    link = f"<{url}|{_escape(message.text)}>"
     fields = [
         {"type": "mrkdwn", "text": f"*Workflow*\n{_escape(instance.definition.name)}"},
         {"type": "mrkdwn", "text": f"*Requested by*\n{_escape(str(instance.requester))}"},
@@ -83,17 +86,16 @@ def message_blocks(message: SlackMessage) -> tuple[str, list[dict[str, Any]]]:
             elif event == "REJECT":
                 button["style"] = "danger"
             elements.append(button)
-    if url:
-        elements.append(
-            {
-                "type": "button",
-                "action_id": OPEN_ACTION,
-                "text": {"type": "plain_text", "text": "Open in Signoff"},
-                "url": url,
-            }
-        )
-    if elements:
-        blocks.append({"type": "actions", "block_id": f"task-{task.pk}", "elements": elements})
+    elements.append(
+        {
+            "type": "button",
+            "action_id": OPEN_ACTION,
+            "text": {"type": "plain_text", "text": "Open in Signoff"},
+            "url": url,
+        }
+    )
+    block_id = f"task-{task.pk}" if task is not None else f"request-{instance.pk}"
+    blocks.append({"type": "actions", "block_id": block_id, "elements": elements})
     return text, blocks
 
 

@@ -17,12 +17,12 @@ from approvals.models import Notification, NotificationKind, SlackMessage
 from approvals.notify.facts import Facts
 from approvals.notify.preferences import URGENT_KINDS, choice, choices_for, schedules_for
 from approvals.notify.schedule import leaves_at
-from approvals.notify.subscriber import PRIORITY, notification_channel
+from approvals.notify.subscriber import DISCUSSION_KINDS, PRIORITY, notification_channel
 from approvals.outbox.dispatch import queue_after_commit
 from approvals.outbox.subscribers import Batch, subscribe
 
 # Kinds also sent to Slack (a claim by someone else is only worth the bell).
-SLACK_KINDS = frozenset(PRIORITY) - {NotificationKind.TASK_CLAIMED}
+SLACK_KINDS = (frozenset(PRIORITY) - {NotificationKind.TASK_CLAIMED}) | DISCUSSION_KINDS
 # Topics after which a task's Slack messages may offer buttons that no longer apply.
 CLOSING_TOPICS = frozenset(
     {

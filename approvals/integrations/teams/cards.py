@@ -9,7 +9,7 @@ from typing import Any
 from approvals.formatting import moment
 from approvals.integrations.email.render import HEADINGS, fields, key_facts
 from approvals.integrations.teams.models import CLOSED_KIND, TeamsMessage
-from approvals.links import absolute, task_path
+from approvals.links import absolute, request_path, task_path
 
 CARD_VERSION = "1.5"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -39,9 +39,7 @@ def card(message: TeamsMessage, *, closed_note: str = "") -> dict[str, Any]:
         },
         {"type": "FactSet", "facts": facts[:MAX_FACTS]},
     ]
-    url = (
-        absolute(task_path(task.pk)) if task is not None else absolute(f"/requests/{instance.pk}/")
-    )
+    url = absolute(task_path(task.pk)) if task is not None else absolute(request_path(instance.pk))
     return {
         "$schema": CARD_SCHEMA,
         "type": "AdaptiveCard",

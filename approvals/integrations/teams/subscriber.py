@@ -18,12 +18,12 @@ from approvals.models import LIVE_TASK_STATUSES, Notification, NotificationKind,
 from approvals.notify.facts import Facts
 from approvals.notify.preferences import URGENT_KINDS, choice, choices_for, schedules_for
 from approvals.notify.schedule import leaves_at
-from approvals.notify.subscriber import PRIORITY, notification_channel
+from approvals.notify.subscriber import DISCUSSION_KINDS, PRIORITY, notification_channel
 from approvals.outbox.dispatch import queue_after_commit
 from approvals.outbox.subscribers import Batch, subscribe
 
 SEND_MANY_TASK = "approvals.tasks.teams_send_many"
-TEAMS_KINDS = frozenset(PRIORITY) - {NotificationKind.TASK_CLAIMED}
+TEAMS_KINDS = (frozenset(PRIORITY) - {NotificationKind.TASK_CLAIMED}) | DISCUSSION_KINDS
 # Topics after which a card's task may have closed.
 CLOSING_TOPICS = frozenset(
     {

@@ -164,3 +164,23 @@ def test_the_comments_api(api, request_under_review, reviewer, requester, outsid
     assert refused.status_code == 400 and "@otto" in refused.json()["detail"]
     assert api(outsider).get(url).status_code == 404
     assert api(outsider).post(url, {"body": "hi"}, format="json").status_code == 404
+
+
+def test_my_requests_count_the_questions_waiting_for_my_answer(
+    client, request_under_review, requester, reviewer, outsider
+):
+    say(request_under_review, reviewer, "Which cost centre?", question=True)
+    say(request_under_review, reviewer, "And which week?", question=True)
+    client.force_login(requester)
+    page = client.get("/requests/").content.decode()
+    assert "2 questions for you" in page
+    needing = client.get("/requests/?status=needs_answer").content.decode()
+    assert request_under_review.title in needing
+    say(request_under_review, requester, "CC-42, week 50.")  # answers both
+    assert "question" not in client.get("/requests/").content.decode().split("<tbody>")[1]
+    assert request_under_review.title not in (
+        client.get("/requests/?status=needs_answer").content.decode()
+    )
+    # Someone else's questions are not counted on an outsider's list.
+    client.force_login(outsider)
+    assert "questions for you" not in client.get("/requests/").content.decode()

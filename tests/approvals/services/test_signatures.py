@@ -141,7 +141,7 @@ def test_without_the_password_nothing_is_decided(task, director) -> None:
         decide(task, director, None)
     with pytest.raises(InvalidInput) as refused:
         decide(task, director, password(""))
-    assert refused.value.field_errors == {"password": ["enter your password to sign"]}
+    assert refused.value.field_errors == {"password": ["Enter your password to sign."]}
     assert not Decision.objects.exists()
     assert not SigningLockout.objects.filter(user=director, failures__gt=0).exists()
 
@@ -263,7 +263,7 @@ def test_with_an_app_set_up_signing_asks_for_its_code_too(task, director, settin
     assert signatures.needs(director) == ["password", "code"]
     with pytest.raises(InvalidInput) as refused:
         decide(task, director, password())
-    assert refused.value.field_errors == {"code": ["enter the code of your app to sign"]}
+    assert refused.value.field_errors == {"code": ["Enter the code of your app to sign."]}
     with pytest.raises(InvalidInput, match="the code is wrong"):
         decide(task, director, SigningCredentials(password=TEST_PASSWORD, code="123456"))
     device.refresh_from_db()
@@ -314,7 +314,7 @@ def test_the_task_page_asks_for_the_password_and_shows_the_signature(task, direc
     refused = client.post(f"/tasks/{task.pk}/decide/", {"decision": "APPROVE", "password": "no"})
     assert refused.status_code == 400
     body = refused.content.decode()
-    assert "the password is wrong; 2 more attempts" in body
+    assert "The password is wrong; 2 more attempts" in body
     assert 'value="no"' not in body  # a password is never sent back
     done = client.post(
         f"/tasks/{task.pk}/decide/", {"decision": "APPROVE", "password": TEST_PASSWORD}

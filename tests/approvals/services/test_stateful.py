@@ -27,6 +27,7 @@ from approvals.services.instances import (
     instance_start,
     instance_withdraw,
 )
+from approvals.services.signatures import SigningCredentials
 from approvals.services.task_work import (
     task_claim,
     task_decide,
@@ -34,7 +35,7 @@ from approvals.services.task_work import (
     task_unclaim,
 )
 from tests.approvals.flows import NOW
-from tests.factories import GroupFactory, UserFactory
+from tests.factories import TEST_PASSWORD, GroupFactory, UserFactory
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "approvals" / "workflows"
 ROLES = ["manager", "director", "finance", "operator", "warehouse", "shipping", "security"]
@@ -126,6 +127,7 @@ class Workflows(RuleBasedStateMachine):
                 comment="because",
                 actor=PEOPLE[who],
                 now=NOW,
+                signing=SigningCredentials(password=TEST_PASSWORD),
             )
 
     @rule(

@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals.integrations.email.models import OutgoingEmail
 from approvals.integrations.email.services import email_messages_send
 from approvals.models import NotificationKind
+from approvals.services.discussion import comment_add
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import publish
@@ -96,6 +97,24 @@ def test_the_decision_on_my_request_is_in_the_same_conversation(smtp, desks, rev
     assert to_rita.message["Message-ID"] != to_rob.message["Message-ID"]
     assert subject_of(to_rita.message).startswith("[Signoff] Rob Reviewer approved")
     assert "/email/decide/" not in to_rita.text  # nothing to decide in it
+    assert f"{SITE}/requests/{desks.pk}/" in to_rita.text
+
+
+def test_a_comment_on_my_request_is_an_e_mail_in_its_conversation(smtp, desks, reviewer, requester):
+    send_all()
+    comment_add(
+        instance_id=desks.pk,
+        body="@rita which floor do they go to?",
+        actor=reviewer,
+        now=NOW + timedelta(minutes=5),
+    )
+    send_all(NOW + timedelta(minutes=5))
+    (to_rita,) = smtp.to(requester.email)
+    assert subject_of(to_rita.message) == (
+        "[Signoff] Rob Reviewer commented on your request Standing desks"
+    )
+    (to_rob,) = smtp.to(reviewer.email)
+    assert to_rita.message["References"] == to_rob.message["References"]
     assert f"{SITE}/requests/{desks.pk}/" in to_rita.text
 
 

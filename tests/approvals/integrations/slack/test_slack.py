@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from slack_sdk.signature import SignatureVerifier
 
-from accounts.models import Role
+from accounts.models import NotificationPreference, Role
 from approvals.integrations.slack.services import slack_interaction_answer, slack_message_send
 from approvals.models import (
     AuditEvent,
@@ -24,6 +24,7 @@ from approvals.models import (
     SlackMessageStatus,
     TaskStatus,
 )
+from approvals.services.discussion import comment_add
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
 from tests.approvals.flows import NOW, publish, review_flow
@@ -110,6 +111,33 @@ def test_a_new_task_is_a_direct_message_with_a_deep_link_and_buttons(slack, peop
     people["mia"].refresh_from_db()
     assert people["mia"].slack_user_id == "UMIA"
     assert slack.called("users.lookupByEmail") == [{"email": people["mia"].email}]
+
+
+def test_a_comment_reaches_its_readers_in_slack_with_a_link_to_the_request(slack, people, instance):
+    people["rita"].slack_user_id = "URITA"
+    people["rita"].save()
+    send_all()
+    comment_add(
+        instance_id=instance.pk,
+        body="Which cost centre, @rita?",
+        actor=people["rob"],
+        now=NOW,
+        question=True,
+    )
+    message = SlackMessage.objects.get(recipient=people["rita"], kind="question")
+    slack_message_send(message_id=message.pk, now=NOW)
+    post = slack.called("chat.postMessage")[-1]
+    assert post["channel"] == "URITA"
+    link = f"https://signoff.example.com/requests/{instance.pk}/"
+    assert post["blocks"][0]["text"]["text"] == (
+        f"*Question for you*\n<{link}|Question for you from Rob Reviewer on “Laptop”>"
+    )
+    (button,) = post["blocks"][-1]["elements"]
+    assert (button["action_id"], button["url"]) == ("signoff_open", link)
+    # Whoever turned Slack off for the kind gets none.
+    NotificationPreference.objects.create(user=people["rita"], kind="comment", slack=False)
+    comment_add(instance_id=instance.pk, body="Also: which week?", actor=people["rob"], now=NOW)
+    assert not SlackMessage.objects.filter(recipient=people["rita"], kind="comment").exists()
 
 
 def test_sending_twice_posts_once(slack, instance):
