@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0020_electronic_signatures'),
+        ('approvals', '0022_audit_export'),
     ]
 
     operations = [

@@ -115,14 +115,20 @@ def _start(run: Run, message: OutboxMessage, handler_problem: str | None) -> str
                 state,
                 f"foreach: the field {invoke.foreach} holds {_kind(items)}, not a list",
             )
+        first = list(range(min(invoke.limit or len(items), len(items))))
         context = dict(parent.context)
-        context[state.name] = {"items": items, "results": [None] * len(items)}
+        # `started` counts this run of the list's children: an operator's retry of the step
+        # begins the list again, whatever children earlier runs started.
+        context[state.name] = {
+            "items": items,
+            "results": [None] * len(items),
+            "started": len(first),
+        }
         run.set_context(context)
         if not items:
             _take(run, message, state, state.invoke_done, {"results": []}, None, done=True)
             run.commit()
             return DONE
-        first = list(range(min(invoke.limit or len(items), len(items))))
     for index in first:
         error = _start_one(run, state, visit, index)
         if error is not None:
@@ -283,10 +289,12 @@ def _foreach_next(
             run, start, state, state.invoke_done, {"results": results}, handler_problem, done=True
         )
         return
-    started = WorkflowInstance.objects.filter(
-        parent=run.instance, parent_state=state.path, parent_visit=visit
-    ).count()
+    progress = dict(run.instance.context[state.name])
+    started = int(progress.get("started") or 0)
     if started < len(results):
+        context = dict(run.instance.context)
+        context[state.name] = {**progress, "started": started + 1}
+        run.set_context(context)
         error = _start_one(run, state, visit, started)
         if error is not None:
             run.record("subflow.failed", to_state=state.path, data={"error": error})

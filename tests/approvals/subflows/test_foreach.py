@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from approvals.models import InstanceStatus, WorkflowInstance
+from approvals.services.automated_steps import failed_action_retry
 from approvals.services.definitions import definition_problems
 from approvals.services.instances import instance_start
 from approvals.services.task_work import task_decide
@@ -69,6 +70,7 @@ def test_at_most_limit_children_run_and_the_parent_joins_when_all_completed(buye
     assert [r["output"]["vendor_id"] for r in results] == ["V-A", "V-B", "V-C"]
     assert parent.context["ids"] == ["V-A", "V-B", "V-C"]
     assert [c.parent_index for c in parent.children.order_by("pk")] == [0, 1, 2]
+    assert parent.context["onboard"]["started"] == 3
 
 
 def test_an_empty_list_is_done_at_once(buyer):
@@ -112,3 +114,24 @@ def test_foreach_and_limit_are_checked_at_publish(buyer):
     flow = fan_out()
     del flow["states"]["onboard"]["invoke"]["foreach"]
     assert any("limit is for foreach" in p for p in definition_problems(flow))
+
+
+def test_an_operators_retry_runs_the_whole_list_again(buyer, clerk, operator):
+    """onDone's guard does not hold: the step goes to review; Retry starts every item anew."""
+    publish(fan_out(limit=1, onDone={"target": "review", "guard": "size(event.results) > 5"}))
+    parent = start(buyer, [{"name": "A"}, {"name": "B"}])
+    deliver_all()
+    for _ in range(2):
+        (child,) = live(parent)
+        task_decide(task_id=open_task(child).pk, event="APPROVE", actor=clerk, now=NOW)
+        deliver_all()
+    review = open_task(parent)
+    failed_action_retry(task_id=review.pk, actor=operator, now=NOW)
+    deliver_all()
+    (again,) = live(parent)
+    assert again.context["vendor"] == "A" and again.parent_index == 0
+    task_decide(task_id=open_task(again).pk, event="APPROVE", actor=clerk, now=NOW)
+    deliver_all()
+    (last,) = live(parent)
+    assert last.context["vendor"] == "B"
+    assert parent.children.count() == 4
