@@ -121,8 +121,13 @@ class _Story:
         )
         name = event.event
         step = self.label(event.to_state)
+        if name == "instance.started" and data.get("parent"):
+            return "", f"Started by a step of request #{data['parent']}", "start"
         if name == "instance.started":
             return person, "submitted the request", "start"
+        if name in ("subflow.started", "subflow.ended", "subflow.cancelled", "subflow.failed"):
+            text = str(data.get("message") or data.get("reason") or data.get("error") or "")
+            return "", text[:1].upper() + text[1:], "task"
         if name == "transition":
             return "", self.moved(event, data), "move"
         if name == "task.created":

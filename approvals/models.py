@@ -220,6 +220,15 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A sub-request: the request whose step (`parent_state`, in the visit that began at audit
+    # seq `parent_visit`) started it (`invoke: {src: "workflow:<key>"}`); told when it ends.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    parent_state = models.CharField(max_length=200, blank=True)
+    parent_visit = models.PositiveIntegerField(null=True, blank=True)
+    # Under `foreach`, the position in the parent's list of the item this child is for.
+    parent_index = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

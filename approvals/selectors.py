@@ -38,7 +38,12 @@ from approvals.models import (
     WorkflowDefinition,
     WorkflowInstance,
 )
-from approvals.permissions import role_ids, task_refusal
+from approvals.permissions import (
+    can_view_instance,
+    role_ids,
+    task_refusal,
+    visible_instances_q,
+)
 from approvals.services.automated_steps import INVOKE, step_is_current, step_key
 from approvals.services.definitions import definition_config, statechart_for
 from approvals.services.task_work import EVENTS_NEEDING_COMMENT
@@ -295,6 +300,33 @@ def state_label(instance: WorkflowInstance, path: str) -> str:
 
 
 # ----- one request
+
+
+@dataclass(frozen=True)
+class Relatives:
+    """A request's parent and sub-requests, as far as the viewer may see them: seeing one does
+    not reveal the other (permissions.can_view_instance)."""
+
+    parent: WorkflowInstance | None
+    children: list[WorkflowInstance]
+
+
+def relatives(user: Any, instance: WorkflowInstance) -> Relatives:
+    parent = None
+    if instance.parent_id is not None:
+        candidate = (
+            WorkflowInstance.objects.select_related("definition", "requester")
+            .filter(pk=instance.parent_id)
+            .first()
+        )
+        if candidate is not None and can_view_instance(user, candidate):
+            parent = candidate
+    children = list(
+        WorkflowInstance.objects.filter(visible_instances_q(user), parent=instance)
+        .select_related("definition")
+        .order_by("pk")
+    )
+    return Relatives(parent=parent, children=children)
 
 
 def live_tasks(instance: WorkflowInstance) -> list[Task]:

@@ -813,6 +813,7 @@ def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
         **_request_context(request, instance),
         "state": selectors.state_label(instance, instance.state),
         "can_withdraw": _may_withdraw(request, instance),
+        "relatives": selectors.relatives(request.user, instance),
     }
     return _page_or_live_part(
         request, "approvals/instance.html", "approvals/_instance_page.html", context

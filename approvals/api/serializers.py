@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from approvals.api import selectors
 from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
+from approvals.selectors import relatives
 from approvals.services.definitions import statechart_for
 from approvals.services.instances import MAX_TITLE
 from approvals.services.task_work import MAX_COMMENT
@@ -220,6 +221,37 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     def get_accepted_events(self, instance: WorkflowInstance) -> list[str]:
         return selectors.sendable_events(self.context["request"].user, instance)
+
+
+class InstanceDetailSerializer(InstanceSerializer):
+    """One request, with its parent and sub-requests (sub-workflow steps), each only where the
+    caller may see it."""
+
+    parent = serializers.SerializerMethodField(
+        help_text="The id of the request whose step started this one, or null."
+    )
+    children = serializers.SerializerMethodField(
+        help_text="The ids of the sub-requests this request's steps started."
+    )
+
+    class Meta(InstanceSerializer.Meta):
+        fields = [*InstanceSerializer.Meta.fields, "parent", "children"]
+
+    def _relatives(self, instance: WorkflowInstance) -> Any:
+        found = getattr(instance, "_relatives", None)
+        if found is None:
+            found = relatives(self.context["request"].user, instance)
+            instance._relatives = found
+        return found
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_parent(self, instance: WorkflowInstance) -> int | None:
+        parent = self._relatives(instance).parent
+        return parent.pk if parent is not None else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_children(self, instance: WorkflowInstance) -> list[int]:
+        return [child.pk for child in self._relatives(instance).children]
 
 
 class DecisionResultSerializer(serializers.Serializer):

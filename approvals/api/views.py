@@ -39,6 +39,7 @@ from approvals.api.serializers import (
     DelegateInput,
     ErrorSerializer,
     EventInput,
+    InstanceDetailSerializer,
     InstanceSerializer,
     InstanceStartInput,
     TaskSerializer,
@@ -221,11 +222,11 @@ class InstanceDetail(APIView):
 
     @extend_schema(
         operation_id="instances_retrieve",
-        responses={200: InstanceSerializer, **READ_ERRORS},
+        responses={200: InstanceDetailSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         instance = _visible_instance(request, pk)
-        return Response(InstanceSerializer(instance, context=_context(request)).data)
+        return Response(InstanceDetailSerializer(instance, context=_context(request)).data)
 
 
 class InstanceEvents(APIView):

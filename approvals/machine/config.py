@@ -20,9 +20,11 @@ from typing import Any, Literal
 
 __all__ = [
     "STATE_TYPES",
+    "SUBFLOW_PREFIX",
     "ConfigState",
     "ConfigTransition",
     "Retry",
+    "SubflowRef",
     "Trigger",
     "as_list",
     "child_states",
@@ -35,8 +37,10 @@ __all__ = [
     "join_path",
     "meta_of",
     "normalize_transitions",
+    "output_of",
     "retry_of",
     "state_type",
+    "subflow_of",
     "target_path",
     "task_of",
     "task_rule",
@@ -275,6 +279,45 @@ class Retry:
 def invoke_of(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
     invoke = node.get("invoke")
     return invoke if isinstance(invoke, Mapping) else None
+
+
+# `invoke.src` of a step that starts a child request of another workflow, rather than an action.
+SUBFLOW_PREFIX = "workflow:"
+
+
+@dataclass(frozen=True)
+class SubflowRef:
+    """The workflow an invoke starts a child request of: ``workflow:vendor-onboarding`` (its
+    published version when the child starts) or ``workflow:vendor-onboarding@3`` (version 3).
+    ``version_text`` is what follows ``@`` as written (empty when not pinned)."""
+
+    key: str
+    version: int | None
+    version_text: str = ""
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.version_text)
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.version}" if self.version else self.key
+
+
+def subflow_of(invoke: Mapping[str, Any] | None) -> SubflowRef | None:
+    """The sub-workflow an invoke starts, or None when its src names an action."""
+    src = invoke.get("src") if invoke is not None else None
+    if not isinstance(src, str) or not src.startswith(SUBFLOW_PREFIX):
+        return None
+    key, _, version = src[len(SUBFLOW_PREFIX) :].partition("@")
+    number = int(version) if version.isdigit() and int(version) > 0 else None
+    return SubflowRef(key=key.strip(), version=number, version_text=version)
+
+
+def output_of(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A final state's ``meta.output``: what a child request ending there hands its parent,
+    output name -> expression over the child's context."""
+    output = meta_of(node).get("output")
+    return output if isinstance(output, Mapping) else {}
 
 
 def retry_of(invoke: Mapping[str, Any]) -> Retry:

@@ -42,6 +42,7 @@ from approvals.machine.config import (
     form_of,
     invoke_of,
     meta_of,
+    subflow_of,
     task_of,
     task_rule,
     transitions_of,
@@ -462,6 +463,9 @@ def _task_line(node: Mapping[str, Any], wording: _Wording) -> str:
             parts.append(_text(task["sla"]))
         return f" {DOT} ".join(p for p in parts if p)
     invoke = invoke_of(node)
+    subflow = subflow_of(invoke)
+    if subflow is not None:
+        return f"sub-workflow {_text(str(subflow))}"
     if invoke is not None and invoke.get("src"):
         return f"invoke {_text(invoke['src'])}"
     return ""
@@ -484,6 +488,9 @@ def _reader_task_line(node: Mapping[str, Any]) -> str:
         if task.get("sla"):
             parts.append(words.duration_words(task["sla"]))
         return f" {DOT} ".join(p for p in parts if p)
+    subflow = subflow_of(invoke_of(node))
+    if subflow is not None:
+        return f"Sub-request: {_text(subflow.key)}"
     if invoke_of(node) is not None:
         return "automatic step"
     return ""
@@ -1098,6 +1105,8 @@ def _classes(node: _Node, status: str, base: str) -> str:
         classes.append("sd-task")
     if invoke_of(node.config) is not None:
         classes.append("sd-invoke")
+    if subflow_of(invoke_of(node.config)) is not None:
+        classes.append("sd-subflow")
     if status:
         classes.append(f"sd-{status}")
     return " ".join(classes)
@@ -1122,6 +1131,15 @@ def _draw_state(node: _Node, ox: float, oy: float, marks: _Marks, out: list[str]
             f' fill="none" stroke="{border}" stroke-width="1"/>'
         )
     cx = ox + node.x
+    if subflow_of(invoke_of(node.config)) is not None:
+        # BPMN's call activity: a boxed plus at the bottom of the step.
+        mx, my, half = cx, y + node.h, 5.0
+        out.append(
+            f'<g class="sd-subflow-marker"><rect x="{_n(mx - half)}" y="{_n(my - 2 * half)}"'
+            f' width="{_n(2 * half)}" height="{_n(2 * half)}" fill="{fill}" stroke="{border}"'
+            f' stroke-width="1"/><path d="M{_n(mx - 3)} {_n(my - half)}h6M{_n(mx)} '
+            f'{_n(my - half - 3)}v6" stroke="{text}" stroke-width="1.2"/></g>'
+        )
     if node.subtitle:
         name_y, sub_y = oy + node.y - 3, oy + node.y + 11
     else:

@@ -13,14 +13,17 @@ from approvals.machine.calendar import BusinessCalendar, parse_calendar
 from approvals.machine.config import (
     ConfigState,
     ConfigTransition,
+    SubflowRef,
     Trigger,
     as_list,
     form_of,
     invoke_of,
     join_path,
     meta_of,
+    output_of,
     retry_of,
     segregation_of,
+    subflow_of,
     target_path,
     task_of,
     task_rule,
@@ -103,6 +106,14 @@ class Invoke:
     max_attempts: int
     backoff: str
     delay: timedelta
+    # A sub-workflow (src "workflow:<key>[@<version>]"): the child's form fields, each from an
+    # expression over this request's context; whether leaving the step cancels the child.
+    subflow: SubflowRef | None = None
+    child_input: tuple[tuple[str, Expression], ...] = ()
+    cancel_children: bool = True
+    # `foreach`: one child per item of this context list, at most `limit` running at once.
+    foreach: str = ""
+    limit: int | None = None
 
 
 @dataclass
@@ -125,6 +136,8 @@ class State:
     on_done: list[Transition] = field(default_factory=list)
     invoke_done: list[Transition] = field(default_factory=list)
     invoke_error: list[Transition] = field(default_factory=list)
+    # A final state's meta.output: what a child request ending here hands its parent.
+    output: tuple[tuple[str, Expression], ...] = ()
 
     @property
     def is_final(self) -> bool:
@@ -217,12 +230,28 @@ class Statechart:
         invoke = invoke_of(node)
         if invoke is not None:
             retry = retry_of(invoke)
+            subflow = subflow_of(invoke)
+            given = invoke.get("input") or {}
             state.invoke = Invoke(
                 src=invoke["src"],
-                input=invoke.get("input") or {},
-                max_attempts=retry.max_attempts,
+                input=given,
+                max_attempts=1 if subflow else retry.max_attempts,
                 backoff=retry.backoff,
                 delay=parse_duration(retry.delay),
+                subflow=subflow,
+                child_input=tuple(
+                    (str(name), compile_expression(str(source))) for name, source in given.items()
+                )
+                if subflow
+                else (),
+                cancel_children=invoke.get("cancel_children", True) is not False,
+                foreach=str(invoke.get("foreach") or "") if subflow else "",
+                limit=invoke["limit"] if isinstance(invoke.get("limit"), int) else None,
+            )
+        if config_state.type == "final":
+            state.output = tuple(
+                (str(name), compile_expression(str(source)))
+                for name, source in output_of(node).items()
             )
         for spec in transitions_of(node):
             _candidates(state, spec).append(_compile_transition(path, spec))

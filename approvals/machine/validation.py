@@ -16,7 +16,7 @@ import copy
 import difflib
 import re
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ from approvals.machine.artifacts import problems as artifact_problems
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
     STATE_TYPES,
+    SUBFLOW_PREFIX,
+    SubflowRef,
     Trigger,
     as_list,
     default_segregation,
@@ -36,6 +38,7 @@ from approvals.machine.config import (
     normalize_transitions,
     segregation_of,
     state_type,
+    subflow_of,
     target_path,
     task_of,
 )
@@ -44,7 +47,7 @@ from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
 from approvals.machine.titles import REQUESTER, placeholders, stray_brace
 
-__all__ = ["canonical_config", "problem_text", "validate_config"]
+__all__ = ["ChildWorkflow", "canonical_config", "problem_text", "validate_config"]
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STATE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -93,7 +96,16 @@ STATE_KEYS = (
 # A transition's description is read in a diagram's label and inside a sentence.
 MAX_TRANSITION_DESCRIPTION = 120
 TRANSITION_KEYS = ("target", "guard", "assign", "description")
-INVOKE_KEYS = ("src", "input", "retry", "onDone", "onError")
+INVOKE_KEYS = (
+    "src",
+    "input",
+    "foreach",
+    "limit",
+    "retry",
+    "cancel_children",
+    "onDone",
+    "onError",
+)
 RETRY_KEYS = ("max_attempts", "backoff", "delay")
 TASK_KEYS = (
     "roles",
@@ -355,9 +367,50 @@ def _type_name(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+@dataclass(frozen=True)
+class ChildWorkflow:
+    """What validation knows of a workflow that a sub-workflow step starts: its form and the
+    sub-workflows it starts in turn (for circles)."""
+
+    key: str
+    version: int
+    form: Mapping[str, Any]
+    subflows: tuple[SubflowRef, ...] = ()
+
+
+# Looks a sub-workflow step's workflow up: None when it has no such published (or, pinned,
+# published or retired) version.
+WorkflowLookup = Callable[[SubflowRef], ChildWorkflow | None]
+
+# What a foreach's input expressions read besides the context: the item and its position.
+FOREACH_NAMES = ("item", "index")
+
+_JSON_TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
+
+
+def _json_types(schema: Any) -> set[str]:
+    """The JSON types a field's schema declares (integer counts as a number too)."""
+    if not isinstance(schema, Mapping):
+        return set()
+    declared = schema.get("type")
+    types = {declared} if isinstance(declared, str) else set(declared or ())
+    types = {t for t in types if t in _JSON_TYPES}
+    if "integer" in types:
+        types.add("number")
+    if "number" in types:
+        types.add("integer")
+    return types
+
+
 class _Validator:
-    def __init__(self, roles: Collection[str] | None, actions: Collection[str] | None) -> None:
+    def __init__(
+        self,
+        roles: Collection[str] | None,
+        actions: Collection[str] | None,
+        workflows: WorkflowLookup | None = None,
+    ) -> None:
         self.errors: list[str] = []
+        self.workflows = workflows
         self.roles = set(roles) if roles is not None else None
         self.actions = set(actions) if actions is not None else None
         self.config: Any = None
@@ -474,6 +527,142 @@ class _Validator:
                 where,
                 f"the action *{name}* does not exist{_did_you_mean(name, self.actions)}",
             )
+
+    # -- sub-workflows ------------------------------------------------------------------
+
+    def check_subflow(self, where: str, invoke: Mapping[str, Any], ref: SubflowRef) -> None:
+        """`src: "workflow:<key>[@<version>]"`: the key's shape, and where the installation's
+        workflows are known (`self.workflows`), that it can be started with this input."""
+        src_where = f"{where}.src"
+        if not ref.key or not ID_PATTERN.fullmatch(ref.key):
+            self.error(
+                src_where,
+                f"'{invoke['src']}' does not name a workflow: write "
+                f"{SUBFLOW_PREFIX}<key>, or {SUBFLOW_PREFIX}<key>@<version> for one version",
+            )
+            return
+        if ref.pinned and ref.version is None:
+            self.error(
+                src_where,
+                f"the version after '@' must be a whole number from 1, not '{ref.version_text}'",
+            )
+            return
+        if "retry" in invoke:
+            self.error(
+                f"{where}.retry",
+                "a sub-workflow is started once and has no retry (its onError says what then)",
+            )
+        for key in ("onDone", "onError"):
+            if key not in invoke:
+                self.error(
+                    where,
+                    f"a sub-workflow needs {key}: where this request goes when the child "
+                    + ("is approved" if key == "onDone" else "is rejected, cancelled or fails"),
+                )
+        given = invoke.get("input")
+        given = given if isinstance(given, Mapping) else {}
+        for name, source in given.items():
+            self.check_expression(f"{where}.input.{name}", source)
+        self.check_foreach(where, invoke)
+        if ref.key == self.config.get("id"):
+            self.error(src_where, f"the workflow *{ref.key}* cannot start a request of itself")
+            return
+        if self.workflows is None:
+            return
+        child = self.workflows(ref)
+        if child is None:
+            self.error(
+                src_where,
+                f"there is no published workflow *{ref.key}*"
+                if ref.version is None
+                else f"the workflow *{ref.key}* has no version {ref.version} that is published "
+                "or retired",
+            )
+            return
+        self.check_child_input(where, given, child)
+        circle = self.subflow_circle(ref)
+        if circle:
+            self.error(
+                src_where,
+                "sub-workflows start each other in a circle: " + " → ".join(circle),
+            )
+
+    def check_foreach(self, where: str, invoke: Mapping[str, Any]) -> None:
+        """`foreach: <context field>` holding a list, `limit: N` children running at once."""
+        if "limit" in invoke:
+            limit = invoke["limit"]
+            if "foreach" not in invoke:
+                self.error(f"{where}.limit", "limit is for foreach (how many children at once)")
+            elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                self.error(f"{where}.limit", f"expected a whole number from 1, got {limit!r}")
+        if "foreach" not in invoke:
+            return
+        field_name = invoke["foreach"]
+        if not isinstance(field_name, str) or not FIELD_NAME_PATTERN.fullmatch(field_name):
+            self.error(
+                f"{where}.foreach",
+                f"expected the name of a context field that holds a list, got {field_name!r}",
+            )
+            return
+        declared = _json_types(form_fields(form_of(self.config)).get(field_name))
+        if declared and "array" not in declared:
+            self.error(
+                f"{where}.foreach",
+                f"*{field_name}* is {' or '.join(sorted(declared))} in the form, not a list",
+            )
+
+    def check_child_input(self, where: str, given: Mapping[str, Any], child: ChildWorkflow) -> None:
+        fields = form_fields(child.form)
+        if fields and child.form.get("additionalProperties", False) is False:
+            for name in given:
+                if name not in fields:
+                    self.error(
+                        f"{where}.input",
+                        f"*{name}* is not a field of the form of *{child.key}*"
+                        f"{_did_you_mean(str(name), fields)}",
+                    )
+        required = child.form.get("required")
+        for name in required if isinstance(required, list) else ():
+            field_schema = fields.get(name)
+            has_default = isinstance(field_schema, Mapping) and "default" in field_schema
+            if name not in given and not has_default:
+                self.error(
+                    f"{where}.input",
+                    f"the form of *{child.key}* requires *{name}*; give it here",
+                )
+        parent_fields = form_fields(form_of(self.config))
+        for name, source in given.items():
+            if not isinstance(source, str) or not FIELD_NAME_PATTERN.fullmatch(source.strip()):
+                continue
+            if source.strip() in FOREACH_NAMES:
+                continue
+            mine, theirs = parent_fields.get(source.strip()), fields.get(name)
+            ours = _json_types(mine)
+            wanted = _json_types(theirs)
+            if ours and wanted and not ours & wanted:
+                self.error(
+                    f"{where}.input.{name}",
+                    f"*{source.strip()}* is {' or '.join(sorted(ours))} here, but *{name}* of "
+                    f"*{child.key}* takes {' or '.join(sorted(wanted))}",
+                )
+
+    def subflow_circle(self, start: SubflowRef) -> list[str]:
+        """The chain of workflows from this one back to itself through `start`, if any."""
+        assert self.workflows is not None
+        own = str(self.config.get("id"))
+        seen: set[str] = set()
+        stack: list[tuple[SubflowRef, list[str]]] = [(start, [own, start.key])]
+        while stack:
+            ref, chain = stack.pop()
+            child = self.workflows(ref)
+            if child is None or str(ref) in seen:
+                continue
+            seen.add(str(ref))
+            for grandchild in child.subflows:
+                if grandchild.key == own:
+                    return [*chain, own]
+                stack.append((grandchild, [*chain, grandchild.key]))
+        return []
 
     # -- top level ----------------------------------------------------------------------
 
@@ -773,6 +962,8 @@ class _Validator:
                 if not isinstance(key, str):
                     self.error(f"{where}.meta", f"keys must be text, got {key!r}")
             self.check_artifacts(f"{where}.meta", meta)
+            if "output" in meta:
+                self.check_output(f"{where}.meta.output", meta["output"], kind)
             if "task" in meta:
                 if kind == "atomic":
                     self.check_task(f"{where}.meta.task", meta["task"])
@@ -825,6 +1016,19 @@ class _Validator:
             self.check_parallel(name, node, where, address)
         elif kind == "compound":
             self.check_region(node, where, info)
+
+    def check_output(self, where: str, output: Any, kind: str) -> None:
+        """`meta.output` of a final state: output name -> expression over the context."""
+        if kind != "final":
+            self.error(where, "only a final state has an output (what a child hands its parent)")
+            return
+        if not self.expect_mapping(where, output):
+            return
+        for name, source in output.items():
+            if not isinstance(name, str) or not FIELD_NAME_PATTERN.fullmatch(name):
+                self.error(where, f"invalid output name {name!r}: use letters, digits and _")
+                continue
+            self.check_expression(f"{where}.{name}", source)
 
     @staticmethod
     def misplaced_key_message(kind: str, key: str) -> str:
@@ -988,15 +1192,32 @@ class _Validator:
             self.unreadable = True
             return []
         self.unknown_keys(invoke_where, invoke, INVOKE_KEYS)
+        subflow = subflow_of(invoke)
         if "src" not in invoke:
             self.error(invoke_where, "missing required key 'src' (the action to run)")
+        elif subflow is not None:
+            self.check_subflow(invoke_where, invoke, subflow)
         else:
             self.check_action(f"{invoke_where}.src", invoke["src"])
+        for key in ("foreach", "limit"):
+            if key in invoke and subflow is None:
+                self.error(
+                    f"{invoke_where}.{key}",
+                    f"only a sub-workflow ({SUBFLOW_PREFIX}<key>) starts children {key}",
+                )
+        if "cancel_children" in invoke:
+            if subflow is None:
+                self.error(
+                    f"{invoke_where}.cancel_children",
+                    f"only a sub-workflow ({SUBFLOW_PREFIX}<key>) has children to cancel",
+                )
+            else:
+                self.expect_bool(f"{invoke_where}.cancel_children", invoke["cancel_children"])
         if "input" in invoke and self.expect_mapping(f"{invoke_where}.input", invoke["input"]):
             for key in invoke["input"]:
                 if not isinstance(key, str):
                     self.error(f"{invoke_where}.input", f"keys must be text, got {key!r}")
-        if "retry" in invoke:
+        if "retry" in invoke and subflow is None:
             self.check_retry(f"{invoke_where}.retry", invoke["retry"])
         result = []
         invoke_triggers: tuple[tuple[str, Trigger], ...] = (
@@ -1476,18 +1697,20 @@ def validate_config(
     *,
     roles: Collection[str] | None = None,
     actions: Collection[str] | None = None,
+    workflows: WorkflowLookup | None = None,
 ) -> list[str]:
     """Every problem in a definition, each prefixed by the dotted path of its place.
 
     An empty list means the definition is valid. Role names are checked only when
-    ``roles`` is given, action names (entry, exit, invoke.src) only when ``actions`` is.
+    ``roles`` is given, action names (entry, exit, invoke.src) only when ``actions`` is, the
+    workflows sub-workflow steps start (their form, circles) only when ``workflows`` is.
     A config nested deeper than files may be (loader.MAX_DEPTH) gets that one problem: the
     other checks, and canonical_config, would follow it as deep as it goes.
     """
     problem = nesting_problem(config)
     if problem:
         return [problem]
-    return _Validator(roles, actions).run(config)
+    return _Validator(roles, actions, workflows).run(config)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1568,6 +1791,9 @@ def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
     if invoke.get("retry"):
         retry = invoke["retry"]
         result["retry"] = {key: retry[key] for key in RETRY_KEYS if key in retry}
+    for key in ("foreach", "limit", "cancel_children"):
+        if key in invoke:
+            result[key] = invoke[key]
     for key in ("onDone", "onError"):
         if key in invoke:
             result[key] = _canonical_transitions(invoke[key])

@@ -49,6 +49,9 @@ LIVE_ONLY_TOPICS = (
     "instance.state_changed",
     "action.failed",
     "action.retrying",
+    # A sub-workflow step started a child, or heard of its end: the parent's page lists it.
+    "subflow.child_started",
+    "subflow.child_ended",
 )
 TOPICS = NOTIFYING_TOPICS + LIVE_ONLY_TOPICS
 # Topics whose recipients are the members of their task's roles.

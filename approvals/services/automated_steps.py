@@ -230,7 +230,7 @@ def _complete(
                 return
             problem = "the step succeeded but none of its onDone guards holds"
         # Neither moving on nor failing silently: an operator decides.
-        review = _open_review(run, message, state, problem)
+        review = open_step_review(run, message, state, problem)
         run.emit(
             "action.failed",
             {**summary, "error": problem, "task": review.pk},
@@ -260,7 +260,7 @@ def _fail(
         else:
             error = handler_problem
         if moved is None:
-            review = _open_review(run, message, state, error, advice)
+            review = open_step_review(run, message, state, error, advice)
     run.emit(
         "action.failed",
         {**summary, **told, "task": review.pk if review else None},
@@ -268,7 +268,7 @@ def _fail(
     )
 
 
-def _open_review(
+def open_step_review(
     run: Run, message: OutboxMessage, state: State, error: str, advice: str = ""
 ) -> Task:
     """The operator's manual-review task, in the step's state (leaving the state cancels it)."""
@@ -375,7 +375,8 @@ def failed_action_retry(
     _, task, failure, run = _locked_review(task_id, actor=actor, channel=channel, now=now)
     _resolve(run, task, failure, FailedActionResolution.RETRIED, actor, {"comment": comment})
     payload = {**failure.message.payload, "max_attempts": 1, "retry_of": failure.pk}
-    run.emit(INVOKE, payload, key=f"retry:{failure.pk}")
+    # The step's own kind of message: an action's invoke, or a sub-workflow's start (a new child).
+    run.emit(failure.message.topic, payload, key=f"retry:{failure.pk}")
     message = run.outbox[-1]
     run.commit()
     return message

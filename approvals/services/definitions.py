@@ -20,17 +20,24 @@ from django.db.models import Max
 from approvals.actions import action_names
 from approvals.integrations.http import target_problem
 from approvals.machine.config import (
+    SubflowRef,
     as_list,
     invoke_of,
     meta_of,
     segregation_of,
     state_type,
+    subflow_of,
     transitions_of,
     walk_states,
 )
 from approvals.machine.loader import MAX_DEPTH, DefinitionError, load_document, nesting_problem
 from approvals.machine.statechart import OUTCOMES, Statechart
-from approvals.machine.validation import canonical_config, problem_text, validate_config
+from approvals.machine.validation import (
+    ChildWorkflow,
+    canonical_config,
+    problem_text,
+    validate_config,
+)
 from approvals.models import (
     DefinitionStatus,
     StateDefinition,
@@ -142,8 +149,15 @@ def definition_problems(config: Mapping[str, Any]) -> list[str]:
         # Not a definition at all, or the other checks would follow it as deep as it goes.
         return validate_config(config)
     roles = set(Group.objects.values_list("name", flat=True))
+    looked_up: dict[str, ChildWorkflow | None] = {}
+
+    def workflows(ref: SubflowRef) -> ChildWorkflow | None:
+        if str(ref) not in looked_up:
+            looked_up[str(ref)] = _child_workflow(ref)
+        return looked_up[str(ref)]
+
     found = [
-        *validate_config(config, roles=roles, actions=action_names()),
+        *validate_config(config, roles=roles, actions=action_names(), workflows=workflows),
         *(
             problem_text(where, message, config)
             for where, message in (
@@ -157,6 +171,32 @@ def definition_problems(config: Mapping[str, Any]) -> list[str]:
         where, message = unstorable
         found.append(problem_text(where or "top level", message, config))
     return list(dict.fromkeys(found))
+
+
+def child_definition(ref: SubflowRef) -> WorkflowDefinition | None:
+    """The version a sub-workflow step starts its child on: the key's published version, or
+    the pinned version where that is published or retired (a draft may still change)."""
+    rows = WorkflowDefinition.objects.filter(key=ref.key)
+    if ref.version is None:
+        return rows.filter(status=DefinitionStatus.PUBLISHED).first()
+    return rows.filter(version=ref.version).exclude(status=DefinitionStatus.DRAFT).first()
+
+
+def _child_workflow(ref: SubflowRef) -> ChildWorkflow | None:
+    definition = child_definition(ref)
+    if definition is None:
+        return None
+    subflows = tuple(
+        found
+        for invoke in definition.states.exclude(invoke=None).values_list("invoke", flat=True)
+        if (found := subflow_of(invoke)) is not None
+    )
+    return ChildWorkflow(
+        key=definition.key,
+        version=definition.version,
+        form=definition.form_schema or {"type": "object"},
+        subflows=subflows,
+    )
 
 
 def _webhook_target_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from django_fsm import ConcurrentTransition
 from accounts.absences import local_day, resolve_assignee
 from approvals import logcontext, metrics, tracing
 from approvals.machine.durations import DurationError, context_duration
-from approvals.machine.expressions import Budget
+from approvals.machine.expressions import Budget, ExpressionError
 from approvals.machine.statechart import (
     WITHDRAW,
     GuardError,
@@ -47,12 +47,19 @@ from approvals.models import (
 from approvals.outbox.subscribers import Batch, fan_out
 from approvals.roles import role_ids_by_name, role_members
 from approvals.services.audit import AuditTrail
+from approvals.services.definitions import statechart_for
 from approvals.services.errors import Conflict
+from approvals.services.locking import lock_live_children
 
 logger = logging.getLogger(__name__)
 
 # An `always` chain longer than this is a loop in the definition, not a process.
 MAX_MICROSTEPS = 100
+
+# Outbox topics of sub-workflow steps (approvals/services/subflows.py): a parent's step starts
+# its child after commit; a child's end is told to its parent after commit.
+SUBFLOW_START = "subflow.start"
+SUBFLOW_ENDED = "subflow.ended"
 
 
 class Run:
@@ -89,6 +96,10 @@ class Run:
         self.task_roles: dict[int, list[int]] = {}
         # Set by a withdrawal: the request ends as that, whatever its final state's outcome.
         self.ends_as: str | None = None
+        # Set by `end`: the request stops where it is, ending as this (its children learn why).
+        self.stopping_as: str | None = None
+        # Set when this request is a child cancelled by its parent: the parent needs no word.
+        self.cancelled_by_parent = False
 
     # ----- bookkeeping
 
@@ -227,7 +238,11 @@ class Run:
         seq = self.record(
             "instance.started",
             to_state=initial,
-            data={"context": self.instance.context, "title": self.instance.title},
+            data={
+                "context": self.instance.context,
+                "title": self.instance.title,
+                **({"parent": self.instance.parent_id} if self.instance.parent_id else {}),
+            },
         )
         self.emit("instance.started", {"state": initial}, key="started")
         self._enter_top(initial, visit=seq)
@@ -310,6 +325,7 @@ class Run:
     def end(self, outcome: str, *, event: str, data: Mapping[str, Any]) -> None:
         """Stop where it is (withdraw, cancel): close tasks and timers, set the status."""
         top = self.instance.state
+        self.stopping_as = self.ends_as or outcome
         self._exit_top(top)
         self._finish(outcome, event=event, data=data)
 
@@ -501,7 +517,18 @@ class Run:
                     for delay in state.after
                 ]
             )
-        if state.invoke is not None:
+        if state.invoke is not None and state.invoke.subflow is not None:
+            self.emit(
+                SUBFLOW_START,
+                {
+                    "state": state.path,
+                    "visit": visit,
+                    "src": state.invoke.src,
+                    "step": f"{self.instance.pk}:{visit}:{state.path}:{state.invoke.src}",
+                },
+                key=f"subflow:{state.path}",
+            )
+        elif state.invoke is not None:
             self.emit(
                 "action.invoke",
                 {
@@ -540,6 +567,39 @@ class Run:
                 fired_at__isnull=True,
                 cancelled_at__isnull=True,
             ).update(cancelled_at=self.now)
+        if state.invoke is not None and state.invoke.subflow and state.invoke.cancel_children:
+            self._cancel_children(state)
+
+    def _cancel_children(self, state: State) -> None:
+        """Leaving a sub-workflow step (a decision, a timer, a cancel or withdrawal of this
+        request) cancels the children it still runs, and theirs in turn, each audited with
+        the cause, in this transaction."""
+        ending = self.stopping_as or self.ends_as
+        if ending is not None:
+            cause = f"its parent request #{self.instance.pk} was {ending}"
+        else:
+            cause = f"its parent request #{self.instance.pk} left the step '{state.label}'"
+        for child in lock_live_children(parent_id=self.instance.pk, state=state.path):
+            run = Run(
+                child,
+                statechart_for(child.definition),
+                actor=self.actor,
+                channel=self.channel,
+                now=self.now,
+            )
+            run.cancelled_by_parent = True
+            run.end(
+                InstanceStatus.CANCELLED,
+                event="instance.cancelled",
+                data={"reason": f"cancelled because {cause}", "parent": self.instance.pk},
+            )
+            run.commit()
+            logcontext.bind_instance(self.instance.pk)
+            self.record(
+                "subflow.cancelled",
+                to_state=state.path,
+                data={"child": child.pk, "reason": f"sub-request #{child.pk} cancelled: {cause}"},
+            )
 
     def _delay(self, delay: str) -> timedelta:
         try:
@@ -900,3 +960,28 @@ class Run:
             {"outcome": outcome, "state": self.instance.state},
             key="completed",
         )
+        if self.instance.parent_id is not None and not self.cancelled_by_parent:
+            self._tell_parent(outcome)
+
+    def _tell_parent(self, outcome: str) -> None:
+        """A child's end goes to its parent after commit (`subflows.subflow_ended` locks the
+        parent by id then): never the parent's lock inside the child's transaction."""
+        payload: dict[str, Any] = {
+            "parent": self.instance.parent_id,
+            "parent_state": self.instance.parent_state,
+            "parent_visit": self.instance.parent_visit,
+            "parent_index": self.instance.parent_index,
+            "outcome": outcome,
+            "state": self.instance.state,
+            "output": {},
+        }
+        final = self.chart.state(self.instance.state)
+        if outcome == InstanceStatus.COMPLETED and final.is_final:
+            try:
+                payload["output"] = {
+                    name: expression.evaluate(self.instance.context, None, budget=self.budget)
+                    for name, expression in final.output
+                }
+            except ExpressionError as exc:
+                payload["output_error"] = f"its output could not be computed: {exc}"
+        self.emit(SUBFLOW_ENDED, payload, key="subflow-ended")

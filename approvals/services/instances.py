@@ -51,6 +51,33 @@ def instance_start(
             f"no published workflow '{definition_key}'",
             {"workflow": [f"Unknown workflow '{definition_key}'."]},
         )
+    return start_on(
+        definition,
+        context=context,
+        actor=actor,
+        now=now,
+        title=title,
+        business_key=business_key,
+        channel=channel,
+    )
+
+
+def start_on(
+    definition: WorkflowDefinition,
+    *,
+    context: Any,
+    actor: Any,
+    now: datetime,
+    title: str = "",
+    business_key: str = "",
+    channel: str,
+    parent: WorkflowInstance | None = None,
+    parent_state: str = "",
+    parent_visit: int | None = None,
+    parent_index: int | None = None,
+) -> WorkflowInstance:
+    """A new request on this version (instance_start, and a sub-workflow step's child, whose
+    `parent` step started it). The caller holds the transaction."""
     chart = statechart_for(definition)
     if isinstance(context, Mapping):
         context = with_defaults(chart.form, context)
@@ -84,6 +111,10 @@ def instance_start(
                 state=chart.initial,
                 created_at=now,
                 updated_at=now,
+                parent=parent,
+                parent_state=parent_state,
+                parent_visit=parent_visit,
+                parent_index=parent_index,
             )
     except IntegrityError:
         if business_key and taken.exists():

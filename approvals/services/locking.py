@@ -89,3 +89,16 @@ def try_lock_instance(*, instance_id: int) -> WorkflowInstance | None:
         of=("self",), skip_locked=True
     ).select_related("definition")
     return queryset.filter(pk=instance_id).first()
+
+
+def lock_live_children(*, parent_id: int, state: str) -> list[WorkflowInstance]:
+    """The active sub-requests one step of a request started, locked, in id order. Always
+    taken after the parent's own lock (parents lock their children, a child never locks its
+    parent in the same transaction: it tells it through the outbox), so this cannot deadlock."""
+    assert transaction.get_connection().in_atomic_block, "lock_live_children needs atomic()"
+    return list(
+        WorkflowInstance.objects.select_for_update(of=("self",))
+        .select_related("definition", "requester")
+        .filter(parent_id=parent_id, parent_state=state, status="active")
+        .order_by("pk")
+    )

@@ -30,11 +30,13 @@ def load(name: str) -> dict[str, Any]:
     return load_document(path.read_text(encoding="utf-8"), filename=path.name)
 
 
-def test_the_three_examples_are_there() -> None:
+def test_the_examples_are_there() -> None:
     assert [path.name for path in EXAMPLES] == [
         "access_request.yaml",
+        "onboard_supplier.yaml",
         "order_fulfillment.yaml",
         "purchase_order.yaml",
+        "supplier_order.yaml",
     ]
 
 

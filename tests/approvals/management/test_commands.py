@@ -37,8 +37,11 @@ def test_there_are_shipped_examples() -> None:
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 @pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)
 def test_export_then_import_gives_the_same_definition(path: Path, fmt: str, tmp_path: Path):
+    # An example may start a sub-request of another: the files before it are published first.
+    for earlier in example_files()[: example_files().index(path)]:
+        call_command("import_workflow", str(earlier), "--publish", stdout=StringIO())
     call_command("import_workflow", str(path), "--publish", stdout=StringIO())
-    original = WorkflowDefinition.objects.get(status=DefinitionStatus.PUBLISHED)
+    original = WorkflowDefinition.objects.filter(status=DefinitionStatus.PUBLISHED).latest("pk")
     exported = tmp_path / f"again.{fmt}"
     exported.write_text(export(original.key, fmt))
 
