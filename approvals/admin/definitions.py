@@ -40,6 +40,8 @@ from approvals.services.definitions import (
     definition_problems,
     definition_publish,
     definition_retire,
+    definition_scenarios,
+    publish_problems,
 )
 from approvals.services.errors import WorkflowError
 
@@ -495,6 +497,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             config = definition_config(definition)
             context["problems"] = definition_problems(config)
             context["diagram"] = _diagram(config)
+            # The scenarios run in memory, once the definition is valid.
+            results = [] if context["problems"] else definition_scenarios(config)
+            context["scenarios"] = results
+            context["scenarios_fail"] = any(not r.passed for r in results)
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[Any]:
@@ -555,7 +561,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             messages.error(request, f"{definition} is not a draft; only drafts can be published")
             return self._back(pk)
         config = definition_config(definition)
-        problems = definition_problems(config)
+        problems = publish_problems(config)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
