@@ -20,6 +20,7 @@ from approvals.services.definitions import (
     definition_publish,
 )
 from approvals.services.errors import InvalidInput
+from tests.approvals.admin.test_definitions import draft_change
 from tests.approvals.scenarios.helpers import APPROVED, RESUBMITTED, WRONG, flow_with
 from tests.factories import GroupFactory, UserFactory
 
@@ -140,3 +141,41 @@ def test_the_definition_page_lists_each_scenario_with_its_result(staff_client):
         reverse("admin:approvals_workflowdefinition_change", args=[passing.pk])
     ).content.decode()
     assert "✔ a manager approves" in page and 'id="publish-link"' in page
+
+
+def test_a_drafts_scenarios_are_edited_as_yaml_on_its_page(staff_client):
+    url, data = draft_change(staff_client)
+    text = dump_document({"scenarios": [APPROVED, WRONG]}, fmt="yaml")
+    response = staff_client.post(url, {**data, "scenarios": text, "_continue": "1"}, follow=True)
+    page = response.content.decode()
+    assert "Scenario expects the wrong end fails: expect.state: expected approved, got " in page
+    draft = WorkflowDefinition.objects.get(key="review", version=2)
+    assert [s["name"] for s in definition_config(draft)["scenarios"]] == [
+        "a manager approves",
+        "expects the wrong end",
+    ]
+    form = staff_client.get(url).context["adminform"].form
+    assert "scenarios" not in form.initial["settings"]
+    assert load_document(form.initial["scenarios"], filename="x.yaml") == {
+        "scenarios": [APPROVED, WRONG]
+    }
+    # Text that is not a list of scenarios is a form error; nothing is saved.
+    bad = staff_client.post(url, {**data, "scenarios": "name: x"})
+    assert bad.status_code == 200
+    assert "Write the scenarios as in a file" in bad.content.decode()
+    hidden = staff_client.post(url, {**data, "settings": '{"scenarios": []}'})
+    assert "Scenarios go in the Scenarios field below" in hidden.content.decode()
+    draft.refresh_from_db()
+    assert len(draft.settings["scenarios"]) == 2
+
+
+def test_a_published_definition_shows_its_scenarios_read_only(staff_client):
+    definition = definition_import(
+        config=flow_with(APPROVED), actor=None, publish=True, now=timezone.now()
+    )
+    response = staff_client.get(
+        reverse("admin:approvals_workflowdefinition_change", args=[definition.pk])
+    )
+    page = response.content.decode()
+    assert 'name="scenarios"' not in page
+    assert "a manager approves" in page and "✔ a manager approves" in page
