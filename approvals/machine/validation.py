@@ -401,6 +401,8 @@ class _Validator:
         # What the transitions of the state being checked turned out to be (check_state).
         self.unreadable = False
         self.unsure = False
+        # Roles that scenarios decide as and no step is offered to: role -> (where, place).
+        self.unoffered: dict[str, list[tuple[str, str]]] = {}
 
     def error(self, where: str, message: str, *, place: str | None = None) -> None:
         text = problem_text(where, message, self.config, place=place)
@@ -643,6 +645,7 @@ class _Validator:
             t.event for s in walk_states(self.config) for t in transitions_of(s.node) if t.event
         }
         names: set[str] = set()
+        self.unoffered = {}
         for index, scenario in enumerate(scenarios):
             where = f"scenarios[{index}]"
             if not self.expect_mapping(where, scenario):
@@ -692,6 +695,18 @@ class _Validator:
                 )
             else:
                 self.check_expectation(f"{where}.expect", scenario["expect"], states, place)
+        # A role no step is offered to is one problem, where it is first used: a role renamed
+        # in a step would otherwise be one for each decision of every scenario.
+        offered = self.offered_roles() or set()
+        for role, places in self.unoffered.items():
+            where, place = places[0]
+            others = f" (and {len(places) - 1} more step(s))" if len(places) > 1 else ""
+            self.error(
+                where,
+                f"no step is offered to the role *{role}*{others}"
+                f"{_did_you_mean(role, offered | {REQUESTER_ROLE})}",
+                place=place,
+            )
 
     def offered_roles(self) -> set[str] | None:
         """The roles the definition's steps are offered to (escalations included); None when a
@@ -806,12 +821,7 @@ class _Validator:
                 role = step["as_role"]
                 offered = self.offered_roles()
                 if role != REQUESTER_ROLE and offered is not None and role not in offered:
-                    self.error(
-                        f"{where}.as_role",
-                        f"no step is offered to the role *{role}*"
-                        f"{_did_you_mean(role, offered | {REQUESTER_ROLE})}",
-                        place=place,
-                    )
+                    self.unoffered.setdefault(role, []).append((f"{where}.as_role", place))
         if "data" in step:
             self.expect_mapping(f"{where}.data", step["data"])
 

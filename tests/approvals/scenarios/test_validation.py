@@ -88,6 +88,12 @@ def test_a_role_no_step_is_offered_to_is_refused():
         "The scenario *a manager approves*, step 1: no step is offered to the role *manger*; "
         "did you mean *manager*? (scenarios[0].steps[0].as_role)"
     ]
+    # A role used by several decisions is one problem, at its first use.
+    twice = {**scenario, "steps": scenario["steps"] * 3}
+    assert problems(twice, {**twice, "name": "again"}) == [
+        "The scenario *a manager approves*, step 1: no step is offered to the role *manger* "
+        "(and 5 more step(s)); did you mean *manager*? (scenarios[0].steps[0].as_role)"
+    ]
     # The requester answers their own tasks; escalation roles are offered too.
     for role in ("requester", "director"):
         assert problems({**APPROVED, "steps": [{"decide": "APPROVE", "as_role": role}]}) == []
