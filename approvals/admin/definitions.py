@@ -22,7 +22,7 @@ from approvals.admin.definition_fields import DurationField, GuardInput, Optiona
 from approvals.machine.config import context_fields, form_samples, task_rule
 from approvals.machine.durations import DurationError, parse_duration
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
-from approvals.machine.loader import dump_document
+from approvals.machine.loader import DefinitionError, dump_document, load_document
 from approvals.machine.validation import TASK_KEYS
 from approvals.machine.warnings import publish_warnings
 from approvals.models import (
@@ -33,6 +33,7 @@ from approvals.models import (
     WorkflowDefinition,
 )
 from approvals.services.definitions import (
+    SCENARIOS,
     definition_config,
     definition_import,
     definition_new_version,
@@ -40,6 +41,8 @@ from approvals.services.definitions import (
     definition_problems,
     definition_publish,
     definition_retire,
+    definition_scenarios,
+    publish_problems,
 )
 from approvals.services.errors import WorkflowError
 
@@ -406,6 +409,62 @@ class ImportForm(forms.Form):
 
 
 class DefinitionForm(forms.ModelForm):
+    """The definition's own fields, and its scenarios as the YAML of the file's `scenarios`
+    key (kept with the settings; docs/definition-format.md#scenarios)."""
+
+    scenarios = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 90, "class": "vLargeTextField"}),
+        help_text=(
+            "The definition's tests, as in a file: <code>scenarios:</code> then a list of "
+            "<code>{name, context, steps, expect}</code>. They run when the page is saved; "
+            "publishing is refused while one fails."
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = dict(self.instance.settings or {})
+        scenarios = stored.pop(SCENARIOS, None)
+        if "settings" in self.fields:
+            self.initial["settings"] = stored
+        if scenarios:
+            self.initial["scenarios"] = dump_document({SCENARIOS: scenarios}, fmt="yaml")
+
+    def clean_scenarios(self) -> list[Any]:
+        text = self.cleaned_data.get("scenarios") or ""
+        if not text.strip():
+            return []
+        try:
+            document = load_document(text, filename="scenarios")
+        except DefinitionError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if set(document) != {SCENARIOS} or not isinstance(document[SCENARIOS], list):
+            raise forms.ValidationError(
+                "Write the scenarios as in a file: a line 'scenarios:' and a list under it."
+            )
+        # Their shapes are checked with the whole definition once it is saved.
+        return list(document[SCENARIOS])
+
+    def clean_settings(self) -> Any:
+        settings = self.cleaned_data.get("settings")
+        if isinstance(settings, dict) and SCENARIOS in settings:
+            raise forms.ValidationError(
+                "Scenarios go in the Scenarios field below, not in the settings."
+            )
+        return settings
+
+    def save(self, commit: bool = True) -> WorkflowDefinition:
+        definition: WorkflowDefinition = super().save(commit=False)
+        settings = dict(self.cleaned_data.get("settings") or {})
+        if self.cleaned_data.get("scenarios"):
+            settings[SCENARIOS] = self.cleaned_data["scenarios"]
+        definition.settings = settings
+        if commit:
+            definition.save()
+            self.save_m2m()
+        return definition
+
     class Meta:
         model = WorkflowDefinition
         fields = (
@@ -438,6 +497,18 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     change_form_template = "admin/approvals/workflowdefinition/change_form.html"
     change_list_template = "admin/approvals/workflowdefinition/change_list.html"
 
+    @admin.display(description="Scenarios")
+    def scenarios_file(self, obj: WorkflowDefinition) -> str:
+        scenarios = (obj.settings or {}).get(SCENARIOS)
+        return dump_document({SCENARIOS: scenarios}, fmt="yaml") if scenarios else "-"
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not obj.is_editable:
+            # Read only: the stored scenarios are shown by scenarios_file instead.
+            fields = [f for f in fields if f != "scenarios"]
+        return fields
+
     @admin.display(description="Name", ordering="title")
     def name(self, obj: WorkflowDefinition) -> str:
         return obj.name
@@ -460,6 +531,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 "inbox_columns",
                 "segregation",
                 "settings",
+                "scenarios_file",
             )
         if obj is not None:
             return (*base, "key")
@@ -476,11 +548,16 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        problems = definition_problems(definition_config(form.instance))
+        config = definition_config(form.instance)
+        problems = definition_problems(config)
         for problem in problems[:20]:
             messages.warning(request, problem)
         if problems:
             messages.warning(request, f"{len(problems)} problem(s): fix them before publishing.")
+            return
+        failing = [r for r in definition_scenarios(config) if not r.passed]
+        for result in failing[:20]:
+            messages.warning(request, f"Scenario {result.name} fails: {result.difference}")
 
     def change_view(
         self,
@@ -495,6 +572,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             config = definition_config(definition)
             context["problems"] = definition_problems(config)
             context["diagram"] = _diagram(config)
+            # The scenarios run in memory, once the definition is valid.
+            results = [] if context["problems"] else definition_scenarios(config)
+            context["scenarios"] = results
+            context["scenarios_fail"] = any(not r.passed for r in results)
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[Any]:
@@ -555,7 +636,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             messages.error(request, f"{definition} is not a draft; only drafts can be published")
             return self._back(pk)
         config = definition_config(definition)
-        problems = definition_problems(config)
+        problems = publish_problems(config)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

@@ -18,6 +18,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import jsonschema
@@ -34,6 +35,7 @@ from approvals.machine.config import (
     default_segregation,
     form_fields,
     form_of,
+    invoke_of,
     join_path,
     normalize_transitions,
     segregation_of,
@@ -41,6 +43,8 @@ from approvals.machine.config import (
     subflow_of,
     target_path,
     task_of,
+    transitions_of,
+    walk_states,
 )
 from approvals.machine.durations import DurationError, is_delay_name, parse_duration
 from approvals.machine.expressions import ExpressionError
@@ -75,8 +79,27 @@ TOP_KEYS = (
     "segregation",
     "settings",
     "states",
+    "scenarios",
 )
 SEGREGATIONS = ("distinct_approvers", "none")
+SCENARIO_KEYS = (
+    "name",
+    "description",
+    "context",
+    "start_at",
+    "outputs",
+    "failures",
+    "steps",
+    "expect",
+)
+SCENARIO_STEP_KEYS = ("event", "decide", "advance", "as_role", "data")
+EXPECT_KEYS = ("state", "status", "context", "tasks")
+EXPECT_TASK_KEYS = ("state", "roles", "level", "requester")
+# What a request's status may be (approvals.models.InstanceStatus).
+INSTANCE_STATUSES = ("active", "completed", "rejected", "cancelled", "failed", "withdrawn")
+# A scenario's decision taken by the person who asked (a `requester: true` task).
+REQUESTER_ROLE = "requester"
+MAX_SCENARIO_NAME = 200
 # The inbox shows at most this many of a workflow's fields as columns.
 MAX_INBOX_COLUMNS = 5
 STATE_KEYS = (
@@ -174,6 +197,7 @@ _TOP_PLACES = {
     "initial": "The definition's initial step",
     "inbox_columns": "The inbox columns",
     "states": "The steps",
+    "scenarios": "The scenarios",
 }
 _STATE_PARTS = {
     "type": "its type",
@@ -351,6 +375,14 @@ def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f"; did you mean *{match}*?" if match else ""
 
 
+def _ordinal(index: int) -> str:
+    return _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -422,6 +454,8 @@ class _Validator:
         # What the transitions of the state being checked turned out to be (check_state).
         self.unreadable = False
         self.unsure = False
+        # Roles that scenarios decide as and no step is offered to: role -> (where, place).
+        self.unoffered: dict[str, list[tuple[str, str]]] = {}
 
     def error(self, where: str, message: str, *, place: str | None = None) -> None:
         text = problem_text(where, message, self.config, place=place)
@@ -706,6 +740,11 @@ class _Validator:
             for key in config["settings"]:
                 if not isinstance(key, str):
                     self.error("settings", f"keys must be text, got {key!r}")
+            if "scenarios" in config["settings"]:
+                self.error(
+                    "settings.scenarios",
+                    "scenarios go at the top level of the definition, not under settings",
+                )
             if "calendar" in config["settings"]:
                 for key, message in calendar_problems(config["settings"]["calendar"]):
                     self.error(f"settings.calendar{'.' + key if key else ''}", message)
@@ -734,6 +773,8 @@ class _Validator:
         if self.nodes and isinstance(initial, str) and initial in self.nodes:
             self.check_graph(initial)
         self.check_distinct_from()
+        if "scenarios" in config:
+            self.check_scenarios(config["scenarios"])
         return self.errors
 
     def check_distinct_from(self) -> None:
@@ -778,6 +819,266 @@ class _Validator:
         names = self.check_names("inbox_columns", columns, fields, "form field")
         if len(names) > MAX_INBOX_COLUMNS:
             self.error("inbox_columns", f"at most {MAX_INBOX_COLUMNS} columns")
+
+    # -- scenarios ------------------------------------------------------------------------
+
+    def check_scenarios(self, scenarios: Any) -> None:
+        """The shapes of the definition's scenarios (approvals/machine/scenarios.py runs them):
+        each names a start context, steps and what to expect, with states, events and roles
+        that the definition has."""
+        if not isinstance(scenarios, list):
+            self.error("scenarios", f"expected a list of scenarios, got {_type_name(scenarios)}")
+            return
+        states = {s.path for s in walk_states(self.config)}
+        events = {
+            t.event for s in walk_states(self.config) for t in transitions_of(s.node) if t.event
+        }
+        names: set[str] = set()
+        self.unoffered = {}
+        for index, scenario in enumerate(scenarios):
+            where = f"scenarios[{index}]"
+            if not self.expect_mapping(where, scenario):
+                continue
+            name = scenario.get("name")
+            place = (
+                f"The scenario *{name}*"
+                if isinstance(name, str) and name.strip()
+                else (f"The {_ordinal(index)} scenario")
+            )
+            self.unknown_keys(where, scenario, SCENARIO_KEYS)
+            if "name" not in scenario:
+                self.error(where, "missing required key 'name'", place=place)
+            elif self.expect_str(f"{where}.name", name):
+                if len(name) > MAX_SCENARIO_NAME:
+                    self.error(
+                        f"{where}.name", f"longer than {MAX_SCENARIO_NAME} characters", place=place
+                    )
+                if name in names:
+                    self.error(f"{where}.name", f"the name *{name}* is used twice", place=place)
+                names.add(name)
+            if "context" in scenario:
+                self.expect_mapping(f"{where}.context", scenario["context"])
+            if "start_at" in scenario:
+                self.check_instant(f"{where}.start_at", scenario["start_at"], place)
+            if "outputs" in scenario:
+                self.check_outputs(f"{where}.outputs", scenario["outputs"], states, place)
+            if "failures" in scenario:
+                self.check_outputs(
+                    f"{where}.failures", scenario["failures"], states, place, errors=True
+                )
+            steps = scenario.get("steps", [])
+            if not isinstance(steps, list):
+                self.error(
+                    f"{where}.steps",
+                    f"expected a list of steps, got {_type_name(steps)}",
+                    place=place,
+                )
+                steps = []
+            for number, step in enumerate(steps):
+                self.check_scenario_step(
+                    f"{where}.steps[{number}]", step, events, place, number + 1
+                )
+            if "expect" not in scenario:
+                self.error(
+                    where, "missing required key 'expect' (what the run ends with)", place=place
+                )
+            else:
+                self.check_expectation(f"{where}.expect", scenario["expect"], states, place)
+        # A role no step is offered to is one problem, where it is first used: a role renamed
+        # in a step would otherwise be one for each decision of every scenario.
+        offered = self.offered_roles() or set()
+        for role, places in self.unoffered.items():
+            where, place = places[0]
+            others = f" (and {len(places) - 1} more step(s))" if len(places) > 1 else ""
+            self.error(
+                where,
+                f"no step is offered to the role *{role}*{others}"
+                f"{_did_you_mean(role, offered | {REQUESTER_ROLE})}",
+                place=place,
+            )
+
+    def offered_roles(self) -> set[str] | None:
+        """The roles the definition's steps are offered to (escalations included); None when a
+        step takes its roles from the request (roles_from), which only a request knows."""
+        roles: set[str] = set()
+        for state in walk_states(self.config):
+            task = task_of(state.node)
+            if task is None:
+                continue
+            if task.get("roles_from"):
+                return None
+            for key in ("roles", "escalate_to"):
+                names = task.get(key)
+                if isinstance(names, list):
+                    roles.update(n for n in names if isinstance(n, str))
+        return roles
+
+    def check_instant(self, where: str, value: Any, place: str) -> None:
+        when = value
+        if isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                when = None
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            self.error(
+                where,
+                f"expected a date and time with its offset (2026-01-05T09:00:00+01:00), got "
+                f"{value!r}",
+                place=place,
+            )
+
+    def check_outputs(
+        self, where: str, outputs: Any, states: set[str], place: str, *, errors: bool = False
+    ) -> None:
+        """`outputs`: each step's stubbed action output; `failures` (errors): the error text
+        its action fails with."""
+        if not self.expect_mapping(where, outputs):
+            return
+        invoking = {s.path for s in walk_states(self.config) if invoke_of(s.node) is not None}
+        for path, output in outputs.items():
+            item = f"{where}.{path}"
+            if path not in invoking:
+                what = "has no action" if path in states else "does not exist"
+                self.error(
+                    item,
+                    f"the step *{path}* {what}{_did_you_mean(str(path), invoking)}; "
+                    f"{'failures' if errors else 'outputs'} stand for the automated actions "
+                    "of steps",
+                    place=place,
+                )
+            elif errors:
+                if not isinstance(output, str) or not output.strip():
+                    self.error(
+                        item,
+                        f"expected the action's error (text), got {_type_name(output)}",
+                        place=place,
+                    )
+            elif not isinstance(output, Mapping):
+                self.error(
+                    item,
+                    f"expected the action's output (a mapping), got {_type_name(output)}",
+                    place=place,
+                )
+
+    def check_scenario_step(
+        self, where: str, step: Any, events: set[str], place: str, number: int
+    ) -> None:
+        place = f"{place}, step {number}"
+        if not isinstance(step, Mapping):
+            self.error(where, f"expected a mapping, got {_type_name(step)}", place=place)
+            return
+        self.unknown_keys(where, step, SCENARIO_STEP_KEYS)
+        kinds = [key for key in ("event", "decide", "advance") if key in step]
+        if len(kinds) != 1:
+            self.error(
+                where,
+                "a step is one of event: NAME, decide: NAME (with as_role) or advance: "
+                f"DURATION, got {' and '.join(kinds) if kinds else 'none of them'}",
+                place=place,
+            )
+            return
+        kind = kinds[0]
+        if kind == "advance":
+            if self.expect_str(f"{where}.advance", step["advance"]):
+                try:
+                    parse_duration(step["advance"])
+                except DurationError as error:
+                    self.error(f"{where}.advance", str(error), place=place)
+            for key in ("as_role", "data"):
+                if key in step:
+                    self.error(f"{where}.{key}", "an advance step takes no " + key, place=place)
+            return
+        event = step[kind]
+        if not isinstance(event, str) or not EVENT_NAME_PATTERN.fullmatch(event):
+            self.error(f"{where}.{kind}", f"expected an event name, got {event!r}", place=place)
+        elif event not in events:
+            self.error(
+                f"{where}.{kind}",
+                f"the event *{event}* is accepted by no step{_did_you_mean(event, events)}",
+                place=place,
+            )
+        if "as_role" in step:
+            if kind != "decide":
+                self.error(
+                    f"{where}.as_role",
+                    "as_role goes with decide (a task's decision); "
+                    "an event is sent by no one in particular",
+                    place=place,
+                )
+            elif self.expect_str(f"{where}.as_role", step["as_role"]):
+                role = step["as_role"]
+                offered = self.offered_roles()
+                if role != REQUESTER_ROLE and offered is not None and role not in offered:
+                    self.unoffered.setdefault(role, []).append((f"{where}.as_role", place))
+        if "data" in step:
+            self.expect_mapping(f"{where}.data", step["data"])
+
+    def check_expectation(self, where: str, expect: Any, states: set[str], place: str) -> None:
+        if not self.expect_mapping(where, expect):
+            return
+        self.unknown_keys(where, expect, EXPECT_KEYS)
+        if not expect:
+            self.error(where, f"expect at least one of {', '.join(EXPECT_KEYS)}", place=place)
+        if "state" in expect:
+            expected = expect["state"]
+            paths = expected if isinstance(expected, list) else [expected]
+            for path in paths:
+                if not isinstance(path, str):
+                    self.error(
+                        f"{where}.state",
+                        "expected a state's path (or a list of them, "
+                        f"the active steps of parallel regions), got {path!r}",
+                        place=place,
+                    )
+                elif path not in states:
+                    self.error(
+                        f"{where}.state",
+                        f"the state *{path}* does not exist{_did_you_mean(path, states)}",
+                        place=place,
+                    )
+        if "status" in expect and (
+            not isinstance(expect["status"], str) or expect["status"] not in INSTANCE_STATUSES
+        ):
+            self.error(
+                f"{where}.status",
+                f"expected one of {', '.join(INSTANCE_STATUSES)}, got {expect['status']!r}",
+                place=place,
+            )
+        if "context" in expect:
+            self.expect_mapping(f"{where}.context", expect["context"])
+        if "tasks" in expect:
+            tasks = expect["tasks"]
+            if not isinstance(tasks, list):
+                self.error(
+                    f"{where}.tasks",
+                    f"expected a list of the open tasks, got {_type_name(tasks)}",
+                    place=place,
+                )
+                return
+            for number, task in enumerate(tasks):
+                item = f"{where}.tasks[{number}]"
+                if not self.expect_mapping(item, task):
+                    continue
+                self.unknown_keys(item, task, EXPECT_TASK_KEYS)
+                if "state" in task and not isinstance(task["state"], str):
+                    self.error(f"{item}.state", "expected a state's path", place=place)
+                elif "state" in task and task["state"] not in states:
+                    self.error(
+                        f"{item}.state",
+                        f"the state *{task['state']}* does not exist"
+                        f"{_did_you_mean(str(task['state']), states)}",
+                        place=place,
+                    )
+                if "roles" in task and (
+                    not isinstance(task["roles"], list)
+                    or not all(isinstance(r, str) for r in task["roles"])
+                ):
+                    self.error(f"{item}.roles", "expected a list of role names", place=place)
+                if "level" in task and not _is_count(task["level"]):
+                    self.error(
+                        f"{item}.level", "expected the escalation level (0, 1, ...)", place=place
+                    )
 
     def check_form(self, form: Any) -> None:
         if not self.expect_mapping("form", form):
@@ -1740,6 +2041,16 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("settings"):
         result["settings"] = copy.deepcopy(dict(config["settings"]))
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}
+    if config.get("scenarios"):
+        result["scenarios"] = [_canonical_scenario(s) for s in config["scenarios"]]
+    return result
+
+
+def _canonical_scenario(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys in the documented order; a start time as ISO 8601 text (YAML reads it as a date)."""
+    result = {key: copy.deepcopy(scenario[key]) for key in SCENARIO_KEYS if key in scenario}
+    if isinstance(result.get("start_at"), datetime):
+        result["start_at"] = result["start_at"].isoformat()
     return result
 
 

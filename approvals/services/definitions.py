@@ -31,6 +31,7 @@ from approvals.machine.config import (
     walk_states,
 )
 from approvals.machine.loader import MAX_DEPTH, DefinitionError, load_document, nesting_problem
+from approvals.machine.scenarios import ScenarioResult, run_scenarios
 from approvals.machine.statechart import OUTCOMES, Statechart
 from approvals.machine.validation import (
     ChildWorkflow,
@@ -49,6 +50,17 @@ from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.storable import json_problem
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
+# A definition's scenarios are kept with its settings (the `settings` column) under this key,
+# and are the file's top-level `scenarios`; validation refuses the key under `settings`.
+SCENARIOS = "scenarios"
+
+
+def stored_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What a config's `settings` column holds: its settings, and its scenarios if any."""
+    stored = dict(config.get("settings") or {})
+    if config.get(SCENARIOS):
+        stored[SCENARIOS] = config[SCENARIOS]
+    return stored
 
 
 def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
@@ -117,9 +129,11 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
         "description": definition.description,
         "initial": definition.initial,
         "form": definition.form_schema or {"type": "object"},
-        "settings": definition.settings or {},
+        "settings": {k: v for k, v in (definition.settings or {}).items() if k != SCENARIOS},
         "states": top,
     }
+    if (definition.settings or {}).get(SCENARIOS):
+        config[SCENARIOS] = definition.settings[SCENARIOS]
     if definition.inbox_columns:
         config["inbox_columns"] = definition.inbox_columns
     config["segregation"] = definition.segregation
@@ -197,6 +211,28 @@ def _child_workflow(ref: SubflowRef) -> ChildWorkflow | None:
         form=definition.form_schema or {"type": "object"},
         subflows=subflows,
     )
+
+
+def definition_scenarios(config: Mapping[str, Any]) -> list[ScenarioResult]:
+    """Each scenario of a valid config run in memory (approvals/machine/scenarios.py): nothing
+    is read or written but the config."""
+    scenarios = config.get(SCENARIOS) or []
+    if not scenarios:
+        return []
+    return run_scenarios(Statechart(config), scenarios)
+
+
+def publish_problems(config: Mapping[str, Any]) -> list[str]:
+    """What stops a config from being published: its problems, else its failing scenarios
+    (each with its first difference)."""
+    problems = definition_problems(config)
+    if problems:
+        return problems
+    return [
+        f"Scenario *{r.name}* fails: {r.difference}"
+        for r in definition_scenarios(config)
+        if not r.passed
+    ]
 
 
 def _webhook_target_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -328,7 +364,7 @@ def definition_import(
     draft.description = config.get("description", "")
     draft.initial = config["initial"]
     draft.form_schema = config.get("form") or {"type": "object"}
-    draft.settings = config.get("settings") or {}
+    draft.settings = stored_settings(config)
     draft.inbox_columns = config.get("inbox_columns") or []
     draft.segregation = segregation_of(config)
     draft.save()
@@ -352,11 +388,20 @@ def definition_publish(*, definition_id: int, actor: Any, now: datetime) -> Work
     definition = _lock_definition(definition_id)
     if definition.status != DefinitionStatus.DRAFT:
         raise Conflict(f"{definition} is not a draft; only drafts can be published")
-    problems = definition_problems(definition_config(definition))
+    config = definition_config(definition)
+    problems = definition_problems(config)
     if problems:
         raise InvalidInput(
             f"{definition} cannot be published: {len(problems)} problem(s)",
             {"definition": problems},
+        )
+    failing = [r for r in definition_scenarios(config) if not r.passed]
+    if failing:
+        first = failing[0]
+        raise InvalidInput(
+            f"{definition} cannot be published: the scenario '{first.name}' fails: "
+            f"{first.difference}",
+            {"scenarios": [str(r) for r in failing]},
         )
     for previous in WorkflowDefinition.objects.select_for_update().filter(
         key=definition.key, status=DefinitionStatus.PUBLISHED

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from django_fsm import ConcurrentTransition
 
 from accounts.absences import local_day, resolve_assignee
 from approvals import logcontext, metrics, tracing
-from approvals.machine.durations import DurationError, context_duration
+from approvals.machine.durations import DurationError
 from approvals.machine.expressions import Budget, ExpressionError
 from approvals.machine.statechart import (
     WITHDRAW,
@@ -30,7 +29,7 @@ from approvals.machine.statechart import (
     TaskSpec,
     Transition,
 )
-from approvals.machine.words import event_label, refusal
+from approvals.machine.walker import Walker
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
@@ -53,8 +52,6 @@ from approvals.services.locking import lock_live_children
 
 logger = logging.getLogger(__name__)
 
-# An `always` chain longer than this is a loop in the definition, not a process.
-MAX_MICROSTEPS = 100
 
 # Outbox topics of sub-workflow steps (approvals/services/subflows.py): a parent's step starts
 # its child after commit; a child's end is told to its parent after commit.
@@ -62,7 +59,9 @@ SUBFLOW_START = "subflow.start"
 SUBFLOW_ENDED = "subflow.ended"
 
 
-class Run:
+class Run(Walker):
+    """A walk of the statechart (approvals/machine/walker.py) stored in the database."""
+
     def __init__(
         self,
         instance: WorkflowInstance,
@@ -198,10 +197,42 @@ class Run:
         if role_ids is not None:
             self.task_roles[task.pk] = role_ids
 
-    def set_context(self, context: dict[str, Any]) -> None:
-        if context != self.instance.context:
-            self.instance.context = context
-            self.fields.add("context")
+    # ----- the walker's hooks
+
+    def refused(
+        self, message: str, *, current_state: str = "", accepted_events: Iterable[str] = ()
+    ) -> Exception:
+        return Conflict(message, current_state=current_state, accepted_events=accepted_events)
+
+    def _note_target(self, target: str | None) -> None:
+        tracing.annotate(to_state=target)
+
+    def _open_branch(self, region: str, leaf: str) -> Branch:
+        return Branch.objects.create(
+            instance=self.instance, region=region, state=leaf, opened_at=self.now
+        )
+
+    def _move_branch(self, branch: Branch, target: str) -> None:
+        branch.move_to(target)
+        branch.save(update_fields=["state"])
+
+    def _close_branch(self, branch: Branch) -> None:
+        branch.closed_at = self.now
+        branch.save(update_fields=["closed_at"])
+
+    def _expression_failed(self, exc: GuardError) -> str:
+        """Over its budget, an expression fails whatever the data: the log tells whoever
+        maintains the definition."""
+        if exc.over_budget:
+            definition = self.instance.definition
+            logger.warning(
+                "request %s (%s version %s): %s",
+                self.instance.pk,
+                definition.key,
+                definition.version,
+                exc,
+            )
+        return super()._expression_failed(exc)
 
     # ----- where the instance is
 
@@ -212,23 +243,6 @@ class Run:
                 b.region: b for b in self.instance.branches.filter(closed_at__isnull=True)
             }
         return self._branches
-
-    def active_leaves(self) -> list[str]:
-        top = self.chart.state(self.instance.state)
-        if top.is_parallel:
-            return [b.state for b in self.branches.values()]
-        return [top.path]
-
-    def active_paths(self) -> list[str]:
-        """Leaves first, then the parallel node: events are tried in that order."""
-        top = self.instance.state
-        leaves = self.active_leaves()
-        return leaves if leaves == [top] else [*leaves, top]
-
-    def accepted_events(self) -> list[str]:
-        if not self.instance.is_active:
-            return []
-        return self.chart.events_of(self.active_paths())
 
     # ----- public moves
 
@@ -246,57 +260,6 @@ class Run:
         )
         self.emit("instance.started", {"state": initial}, key="started")
         self._enter_top(initial, visit=seq)
-
-    def fire(
-        self,
-        event: str,
-        data: Mapping[str, Any] | None,
-        *,
-        sources: Iterable[str] | None = None,
-        task: Task | None = None,
-    ) -> Transition:
-        """Take the first enabled transition for `event` from `sources` (default: everything
-        active). Conflict when the state does not accept the event or no guard holds."""
-        if not self.instance.is_active:
-            raise Conflict(
-                f"the request is {self.instance.status}; it accepts no events",
-                current_state=self.instance.state,
-            )
-        paths = list(sources) if sources is not None else self.active_paths()
-        candidates = [t for p in paths for t in self.chart.state(p).on.get(event, [])]
-        if not candidates:
-            raise Conflict(
-                f"{event_label(event)} is not possible at {self.describe_state()}",
-                current_state=self.instance.state,
-                accepted_events=self.accepted_events(),
-            )
-        chosen = self._select(candidates, data)
-        if chosen is None:
-            raise Conflict(
-                refusal(
-                    event,
-                    [(t.description, t.guard.source if t.guard else None) for t in candidates],
-                    self.chart.form,
-                ),
-                current_state=self.instance.state,
-                accepted_events=self.accepted_events(),
-            )
-        self._take(chosen, data, task=task)
-        return chosen
-
-    def take_first(
-        self,
-        candidates: list[Transition],
-        data: Mapping[str, Any] | None,
-        *,
-        task: Task | None = None,
-    ) -> Transition | None:
-        """Take the first enabled one of these transitions (`after`, `invoke.onDone`/`onError`),
-        or none when no guard holds."""
-        chosen = self._select(candidates, data)
-        if chosen is not None:
-            self._take(chosen, data, task=task)
-        return chosen
 
     def withdraw(self, data: Mapping[str, Any]) -> None:
         """The requester stops the request, one way whatever the page: by the state's own
@@ -328,177 +291,6 @@ class Run:
         self.stopping_as = self.ends_as or outcome
         self._exit_top(top)
         self._finish(outcome, event=event, data=data)
-
-    def _expression_failed(self, exc: GuardError) -> str:
-        """The refusal's message. Over its budget, an expression fails whatever the data: that
-        is the definition's fault, which the log tells whoever maintains it."""
-        if not exc.over_budget:
-            return str(exc)
-        definition = self.instance.definition
-        logger.warning(
-            "request %s (%s version %s): %s",
-            self.instance.pk,
-            definition.key,
-            definition.version,
-            exc,
-        )
-        return f"{exc}; nothing was changed: an administrator must simplify the definition"
-
-    def describe_state(self) -> str:
-        """Where the request is, as its definition names the steps ("Manager approval")."""
-        return ", ".join(self.chart.state(leaf).label for leaf in self.active_leaves())
-
-    # ----- transitions
-
-    def _select(
-        self, candidates: list[Transition], data: Mapping[str, Any] | None
-    ) -> Transition | None:
-        try:
-            return self.chart.select(candidates, self.instance.context, data, budget=self.budget)
-        except GuardError as exc:
-            raise Conflict(
-                self._expression_failed(exc),
-                current_state=self.instance.state,
-                accepted_events=self.accepted_events(),
-            ) from None
-
-    def _take(
-        self, transition: Transition, data: Mapping[str, Any] | None, *, task: Task | None = None
-    ) -> None:
-        self.microsteps += 1
-        if self.microsteps > MAX_MICROSTEPS:
-            raise Conflict(
-                f"more than {MAX_MICROSTEPS} steps in a row from "
-                f"{transition.source}: the definition loops",
-                current_state=self.instance.state,
-            )
-        if transition.assign:
-            try:
-                self.set_context(
-                    self.chart.assign(transition, self.instance.context, data, budget=self.budget)
-                )
-            except GuardError as exc:
-                raise Conflict(
-                    self._expression_failed(exc), current_state=self.instance.state
-                ) from None
-        tracing.annotate(to_state=transition.target)
-        audit_data: dict[str, Any] = {"trigger": transition.trigger}
-        if transition.event:
-            audit_data["event"] = transition.event
-        if transition.delay:
-            audit_data["after"] = transition.delay
-        if data:
-            audit_data["data"] = dict(data)
-        if transition.assign:
-            audit_data["assigned"] = {n: self.instance.context.get(n) for n, _ in transition.assign}
-
-        source = self.chart.state(transition.source)
-        if transition.target is None:
-            self.record(
-                "transition",
-                from_state=source.path,
-                to_state=source.path,
-                task=task,
-                data=audit_data,
-            )
-            return
-        if source.parent is not None:
-            branch = self.branches[source.parent]
-            self._exit_leaf(branch.state, branch)
-            seq = self.record(
-                "transition",
-                from_state=source.path,
-                to_state=transition.target,
-                task=task,
-                data=audit_data,
-            )
-            branch.move_to(transition.target)
-            branch.save(update_fields=["state"])
-            self._enter_leaf(transition.target, branch, visit=seq)
-            return
-        from_state = self.instance.state
-        self._exit_top(from_state)
-        seq = self.record(
-            "transition",
-            from_state=from_state,
-            to_state=transition.target,
-            task=task,
-            data=audit_data,
-        )
-        self.instance.move_to(transition.target)
-        self.fields.add("state")
-        self.emit(
-            "instance.state_changed", {"from": from_state, "to": transition.target}, key="state"
-        )
-        self._enter_top(transition.target, visit=seq)
-
-    # ----- entering and leaving states
-
-    def _enter_top(self, path: str, *, visit: int) -> None:
-        state = self.chart.state(path)
-        self._run_actions(state.entry, state, "entry")
-        if state.is_final:
-            self._finish(state.outcome, event="instance.completed", data={"state": path})
-            return
-        if state.is_parallel:
-            self._branches = {}
-            for region in self.chart.regions(path):
-                leaf = self.chart.region_initial_leaf(region)
-                branch = Branch.objects.create(
-                    instance=self.instance, region=region, state=leaf, opened_at=self.now
-                )
-                self._branches[region] = branch
-                self._enter_leaf(leaf, branch, visit=visit, join=False)
-            self._try_join(state)
-            return
-        self._activate(state, branch=None, visit=visit)
-        self._follow_always(state)
-
-    def _enter_leaf(self, path: str, branch: Branch, *, visit: int, join: bool = True) -> None:
-        state = self.chart.state(path)
-        self._run_actions(state.entry, state, "entry")
-        if state.is_final:
-            if join:
-                self._try_join(self.chart.state(self.instance.state))
-            return
-        self._activate(state, branch=branch, visit=visit)
-        self._follow_always(state)
-
-    def _follow_always(self, state: State) -> None:
-        if not state.always or not self._is_current(state.path):
-            return
-        chosen = self._select(state.always, None)
-        if chosen is not None:
-            self._take(chosen, None)
-
-    def _is_current(self, path: str) -> bool:
-        return self.instance.is_active and path in self.active_leaves()
-
-    def _try_join(self, parallel: State) -> None:
-        """A parallel state is done when every region rests in a final state."""
-        if not self.instance.is_active or self.instance.state != parallel.path:
-            return
-        if all(self.chart.state(b.state).is_final for b in self.branches.values()):
-            chosen = self._select(parallel.on_done, None)
-            if chosen is not None:
-                self._take(chosen, None)
-
-    def _exit_top(self, path: str) -> None:
-        state = self.chart.state(path)
-        if state.is_parallel:
-            for branch in list(self.branches.values()):
-                self._exit_leaf(branch.state, branch)
-                branch.closed_at = self.now
-                branch.save(update_fields=["closed_at"])
-            self._branches = {}
-        else:
-            self._deactivate(state, branch=None)
-        self._run_actions(state.exit, state, "exit")
-
-    def _exit_leaf(self, path: str, branch: Branch) -> None:
-        state = self.chart.state(path)
-        self._deactivate(state, branch=branch)
-        self._run_actions(state.exit, state, "exit")
 
     def _activate(self, state: State, *, branch: Branch | None, visit: int) -> None:
         if state.task is not None:
@@ -708,32 +500,6 @@ class Run:
                 },
                 key=f"task:{task.pk}",
             )
-
-    def _from_context(self, spec: TaskSpec) -> TaskSpec:
-        """The step's roles and SLA where the definition names a context field for them
-        (roles_from, sla_from), read from this request."""
-        if not spec.roles_from and not spec.sla_from:
-            return spec
-        context = self.instance.context
-        changes: dict[str, Any] = {}
-        if spec.roles_from:
-            roles = context.get(spec.roles_from)
-            if (
-                not isinstance(roles, list)
-                or not roles
-                or not all(isinstance(r, str) and r for r in roles)
-            ):
-                raise Conflict(
-                    f"the field {spec.roles_from} must hold a list of role names",
-                    current_state=self.instance.state,
-                )
-            changes["roles"] = tuple(dict.fromkeys(roles))
-        if spec.sla_from and context.get(spec.sla_from) is not None:
-            try:
-                changes["sla"] = context_duration(context, spec.sla_from)
-            except DurationError as exc:
-                raise Conflict(str(exc), current_state=self.instance.state) from None
-        return replace(spec, **changes)
 
     def _manager_for(self, spec: TaskSpec, state_path: str) -> tuple[int, int | None, str] | None:
         """For a step that goes to a manager: (assignee, the absent manager they cover for or
