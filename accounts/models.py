@@ -133,7 +133,7 @@ class OutOfOffice(models.Model):
         return f"{self.user} away {self.starts_on} to {self.ends_on}, covered by {self.substitute}"
 
 
-# ----- Notification preferences (issue 13). The kinds are approvals' (NotificationKind);
+# ----- Notification preferences. The kinds are approvals' (NotificationKind);
 # accounts imports nothing of approvals, so `kind` is checked where preferences are written.
 
 

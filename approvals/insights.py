@@ -1,4 +1,4 @@
-"""The process owner's figures (issue 15): one module of reads, computed at the time of asking
+"""The process owner's figures: one module of reads, computed at the time of asking
 from the rows the services already write (see docs/insights.md for what comes from what).
 
 Nothing here writes. Every figure is an SQL aggregate over an indexed slice of the rows:

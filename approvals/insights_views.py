@@ -1,4 +1,4 @@
-"""The insights pages (issue 15): /insights/, /insights/<workflow key>/ and the requests waiting
+"""The insights pages: /insights/, /insights/<workflow key>/ and the requests waiting
 in a state. Thin: parse the period, call the selectors of approvals/insights.py, draw the charts,
 render; `?download=<table>` answers the table under a chart as CSV instead.
 

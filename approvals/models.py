@@ -406,7 +406,7 @@ class Task(ConcurrentTransitionMixin, models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     next_remind_at = models.DateTimeField(null=True, blank=True)
-    # SLA bookkeeping (issue 6): reminders count from sla_started_at (the task's creation, or
+    # SLA bookkeeping: reminders count from sla_started_at (the task's creation, or
     # its escalation); breached_at marks a task past its last escalation level, which stays
     # where it is, flagged, and leaves the sweep's queue.
     kind = models.CharField(max_length=20, choices=TaskKind.choices, default=TaskKind.DECISION)
@@ -682,7 +682,7 @@ class InstanceUserPermission(UserObjectPermissionBase):
         abstract = False
 
 
-# ----- Notifications and Slack (issue 5)
+# ----- Notifications and Slack
 
 
 class NotificationKind(models.TextChoices):
@@ -841,7 +841,7 @@ class SlackInteraction(models.Model):
         return f"{self.slack_user_id} {self.event or '?'} on {self.task_id}: {self.outcome}"
 
 
-# ----- SLA timers and automated steps (issue 6)
+# ----- SLA timers and automated steps
 
 
 class FailedActionResolution(models.TextChoices):
@@ -912,7 +912,7 @@ class StepAttempt(models.Model):
         return f"attempt {self.number} of {self.step}: {self.error or 'ok'}"
 
 
-# ----- REST API and outgoing webhooks (issue 7)
+# ----- REST API and outgoing webhooks
 
 
 class ApiToken(models.Model):

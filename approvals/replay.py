@@ -1,4 +1,4 @@
-"""A request's history replayed (issue 15): the request as it was just after audit event `seq`,
+"""A request's history replayed: the request as it was just after audit event `seq`,
 read from the trail alone. Nothing is re-run: no guard, no assign, no action. The definition is
 consulted only for its shape (which states are regions of a parallel state and where a region
 starts), which the engine does not write into the trail because it never varies.

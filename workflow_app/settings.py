@@ -391,11 +391,11 @@ TEAMS_ENABLED = env_bool("TEAMS_ENABLED", True)
 TEAMS_MAX_ATTEMPTS = env_int("TEAMS_MAX_ATTEMPTS", 10, minimum=1)
 # How often beat makes the digests that are due.
 DIGEST_SWEEP_SECONDS = env_int("DIGEST_SWEEP_SECONDS", 60, minimum=1)
-# REST API and outgoing webhooks (issue 7). Rates are DRF's "<count>/<second|minute|hour|day>".
+# REST API and outgoing webhooks. Rates are DRF's "<count>/<second|minute|hour|day>".
 API_WRITE_RATE = env_rate("API_WRITE_RATE", "120/minute")
 API_READ_RATE = env_rate("API_READ_RATE", "1200/minute")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
-# Documents and discussion (issue 12, docs/documents.md).
+# Documents and discussion (docs/documents.md).
 ARTIFACT_MAX_MB = env_int("ARTIFACT_MAX_MB", 25, minimum=1)
 ARTIFACT_MAX_VERSIONS = env_int("ARTIFACT_MAX_VERSIONS", 200, minimum=1)
 # A stored file without a row (an upload whose transaction rolled back after the file was
@@ -531,7 +531,7 @@ LOGGING = {
     },
 }
 
-# ----- Observability (issue 14; docs/observability.md)
+# ----- Observability (docs/observability.md)
 # Prometheus: every process writes its samples under PROMETHEUS_MULTIPROC_DIR and GET /metrics
 # adds them up. prometheus-client reads the variable when it is first imported, so it is put in
 # the environment here, before any of our modules imports it (the processes a command starts

@@ -1,4 +1,4 @@
-"""GET /api/v1/insights/<workflow key>/: a workflow's figures over a period (issue 15), for
+"""GET /api/v1/insights/<workflow key>/: a workflow's figures over a period, for
 users with `approvals.view_insights` (403 for anyone else, whether or not the key exists).
 Computed by approvals/insights.py, the same figures as the pages."""
 
