@@ -229,6 +229,10 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     parent_visit = models.PositiveIntegerField(null=True, blank=True)
     # Under `foreach`, the position in the parent's list of the item this child is for.
     parent_index = models.PositiveIntegerField(null=True, blank=True)
+    # A legal hold keeps a request past its workflow's retention period until it is released
+    # (approvals/services/retention.py); placing and releasing it are audited.
+    legal_hold = models.BooleanField(default=False, db_default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True, db_default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -251,6 +255,7 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
             ("send_event", "Can send external events to instances"),
             ("reassign_task", "Can reassign any task"),
             ("view_insights", "Can see the process insights (dashboards, heat map)"),
+            ("hold_legal", "Can place and release legal holds on requests"),
         ]
 
     def __str__(self) -> str:
@@ -1444,3 +1449,31 @@ class AuditExport(models.Model):
 
     def __str__(self) -> str:
         return f"audit export {self.pk} ({self.status})"
+
+
+class RetiredRequest(models.Model):
+    """What is left of a request deleted at the end of its workflow's retention period: its
+    id, dates and the head of its audit chain, and where the signed bundle it was archived
+    into is kept (`bundle_key` in Django's storage, with the bundle file's SHA-256). The
+    chain heads of earlier exports still prove what the request held. On PostgreSQL rows are
+    never updated nor deleted, and a request's audit events may only be deleted once its
+    tombstone exists (migration retention)."""
+
+    id = models.PositiveBigIntegerField(primary_key=True, help_text="The request's id.")
+    workflow_key = models.CharField(max_length=100)
+    definition_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=InstanceStatus.choices)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField()
+    retention = models.CharField(max_length=20, help_text="The period it was kept for.")
+    retired_at = models.DateTimeField()
+    head_seq = models.PositiveIntegerField()
+    head_hash = models.CharField(max_length=64, blank=True)
+    bundle_key = models.CharField(max_length=300)
+    bundle_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-retired_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} ({self.workflow_key}, retired {self.retired_at:%Y-%m-%d})"

@@ -17,6 +17,7 @@ from approvals.outbox import tasks as outbox_tasks  # noqa: F401
 from approvals.services.artifacts import artifact_orphans_sweep
 from approvals.services.audit_exports import audit_export_build
 from approvals.services.heartbeat import heartbeat_record
+from approvals.services.retention import apply_retention as retire_expired
 from approvals.services.sla import sla_sweep as sweep_due
 
 
@@ -46,6 +47,12 @@ def refresh_metrics() -> dict[str, int]:
 def remove_orphaned_files() -> int:
     """Stored document files whose upload was rolled back (approvals/services/artifacts.py)."""
     return artifact_orphans_sweep(now=timezone.now())
+
+
+@shared_task(name="approvals.tasks.apply_retention", ignore_result=True)
+def apply_retention() -> int:
+    """Requests past their workflow's retention: archived, then deleted (services/retention.py)."""
+    return sum(report.deleted for report in retire_expired(now=timezone.now()))
 
 
 @shared_task(name="approvals.tasks.build_audit_export", ignore_result=True)

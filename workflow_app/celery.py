@@ -95,6 +95,12 @@ def _schedule(sender: Celery, **_: object) -> None:
             "task": "approvals.tasks.artifact_orphans_sweep",
             "schedule": 3600.0,
         },
+        # Finished requests past their workflow's retention: archived, then deleted.
+        "retention": {
+            "task": "approvals.tasks.apply_retention",
+            "schedule": float(settings.RETENTION_SWEEP_SECONDS),
+            "options": {"expires": float(settings.RETENTION_SWEEP_SECONDS)},
+        },
         "purge-idempotency-keys": {
             "task": "approvals.tasks.purge_idempotency_keys",
             "schedule": 3600.0,

@@ -401,6 +401,10 @@ ARTIFACT_MAX_VERSIONS = env_int("ARTIFACT_MAX_VERSIONS", 200, minimum=1)
 # A stored file without a row (an upload whose transaction rolled back after the file was
 # written) older than this is removed by the hourly sweep; younger ones may be in flight.
 ARTIFACT_ORPHAN_MINUTES = env_int("ARTIFACT_ORPHAN_MINUTES", 60, minimum=1)
+# Retention (docs/audit-export.md#retention-and-legal-hold): how often beat archives and
+# deletes the requests past their workflow's `retention`, and how many go in one bundle.
+RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=60)
+RETENTION_BATCH = env_int("RETENTION_BATCH", 500, minimum=1)
 # How long a comment's author may still edit it.
 COMMENT_EDIT_MINUTES = env_int("COMMENT_EDIT_MINUTES", 10, minimum=0)
 # How long an Idempotency-Key's answer is replayed (Stripe keeps them 24 hours too).

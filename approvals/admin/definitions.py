@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
 from approvals.machine.config import context_fields, form_samples, task_rule
-from approvals.machine.durations import DurationError, parse_duration
+from approvals.machine.durations import DurationError, parse_duration, parse_period
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import DefinitionError, dump_document, load_document
 from approvals.machine.validation import TASK_KEYS
@@ -33,6 +33,7 @@ from approvals.models import (
     WorkflowDefinition,
 )
 from approvals.services.definitions import (
+    RETENTION,
     SCENARIOS,
     definition_config,
     definition_import,
@@ -409,8 +410,18 @@ class ImportForm(forms.Form):
 
 
 class DefinitionForm(forms.ModelForm):
-    """The definition's own fields, and its scenarios as the YAML of the file's `scenarios`
-    key (kept with the settings; docs/definition-format.md#scenarios)."""
+    """The definition's own fields, its retention period and its scenarios as the YAML of the
+    file's `scenarios` key (both kept with the settings; docs/definition-format.md)."""
+
+    retention = forms.CharField(
+        required=False,
+        max_length=20,
+        help_text=(
+            "How long a finished request is kept, from its end, as an ISO 8601 period "
+            "(<code>P7Y</code>, <code>P18M</code>, <code>P90D</code>). Then it is archived "
+            "into a signed bundle and deleted, unless under legal hold. Empty: kept forever."
+        ),
+    )
 
     scenarios = forms.CharField(
         required=False,
@@ -426,10 +437,22 @@ class DefinitionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         stored = dict(self.instance.settings or {})
         scenarios = stored.pop(SCENARIOS, None)
+        retention = stored.pop(RETENTION, None)
         if "settings" in self.fields:
             self.initial["settings"] = stored
         if scenarios:
             self.initial["scenarios"] = dump_document({SCENARIOS: scenarios}, fmt="yaml")
+        if retention:
+            self.initial["retention"] = retention
+
+    def clean_retention(self) -> str:
+        text = (self.cleaned_data.get("retention") or "").strip().upper()
+        if text:
+            try:
+                parse_period(text)
+            except DurationError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return text
 
     def clean_scenarios(self) -> list[Any]:
         text = self.cleaned_data.get("scenarios") or ""
@@ -452,6 +475,10 @@ class DefinitionForm(forms.ModelForm):
             raise forms.ValidationError(
                 "Scenarios go in the Scenarios field below, not in the settings."
             )
+        if isinstance(settings, dict) and RETENTION in settings:
+            raise forms.ValidationError(
+                "The retention period goes in the Retention field, not in the settings."
+            )
         return settings
 
     def save(self, commit: bool = True) -> WorkflowDefinition:
@@ -459,6 +486,8 @@ class DefinitionForm(forms.ModelForm):
         settings = dict(self.cleaned_data.get("settings") or {})
         if self.cleaned_data.get("scenarios"):
             settings[SCENARIOS] = self.cleaned_data["scenarios"]
+        if self.cleaned_data.get("retention"):
+            settings[RETENTION] = self.cleaned_data["retention"]
         definition.settings = settings
         if commit:
             definition.save()
@@ -497,6 +526,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     change_form_template = "admin/approvals/workflowdefinition/change_form.html"
     change_list_template = "admin/approvals/workflowdefinition/change_list.html"
 
+    @admin.display(description="Retention")
+    def retention_period(self, obj: WorkflowDefinition) -> str:
+        return (obj.settings or {}).get(RETENTION) or "kept forever"
+
     @admin.display(description="Scenarios")
     def scenarios_file(self, obj: WorkflowDefinition) -> str:
         scenarios = (obj.settings or {}).get(SCENARIOS)
@@ -505,8 +538,9 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
         if obj is not None and not obj.is_editable:
-            # Read only: the stored scenarios are shown by scenarios_file instead.
-            fields = [f for f in fields if f != "scenarios"]
+            # Read only: the stored scenarios and retention are shown by scenarios_file and
+            # retention_period instead.
+            fields = [f for f in fields if f not in ("scenarios", "retention")]
         return fields
 
     @admin.display(description="Name", ordering="title")
@@ -531,6 +565,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 "inbox_columns",
                 "segregation",
                 "settings",
+                "retention_period",
                 "scenarios_file",
             )
         if obj is not None:

@@ -86,13 +86,15 @@ Progress = Callable[[int, int, int], None]
 @dataclass(frozen=True)
 class Scope:
     """Which requests: one (`instance_id`), or a workflow's and/or those started from `since` to
-    `until` (days in the site's time zone, both included); nothing given: every request."""
+    `until` (days in the site's time zone, both included); nothing given: every request.
+    `instance_ids`: exactly these (the retention run's archive of the requests it deletes)."""
 
     instance_id: int | None = None
     workflow_key: str = ""
     since: date | None = None
     until: date | None = None
     include_files: bool = False
+    instance_ids: tuple[int, ...] = ()
 
     def check(self) -> None:
         if self.instance_id is not None and (self.workflow_key or self.since or self.until):
@@ -127,6 +129,8 @@ class Scope:
         found = WorkflowInstance.objects.all()
         if self.instance_id is not None:
             return found.filter(pk=self.instance_id)
+        if self.instance_ids:
+            found = found.filter(pk__in=self.instance_ids)
         if self.workflow_key:
             found = found.filter(workflow_key=self.workflow_key)
         start, end = self._bounds()
@@ -144,6 +148,7 @@ class Scope:
             "started_from": start.isoformat() if start else None,
             "started_before": end.isoformat() if end else None,
             "files_included": self.include_files,
+            **({"requests": list(self.instance_ids)} if self.instance_ids else {}),
         }
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
+
 __all__ = [
     "DURATION_UNITS",
     "DurationError",
@@ -21,6 +23,7 @@ __all__ = [
     "format_duration",
     "is_delay_name",
     "parse_duration",
+    "parse_period",
 ]
 
 
@@ -190,3 +193,30 @@ def context_duration(context: Mapping[str, Any], field_name: str) -> timedelta:
         return parse_duration(value)
     except DurationError as exc:
         raise DurationError(f"the field {field_name}: {exc}") from None
+
+
+_PERIOD = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+)
+
+
+def parse_period(value: Any) -> relativedelta:
+    """A calendar period (``P7Y``, ``P18M``, ``P90D``): whole years, months, weeks and days,
+    counted on the calendar (seven years after 29 February is 28 February), as retention is
+    written in law. Raises DurationError with a message for the person who wrote it."""
+    if not isinstance(value, str):
+        raise DurationError(
+            f"expected an ISO 8601 period like 'P7Y' or 'P90D', got {type(value).__name__}"
+        )
+    match = _PERIOD.fullmatch(value.strip().upper())
+    if match is None or value.strip().upper() == "P":
+        raise DurationError(
+            f"'{value}' is not a period; use whole years, months, weeks or days in ISO 8601, "
+            "like 'P7Y', 'P18M' or 'P90D'"
+        )
+    amounts = {unit: int(amount) for unit, amount in match.groupdict().items() if amount}
+    if not any(amounts.values()):
+        raise DurationError(f"{value} is zero; a period must be longer than zero")
+    if amounts.get("years", 0) > 1000:
+        raise DurationError(f"{value} is too long")
+    return relativedelta(**amounts)

@@ -46,7 +46,12 @@ from approvals.machine.config import (
     transitions_of,
     walk_states,
 )
-from approvals.machine.durations import DurationError, is_delay_name, parse_duration
+from approvals.machine.durations import (
+    DurationError,
+    is_delay_name,
+    parse_duration,
+    parse_period,
+)
 from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
 from approvals.machine.titles import REQUESTER, placeholders, stray_brace
@@ -77,6 +82,7 @@ TOP_KEYS = (
     "form",
     "inbox_columns",
     "segregation",
+    "retention",
     "settings",
     "states",
     "scenarios",
@@ -736,15 +742,21 @@ class _Validator:
                 "segregation",
                 f"expected {' or '.join(SEGREGATIONS)}, got {config['segregation']!r}",
             )
+        if "retention" in config:
+            try:
+                parse_period(config["retention"])
+            except DurationError as exc:
+                self.error("retention", str(exc))
         if "settings" in config and self.expect_mapping("settings", config["settings"]):
             for key in config["settings"]:
                 if not isinstance(key, str):
                     self.error("settings", f"keys must be text, got {key!r}")
-            if "scenarios" in config["settings"]:
-                self.error(
-                    "settings.scenarios",
-                    "scenarios go at the top level of the definition, not under settings",
-                )
+            for key in ("scenarios", "retention"):
+                if key in config["settings"]:
+                    self.error(
+                        f"settings.{key}",
+                        f"{key} goes at the top level of the definition, not under settings",
+                    )
             if "calendar" in config["settings"]:
                 for key, message in calendar_problems(config["settings"]["calendar"]):
                     self.error(f"settings.calendar{'.' + key if key else ''}", message)
@@ -2038,6 +2050,8 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
         result["inbox_columns"] = list(config["inbox_columns"])
     if segregation_of(config) != default_segregation(config):
         result["segregation"] = config["segregation"]
+    if config.get("retention"):
+        result["retention"] = config["retention"].strip().upper()
     if config.get("settings"):
         result["settings"] = copy.deepcopy(dict(config["settings"]))
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}

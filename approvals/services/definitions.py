@@ -50,16 +50,20 @@ from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.storable import json_problem
 
 _STATE_KEYS = ("description", "initial", "entry", "exit")
-# A definition's scenarios are kept with its settings (the `settings` column) under this key,
-# and are the file's top-level `scenarios`; validation refuses the key under `settings`.
+# A definition's scenarios and its retention period are kept with its settings (the
+# `settings` column) under these keys, and are the file's top-level `scenarios` and
+# `retention`; validation refuses them under `settings`.
 SCENARIOS = "scenarios"
+RETENTION = "retention"
+_TOP_LEVEL_SETTINGS = (SCENARIOS, RETENTION)
 
 
 def stored_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What a config's `settings` column holds: its settings, and its scenarios if any."""
+    """What a config's `settings` column holds: its settings, its scenarios and retention."""
     stored = dict(config.get("settings") or {})
-    if config.get(SCENARIOS):
-        stored[SCENARIOS] = config[SCENARIOS]
+    for key in _TOP_LEVEL_SETTINGS:
+        if config.get(key):
+            stored[key] = config[key]
     return stored
 
 
@@ -129,11 +133,14 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
         "description": definition.description,
         "initial": definition.initial,
         "form": definition.form_schema or {"type": "object"},
-        "settings": {k: v for k, v in (definition.settings or {}).items() if k != SCENARIOS},
+        "settings": {
+            k: v for k, v in (definition.settings or {}).items() if k not in _TOP_LEVEL_SETTINGS
+        },
         "states": top,
     }
-    if (definition.settings or {}).get(SCENARIOS):
-        config[SCENARIOS] = definition.settings[SCENARIOS]
+    for key in _TOP_LEVEL_SETTINGS:
+        if (definition.settings or {}).get(key):
+            config[key] = definition.settings[key]
     if definition.inbox_columns:
         config["inbox_columns"] = definition.inbox_columns
     config["segregation"] = definition.segregation

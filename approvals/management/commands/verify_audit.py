@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from approvals.models import ArtifactVersion, WorkflowInstance
+from approvals.models import ArtifactVersion, RetiredRequest, WorkflowInstance
 from approvals.services.artifacts import check_files
 from approvals.services.audit import ChainKeys, check_chains, unknown_key_problem
+from approvals.services.retention import bundle_problem
 
 
 class Command(BaseCommand):
@@ -21,9 +22,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, instance: int | None, **options: Any) -> None:
         instances = WorkflowInstance.objects.order_by("pk")
+        tombstones = RetiredRequest.objects.order_by("pk")
         if instance is not None:
             instances = instances.filter(pk=instance)
-            if not instances.exists():
+            tombstones = tombstones.filter(pk=instance)
+            if not instances.exists() and not tombstones.exists():
                 raise CommandError(f"no instance {instance}")
         keys = ChainKeys.configured()
         checked = events = unkeyed = unkeyed_instances = 0
@@ -56,10 +59,25 @@ class Command(BaseCommand):
         # The chain proves which SHA-256 each document version had; the bytes must still match.
         for problem in check_files(instances.values_list("pk", flat=True)):
             raise CommandError(f"stored document does not match the audit trail: {problem}")
+        # A deleted request's tombstone names its archive: it must still be there, unchanged.
+        bundles: dict[str, str | None] = {}
+        retired = 0
+        for tombstone in tombstones.iterator():
+            if tombstone.bundle_key not in bundles:
+                bundles[tombstone.bundle_key] = bundle_problem(tombstone)
+            if bundles[tombstone.bundle_key]:
+                raise CommandError(
+                    f"retired request #{tombstone.pk}: {bundles[tombstone.bundle_key]}"
+                )
+            retired += 1
         files = ArtifactVersion.objects.filter(artifact__instance__in=instances).count()
         summary = f"audit chains verified: {checked} instance(s), {events} event(s)"
         if files:
             summary += f", {files} stored document version(s) re-hashed"
+        if retired:
+            summary += (
+                f", {retired} retired request(s) whose {len(bundles)} archive bundle(s) are intact"
+            )
         if unkeyed:
             summary += (
                 f"; {unkeyed} event(s) in {unkeyed_instances} instance(s) predate "
