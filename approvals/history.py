@@ -166,6 +166,14 @@ class _Story:
                 until = datetime.fromisoformat(data["locked_until"])
                 text += f"; signing is locked until {moment(until)}"
             return person, text, "task"
+        if name == "legal_hold.placed":
+            return (
+                person,
+                "placed the request under legal hold: it is kept past its retention",
+                "task",
+            )
+        if name == "legal_hold.released":
+            return person, "released the legal hold", "task"
         if name == "timer.failed":
             return "", f"A time limit in {step} could not be applied", "task"
         if name == "instance.withdrawn" and person:

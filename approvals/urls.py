@@ -53,6 +53,12 @@ urlpatterns = [
         audit_export.audit_export_download,
         name="audit_export_download",
     ),
+    path("audit/retention/", audit_export.retention, name="retention"),
+    path(
+        "audit/retention/<int:instance_id>/archive",
+        audit_export.retired_archive,
+        name="retired_archive",
+    ),
     path(
         "requests/<int:instance_id>/audit-report.pdf",
         audit_export.audit_report,

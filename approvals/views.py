@@ -35,6 +35,7 @@ from accounts.people import choosable_people
 from approvals import history, selectors
 from approvals.artifacts.selectors import documents
 from approvals.ask_pages import arguments_messages, ask_context, edited_arguments
+from approvals.audit_export.views import retired_page
 from approvals.discussion.selectors import thread
 from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
@@ -808,7 +809,13 @@ def request_start(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 @require_safe
 def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
-    instance = _visible_instance(request, instance_id)
+    try:
+        instance = _visible_instance(request, instance_id)
+    except Http404:
+        retired = retired_page(request, instance_id)
+        if retired is None:
+            raise
+        return retired
     context = {
         **_request_context(request, instance),
         "state": selectors.state_label(instance, instance.state),

@@ -1,5 +1,5 @@
-"""The auditor's pages: the public key, the export page with its progress and download, and a
-request's PDF audit report.
+"""The auditor's pages: the public key, the export page with its progress and download, a
+request's PDF audit report, and retention with its legal holds.
 
 The public key is public (an auditor fetches it to verify offline). The export page is for
 `approvals.export_audit` (403 otherwise); a bundle is downloaded by whoever asked for it or
@@ -8,7 +8,10 @@ anyone with that permission (404 otherwise). The PDF report is for whoever may s
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -19,15 +22,33 @@ from django.views.decorators.http import require_http_methods, require_safe
 from approvals.audit_export.bundle import Scope
 from approvals.audit_export.report import audit_report_pdf
 from approvals.audit_export.signing import SigningKeyMissing, public_key_pem
-from approvals.models import AuditExport, AuditExportStatus, WorkflowDefinition
+from approvals.models import (
+    AuditExport,
+    AuditExportStatus,
+    RetiredRequest,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
+from approvals.request_schema import sentence
 from approvals.services.audit_exports import (
     audit_export_request,
     may_download,
     may_export_audit,
 )
-from approvals.services.errors import Conflict, InvalidInput
+from approvals.services.errors import Conflict, InvalidInput, NotAllowed
+from approvals.services.retention import (
+    apply_retention,
+    legal_hold_place,
+    legal_hold_release,
+    may_hold,
+)
 
 REFUSED = "Only auditors (permission approvals.export_audit) may export the audit trail."
+RETENTION_REFUSED = (
+    "Only auditors and records managers (permission approvals.export_audit or "
+    "approvals.hold_legal) may see retention and legal holds."
+)
+HOLD_REFUSED = "Only records managers (permission approvals.hold_legal) may place legal holds."
 
 
 @require_safe
@@ -144,3 +165,101 @@ def audit_report(request: HttpRequest, instance_id: int) -> HttpResponse:
     response["Content-Disposition"] = f'inline; filename="audit-report-{instance.pk}.pdf"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# ----- retention and legal holds
+
+
+class LegalHoldForm(forms.Form):
+    instance = forms.IntegerField(min_value=1, label="Request (its number)")
+    reason = forms.CharField(max_length=500, label="Why", widget=forms.TextInput())
+    release = forms.BooleanField(required=False, widget=forms.HiddenInput())
+
+
+def _may_see_retention(user: Any) -> bool:
+    return may_hold(user) or may_export_audit(user)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def retention(request: HttpRequest) -> HttpResponse:
+    """Each workflow's retention and what is due, the requests under legal hold (placed and
+    released here by `approvals.hold_legal`), and the requests deleted lately."""
+    from approvals.views import _forbidden
+
+    if not _may_see_retention(request.user):
+        return _forbidden(request, RETENTION_REFUSED)
+    form = LegalHoldForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not may_hold(request.user):
+            return _forbidden(request, HOLD_REFUSED)
+        if form.is_valid():
+            change = legal_hold_release if form.cleaned_data["release"] else legal_hold_place
+            try:
+                instance = change(
+                    instance_id=form.cleaned_data["instance"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except NotAllowed:
+                form.add_error("instance", "No such request.")
+            except (InvalidInput, Conflict) as exc:
+                form.add_error(None, sentence(exc.message))
+            else:
+                messages.success(
+                    request,
+                    f"Request #{instance.pk} is now under legal hold."
+                    if instance.legal_hold
+                    else f"The legal hold on request #{instance.pk} was released.",
+                )
+                return redirect("retention")
+        status = 400
+    now = timezone.now()
+    context = {
+        "form": form,
+        "may_hold": may_hold(request.user),
+        "may_download": may_export_audit(request.user),
+        "reports": apply_retention(now=now, dry_run=True),
+        "held": WorkflowInstance.objects.filter(legal_hold=True).order_by("pk")[:200],
+        "retired": RetiredRequest.objects.all()[:50],
+    }
+    return render(request, "approvals/retention.html", context, status=status)
+
+
+@login_required
+@require_safe
+def retired_archive(request: HttpRequest, instance_id: int) -> FileResponse:
+    """The signed bundle a deleted request was archived into (for auditors)."""
+    tombstone = get_object_or_404(RetiredRequest, pk=instance_id)
+    if not may_export_audit(request.user):
+        raise Http404("No such request.")
+    try:
+        handle = default_storage.open(tombstone.bundle_key, "rb")
+    except FileNotFoundError:
+        raise Http404("The archive is missing from the storage.") from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=tombstone.bundle_key.rsplit("/", 1)[-1],
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def retired_page(request: HttpRequest, instance_id: int) -> HttpResponse | None:
+    """What the request page says of a deleted request to whoever keeps the records: 410
+    Gone with its tombstone; None for everyone else (the page's 404)."""
+    if not _may_see_retention(request.user):
+        return None
+    tombstone = RetiredRequest.objects.filter(pk=instance_id).first()
+    if tombstone is None:
+        return None
+    return render(
+        request,
+        "approvals/retired.html",
+        {"tombstone": tombstone, "may_download": may_export_audit(request.user)},
+        status=410,
+    )
