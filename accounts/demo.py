@@ -57,12 +57,12 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("tina", "Tina", "Tran", ("security",)),
     DemoUser("uma", "Uma", "Ueda", ("security",)),
     # A process owner: sees the insights (dashboards, heat map) and exports the signed audit
-    # trail for the auditors; decides nothing.
+    # trail for the auditors, and places legal holds; decides nothing.
     DemoUser(
         "owner",
         "Olive",
         "Owner",
-        permissions=("approvals.view_insights", "approvals.export_audit"),
+        permissions=("approvals.view_insights", "approvals.export_audit", "approvals.hold_legal"),
     ),
     DemoUser("admin", "Ada", "Admin", superuser=True),
 )

@@ -53,7 +53,7 @@ class ReassignForm(forms.Form):
 @admin.register(WorkflowInstance)
 class WorkflowInstanceAdmin(ReadOnlyAdmin):
     list_display = ("id", "title", "definition", "state", "status", "requester", "created_at")
-    list_filter = ("status", "definition__key")
+    list_filter = ("status", "definition__key", "legal_hold")
     search_fields = ("title", "business_key", "requester__username")
     list_select_related = ("definition", "requester")
     change_form_template = "admin/approvals/workflowinstance/change_form.html"
