@@ -16,6 +16,11 @@ At each size: `manage.py export_audit --out FILE` and `python -m approvals.verif
 each run as a process of their own, timed, with their peak RSS from the kernel (VmHWM:
 everything the process held at its peak, the interpreter and, for the export, Django included).
 Printed: requests, events, seconds, MB of the bundle and peak MB of each. Nothing is asserted.
+
+`--retention`: then, at the largest size, the workflow is published again with `retention: P1D`
+and `manage.py apply_retention` runs as a process of its own: every request archived into
+bundles of RETENTION_BATCH requests (kept in the storage, `var/media/retention/` by default)
+and deleted, leaving its tombstone. Printed: seconds, requests deleted per second, peak RSS.
 """
 
 from __future__ import annotations
@@ -186,7 +191,7 @@ def seed(world: dict[str, Any], first: int, last: int) -> float:
                     cur.copy(
                         "COPY approvals_workflowinstance (id, definition_id, requester_id, title, "
                         "business_key, workflow_key, context, state, status, version, audit_seq, "
-                        "audit_head, created_at, updated_at, completed_at) FROM STDIN"
+                        "audit_head, created_at, updated_at, completed_at, parent_state) FROM STDIN"
                     ) as copy,
                 ):
                     for pk, requester_id, created, head in instances:
@@ -208,6 +213,7 @@ def seed(world: dict[str, Any], first: int, last: int) -> float:
                                 created,
                                 ended,
                                 ended,
+                                "",
                             )
                         )
             print(f"  seeded {high:,} requests", flush=True)
@@ -269,6 +275,11 @@ def main() -> None:
         action="append",
         help="a size to measure at (repeat for several); default 100,000",
     )
+    parser.add_argument(
+        "--retention",
+        action="store_true",
+        help="then archive and delete every request as the retention run does",
+    )
     args = parser.parse_args()
     sizes = sorted(args.requests or [100_000])
     url = database_url("bench/audit_export.py")
@@ -308,6 +319,31 @@ def main() -> None:
             f"| {size:,} | {size * EVENTS_PER_REQUEST:,} | {export_s:.1f} | {size_mb:.1f} | "
             f"{export_mb:.0f} | {verify_s:.1f} | {verify_mb:.0f} |"
         )
+    if args.retention:
+        retire_all(seeded)
+
+
+def retire_all(requests: int) -> None:
+    from django.utils import timezone
+
+    from approvals.models import RetiredRequest
+    from approvals.services.definitions import definition_import
+
+    definition_import(
+        config={**FLOW, "retention": "P1D"}, actor=None, publish=True, now=timezone.now()
+    )
+    seconds, peak_mb, printed = run("manage.py", "apply_retention")
+    retired = RetiredRequest.objects.count()
+    bundles = RetiredRequest.objects.values("bundle_key").distinct().count()
+    print()
+    summary = next((line for line in printed.splitlines() if "(retention " in line), printed)
+    print(f"retention: {summary.strip()}")
+    print(
+        f"| requests | archived and deleted | bundles | s | requests/s | peak RSS MB |\n"
+        f"|---:|---:|---:|---:|---:|---:|\n"
+        f"| {requests:,} | {retired:,} | {bundles} | {seconds:.1f} | {retired / seconds:.0f} "
+        f"| {peak_mb:.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -751,11 +751,11 @@ class _Validator:
             for key in config["settings"]:
                 if not isinstance(key, str):
                     self.error("settings", f"keys must be text, got {key!r}")
-            for key in ("scenarios", "retention"):
+            for key, verb in (("scenarios", "go"), ("retention", "goes")):
                 if key in config["settings"]:
                     self.error(
                         f"settings.{key}",
-                        f"{key} goes at the top level of the definition, not under settings",
+                        f"{key} {verb} at the top level of the definition, not under settings",
                     )
             if "calendar" in config["settings"]:
                 for key, message in calendar_problems(config["settings"]["calendar"]):

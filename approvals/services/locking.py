@@ -32,6 +32,19 @@ def lock_instance(
         raise NotAllowed("no such task" if task_id is not None else "no such request") from None
 
 
+def lock_instances(*, instance_ids: list[int]) -> dict[int, WorkflowInstance]:
+    """Several instance rows, locked in the order of their ids (so two such callers never
+    deadlock), by id; those that do not exist are missing from the answer."""
+    assert transaction.get_connection().in_atomic_block, "lock_instances needs atomic()"
+    rows = (
+        WorkflowInstance.objects.select_for_update(of=("self",))
+        .select_related("definition", "requester")
+        .filter(pk__in=instance_ids)
+        .order_by("pk")
+    )
+    return {instance.pk: instance for instance in rows}
+
+
 def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Task]:
     """A task and its instance in one query, both locked until the transaction ends, with
     whether `actor` is in one of the task's roles (`actor_is_candidate`) and whether four eyes

@@ -9,9 +9,9 @@ request ran on: a policy changed today applies to the requests already kept. A r
 deleted only once its sub-requests are (they point at it), and never while its chain does not
 verify: a broken chain is evidence, kept for whoever investigates it.
 
-Each batch is archived first, then each of its requests deleted in its own transaction, under
-its row lock, once checked again: still finished, expired, not held, and its chain head the
-one in the bundle. A request that fails the check stays (it is in a bundle no tombstone names,
+Each batch is archived first, then its requests deleted in one transaction, under their row
+locks, each once checked again: still finished, expired, not held, and its chain head the one
+in the bundle. A request that fails the check stays (it is in a bundle no tombstone names,
 which is harmless); the next run takes it again.
 """
 
@@ -52,7 +52,7 @@ from approvals.models import (
 from approvals.services.definitions import RETENTION, statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
-from approvals.services.locking import lock_instance
+from approvals.services.locking import lock_instance, lock_instances
 
 logger = logging.getLogger(__name__)
 
@@ -233,14 +233,11 @@ def _archive_and_delete(
         )
         bundle.seek(0)
         key = default_storage.save(name, File(bundle, name=name))
-    deleted = 0
-    for pk in ids:
-        problem = _retire(pk, archived.get(pk), policy=policy, key=key, digest=digest, now=now)
-        if problem:
-            report.kept.append(f"#{pk}: {problem}")
-            logger.warning("retention kept request %s: %s", pk, problem)
-        else:
-            deleted += 1
+    kept = _retire(ids, archived, policy=policy, key=key, digest=digest, now=now)
+    for pk, problem in kept.items():
+        report.kept.append(f"#{pk}: {problem}")
+        logger.warning("retention kept request %s: %s", pk, problem)
+    deleted = len(ids) - len(kept)
     if deleted:
         report.deleted += deleted
         report.bundles.append(key)
@@ -273,61 +270,92 @@ def _sha256(handle: IO[bytes]) -> str:
 
 
 def _retire(
-    pk: int, archived: _Archived | None, *, policy: Policy, key: str, digest: str, now: datetime
-) -> str:
-    """Delete one archived request, leaving its tombstone; what kept it, or "" when deleted."""
+    ids: list[int],
+    archived: dict[int, _Archived],
+    *,
+    policy: Policy,
+    key: str,
+    digest: str,
+    now: datetime,
+) -> dict[int, str]:
+    """Delete the archived requests of a batch, leaving their tombstones, in one transaction
+    under their row locks; what kept each request that was not deleted."""
+    kept: dict[int, str] = {}
     with transaction.atomic():
-        try:
-            instance = lock_instance(instance_id=pk)
-        except NotAllowed:
-            return "deleted meanwhile"
-        if archived is None:
-            return "not in the archive"
-        if not archived.chain_check.startswith("verified"):
-            return f"its audit chain does not verify ({archived.chain_check})"
-        if (instance.audit_seq, instance.audit_head) != (archived.head_seq, archived.head_hash):
-            return "it changed after it was archived"
-        if instance.legal_hold:
-            return "placed under legal hold meanwhile"
-        if instance.status == InstanceStatus.ACTIVE or instance.completed_at is None:
-            return "active again"
-        if instance.completed_at > policy.cutoff:
-            return "not expired"
-        if instance.children.exists():
-            return "it has sub-requests"
-        RetiredRequest.objects.create(
-            id=instance.pk,
-            workflow_key=instance.workflow_key,
-            definition_version=instance.definition.version,
-            status=instance.status,
-            created_at=instance.created_at,
-            completed_at=instance.completed_at,
-            retention=policy.retention,
-            retired_at=now,
-            head_seq=instance.audit_seq,
-            head_hash=instance.audit_head,
-            bundle_key=key,
-            bundle_sha256=digest,
+        locked = lock_instances(instance_ids=ids)
+        parents = set(
+            WorkflowInstance.objects.filter(parent__in=ids).values_list("parent_id", flat=True)
         )
-        files = list(
-            ArtifactVersion.objects.filter(artifact__instance=instance).values_list(
-                "storage_key", flat=True
+        tombstones = []
+        for pk in ids:
+            instance = locked.get(pk)
+            problem = (
+                "deleted meanwhile"
+                if instance is None
+                else _kept_because(instance, archived.get(pk), policy, pk in parents)
             )
-        )
-        _delete_rows(instance)
-        transaction.on_commit(lambda: _delete_files(files))
+            if problem:
+                kept[pk] = problem
+                continue
+            tombstones.append(
+                RetiredRequest(
+                    id=instance.pk,
+                    workflow_key=instance.workflow_key,
+                    definition_version=instance.definition.version,
+                    status=instance.status,
+                    created_at=instance.created_at,
+                    completed_at=instance.completed_at,
+                    retention=policy.retention,
+                    retired_at=now,
+                    head_seq=instance.audit_seq,
+                    head_hash=instance.audit_head,
+                    bundle_key=key,
+                    bundle_sha256=digest,
+                )
+            )
+        if tombstones:
+            RetiredRequest.objects.bulk_create(tombstones)
+            gone = [t.pk for t in tombstones]
+            files = list(
+                ArtifactVersion.objects.filter(artifact__instance__in=gone).values_list(
+                    "storage_key", flat=True
+                )
+            )
+            _delete_rows(gone)
+            transaction.on_commit(lambda: _delete_files(files))
+    return kept
+
+
+def _kept_because(
+    instance: WorkflowInstance, archived: _Archived | None, policy: Policy, has_children: bool
+) -> str:
+    """Why an archived request must stay after all, or ""."""
+    if archived is None:
+        return "not in the archive"
+    if not archived.chain_check.startswith("verified"):
+        return f"its audit chain does not verify ({archived.chain_check})"
+    if (instance.audit_seq, instance.audit_head) != (archived.head_seq, archived.head_hash):
+        return "it changed after it was archived"
+    if instance.legal_hold:
+        return "placed under legal hold meanwhile"
+    if instance.status == InstanceStatus.ACTIVE or instance.completed_at is None:
+        return "active again"
+    if instance.completed_at > policy.cutoff:
+        return "not expired"
+    if has_children:
+        return "it has sub-requests"
     return ""
 
 
-def _delete_rows(instance: WorkflowInstance) -> None:
-    """The request and all that hangs on it. Its audit events go first: the database lets
-    them go now that the tombstone exists; then what points at rows with PROTECT (failed
+def _delete_rows(ids: list[int]) -> None:
+    """The requests and all that hangs on them. Their audit events go first: the database lets
+    them go now that the tombstones exist; then what points at rows with PROTECT (failed
     actions at their task and message, replies at their comment, versions at their parent)."""
-    AuditEvent.objects.filter(instance=instance).delete()
-    FailedAction.objects.filter(instance=instance).delete()
-    _delete_leaves_first(Comment.objects.filter(instance=instance), "replies")
-    _delete_leaves_first(ArtifactVersion.objects.filter(artifact__instance=instance), "children")
-    instance.delete()
+    AuditEvent.objects.filter(instance__in=ids).delete()
+    FailedAction.objects.filter(instance__in=ids).delete()
+    _delete_leaves_first(Comment.objects.filter(instance__in=ids), "replies")
+    _delete_leaves_first(ArtifactVersion.objects.filter(artifact__instance__in=ids), "children")
+    WorkflowInstance.objects.filter(pk__in=ids).delete()
 
 
 def _delete_leaves_first(rows: QuerySet[Any], children: str) -> None:
