@@ -6,6 +6,8 @@ afterwards only by a transition method, which the services call on a locked row.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -663,6 +665,53 @@ class OutboxMessage(models.Model):
         return f"{self.topic} ({self.status})"
 
 
+class CallbackStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting for the report"
+    SUCCEEDED = "succeeded", "Reported success"
+    FAILED = "failed", "Reported failure"
+    TIMED_OUT = "timed_out", "Timed out"
+    CLOSED = "closed", "Closed"
+
+
+class CallbackToken(models.Model):
+    """One attempt of a callback step (`invoke: {src: callback}`): the task token an outside
+    system reports back with (approvals/services/callbacks.py). Only the token's SHA-256 is
+    stored; the token itself is an HMAC of `nonce` with the server's SECRET_KEY, so whoever may
+    see the request can be shown it again, and a copy of the database alone gives none."""
+
+    instance = models.ForeignKey(
+        WorkflowInstance, on_delete=models.CASCADE, related_name="callbacks"
+    )
+    message = models.ForeignKey(
+        OutboxMessage, on_delete=models.CASCADE, related_name="+", help_text="The action.invoke."
+    )
+    state = models.CharField(max_length=200)
+    visit = models.PositiveIntegerField()
+    attempt = models.PositiveSmallIntegerField()
+    nonce = models.CharField(max_length=32, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=10, choices=CallbackStatus.choices, default=CallbackStatus.WAITING
+    )
+    opened_at = models.DateTimeField()
+    timeout_at = models.DateTimeField()
+    heartbeat_due = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "attempt"], name="callback_per_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"callback {self.state} #{self.attempt} of request {self.instance_id}"
+
+    @property
+    def due_at(self) -> datetime:
+        """When the step gives up on this attempt: its timeout, or a missed heartbeat."""
+        return min(self.timeout_at, self.heartbeat_due or self.timeout_at)
+
+
 class Heartbeat(models.Model):
     """Last time a background process proved it runs (the worker executing a beat task)."""
 
@@ -988,6 +1037,7 @@ WEBHOOK_EVENT_TYPES = (
     "task.escalated",
     "instance.completed",
     "artifact.version_added",
+    "callback.waiting",
 )
 
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from approvals.api import selectors
 from approvals.models import AuditEvent, InstanceStatus, Task, TaskStatus, WorkflowInstance
 from approvals.selectors import relatives
+from approvals.services.callbacks import waiting_callbacks
 from approvals.services.definitions import statechart_for
 from approvals.services.instances import MAX_TITLE
 from approvals.services.task_work import MAX_COMMENT
@@ -223,6 +224,17 @@ class InstanceSerializer(serializers.ModelSerializer):
         return selectors.sendable_events(self.context["request"].user, instance)
 
 
+class WaitingCallbackSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    attempt = serializers.IntegerField()
+    token = serializers.CharField()
+    timeout_at = serializers.DateTimeField()
+    heartbeat_due = serializers.DateTimeField(allow_null=True)
+    success_url = serializers.URLField()
+    failure_url = serializers.URLField()
+    heartbeat_url = serializers.URLField()
+
+
 class InstanceDetailSerializer(InstanceSerializer):
     """One request, with its parent and sub-requests (sub-workflow steps), each only where the
     caller may see it."""
@@ -233,9 +245,17 @@ class InstanceDetailSerializer(InstanceSerializer):
     children = serializers.SerializerMethodField(
         help_text="The ids of the sub-requests this request's steps started."
     )
+    callbacks = serializers.SerializerMethodField(
+        help_text="The callback steps waiting for an outside system's report, each with its "
+        "task token and where to report (docs/api.md#callback-steps)."
+    )
 
     class Meta(InstanceSerializer.Meta):
-        fields = [*InstanceSerializer.Meta.fields, "parent", "children"]
+        fields = [*InstanceSerializer.Meta.fields, "parent", "children", "callbacks"]
+
+    @extend_schema_field(WaitingCallbackSerializer(many=True))
+    def get_callbacks(self, instance: WorkflowInstance) -> list[dict[str, Any]]:
+        return waiting_callbacks(instance.pk)
 
     def _relatives(self, instance: WorkflowInstance) -> Any:
         found = getattr(instance, "_relatives", None)

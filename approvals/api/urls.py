@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from approvals.api import asks, discussion, documents, insights, replay, views
+from approvals.api import asks, callbacks, discussion, documents, insights, replay, views
 
 app_name = "api"
 
@@ -47,6 +47,11 @@ urlpatterns = [
         "v1/instances/<int:pk>/comments/",
         discussion.CommentList.as_view(),
         name="instance-comments",
+    ),
+    re_path(
+        r"^v1/callbacks/(?P<token>[A-Za-z0-9_-]{16,128})/(?P<outcome>success|failure|heartbeat)$",
+        callbacks.callback,
+        name="callback",
     ),
     path("v1/tasks/", views.TaskList.as_view(), name="tasks"),
     path("v1/tasks/<int:pk>/", views.TaskDetail.as_view(), name="task"),

@@ -11,6 +11,7 @@ from django.conf import settings
 from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.integrations.http import RedirectRefused, TargetRefused
 from approvals.integrations.webhooks.signing import post_signed
+from approvals.services.callbacks import waiting_callbacks
 
 # Answers that say the receiver refuses this request as it is: sending it again cannot help.
 # 408 (timeout), 425 (too early) and 429 (slow down) are passing, and retried.
@@ -48,6 +49,8 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
                 "workflow": call.definition_key,
                 "state": call.state,
                 "context": dict(call.context),
+                # The request's callback steps waiting for a report, with their task tokens.
+                "callbacks": waiting_callbacks(call.instance_id),
             },
             idempotency_key=call.idempotency_key,
             secret=settings.WEBHOOK_SECRET,

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from approvals import logcontext, tracing
 from approvals.actions import ActionCall, PermanentError, get_action
+from approvals.machine.config import CALLBACK_SRC
 from approvals.models import OutboxMessage, OutboxStatus
 from approvals.outbox import retry
 from approvals.outbox.dispatch import queue, queue_after_commit
@@ -42,17 +43,19 @@ from approvals.services.automated_steps import (
     ACTION_TOPICS,
     INVOKE,
     RETRY,
+    RUN_ACTION,
+    backoff_seconds,
     step_is_current,
     step_record,
 )
+from approvals.services.callbacks import callback_abandon, callback_wait
 from approvals.services.definitions import statechart_for
 
 logger = logging.getLogger(__name__)
 
-RUN_ACTION = "approvals.tasks.run_action"
-# entry/exit actions have no retry policy of their own in the format.
-DEFAULT_DELAY_SECONDS = 10.0
-MAX_BACKOFF_SECONDS = 3600.0
+# What an attempt of a callback step comes to while its token waits for the report.
+WAITING = "waiting"
+
 MAX_ERROR = 2000
 
 STEPS = retry.register(
@@ -73,22 +76,6 @@ STEPS = retry.register(
 @subscribe(*ACTION_TOPICS)
 def run_after_commit(batch: Batch) -> None:
     queue_after_commit(RUN_ACTION, [(message.pk,) for message in batch])
-
-
-def step_backoff(payload: Mapping[str, Any]) -> retry.Backoff:
-    """The definition's `retry` policy: fixed, or doubling from `retry.delay`, with jitter,
-    capped at an hour."""
-    exponential = payload.get("backoff", "exponential") == "exponential"
-    return retry.Backoff(
-        base=float(payload.get("delay_seconds") or DEFAULT_DELAY_SECONDS),
-        factor=2.0 if exponential else 1.0,
-        cap=MAX_BACKOFF_SECONDS,
-        jitter=True,
-    )
-
-
-def backoff_seconds(payload: Mapping[str, Any], attempt: int) -> float:
-    return step_backoff(payload).seconds(attempt)
 
 
 def action_execute(*, message_id: int, now: datetime | None = None) -> str:
@@ -121,9 +108,20 @@ def _attempt(
     message_id: int, message: OutboxMessage, instance: Any, clock: Callable[[], datetime]
 ) -> str:
     payload = message.payload
+    name = payload.get("src") or payload.get("action")
+    callback = None
     if message.topic == INVOKE and not step_is_current(instance, payload):
         return step_record(message_id, output=None, error=None, now=clock())
-    name = payload.get("src") or payload.get("action")
+    if message.topic == INVOKE and name == CALLBACK_SRC:
+        # A callback step's attempt opens a token and waits; a run once it timed out is
+        # that attempt's failure. With an address, the token is POSTed as `webhook` does.
+        wait = callback_wait(message_id=message_id, now=clock())
+        if wait.error:
+            return _failed(message_id, payload, wait.error, clock, message.attempts - 1)
+        if wait.opened is None or not wait.post_to:
+            return WAITING if wait.opened else "not due"
+        callback, name = wait.opened, "webhook"
+        payload = {**payload, "input": {"url": wait.post_to}}
     call = ActionCall(
         instance_id=instance.pk,
         definition_key=instance.definition.key,
@@ -137,6 +135,8 @@ def _attempt(
         output = _json_output(get_action(name)(call))
     except PermanentError as exc:  # another attempt cannot help: told at once
         logger.info("action %s of instance %s failed for good: %s", name, instance.pk, exc)
+        if callback is not None:
+            callback_abandon(callback_id=callback.pk)
         return step_record(
             message_id,
             output=None,
@@ -147,13 +147,28 @@ def _attempt(
         )
     except Exception as exc:  # an action's failure is data: retried, then reviewed
         logger.info("action %s of instance %s failed: %s", name, instance.pk, exc)
+        if callback is not None:
+            callback_abandon(callback_id=callback.pk)
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        delay = backoff_seconds(payload, message.attempts)
-        outcome = step_record(message_id, output=None, error=error, now=clock(), retry_delay=delay)
-        if outcome == RETRY:
-            queue(RUN_ACTION, [(message_id,)], countdown=delay)
-        return outcome
+        return _failed(message_id, payload, error, clock, message.attempts)
+    if callback is not None:
+        return WAITING  # the token went out; the report or the timeout comes next
     return step_record(message_id, output=output, error=None, now=clock())
+
+
+def _failed(
+    message_id: int,
+    payload: Mapping[str, Any],
+    error: str,
+    clock: Callable[[], datetime],
+    attempt: int,
+) -> str:
+    """A failed attempt: recorded, and sent again after its backoff while attempts are left."""
+    delay = backoff_seconds(payload, attempt)
+    outcome = step_record(message_id, output=None, error=error, now=clock(), retry_delay=delay)
+    if outcome == RETRY:
+        queue(RUN_ACTION, [(message_id,)], countdown=delay)
+    return outcome
 
 
 def _json_output(output: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "CALLBACK_SRC",
     "STATE_TYPES",
     "SUBFLOW_PREFIX",
     "ConfigState",
@@ -283,6 +284,8 @@ def invoke_of(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 # `invoke.src` of a step that starts a child request of another workflow, rather than an action.
 SUBFLOW_PREFIX = "workflow:"
+# `invoke.src` of a step that waits for an outside system to report back with a task token.
+CALLBACK_SRC = "callback"
 
 
 @dataclass(frozen=True)

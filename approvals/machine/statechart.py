@@ -114,6 +114,10 @@ class Invoke:
     # `foreach`: one child per item of this context list, at most `limit` running at once.
     foreach: str = ""
     limit: int | None = None
+    # A callback step (src "callback"): how long it waits for the report, and at most how long
+    # between two heartbeats of the outside system.
+    timeout: timedelta | None = None
+    heartbeat: timedelta | None = None
 
 
 @dataclass
@@ -247,6 +251,8 @@ class Statechart:
                 cancel_children=invoke.get("cancel_children", True) is not False,
                 foreach=str(invoke.get("foreach") or "") if subflow else "",
                 limit=invoke["limit"] if isinstance(invoke.get("limit"), int) else None,
+                timeout=parse_duration(invoke["timeout"]) if "timeout" in invoke else None,
+                heartbeat=parse_duration(invoke["heartbeat"]) if "heartbeat" in invoke else None,
             )
         if config_state.type == "final":
             state.output = tuple(

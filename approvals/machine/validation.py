@@ -27,6 +27,7 @@ from approvals.machine import expressions
 from approvals.machine.artifacts import problems as artifact_problems
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
+    CALLBACK_SRC,
     STATE_TYPES,
     SUBFLOW_PREFIX,
     SubflowRef,
@@ -128,6 +129,8 @@ TRANSITION_KEYS = ("target", "guard", "assign", "description")
 INVOKE_KEYS = (
     "src",
     "input",
+    "timeout",
+    "heartbeat",
     "foreach",
     "limit",
     "retry",
@@ -567,6 +570,26 @@ class _Validator:
                 where,
                 f"the action *{name}* does not exist{_did_you_mean(name, self.actions)}",
             )
+
+    def check_callback(self, where: str, invoke: Mapping[str, Any]) -> None:
+        """`src: callback`: how long to wait for the report (`timeout`, required) and, where
+        the outside system must show it is alive meanwhile, how often (`heartbeat`)."""
+        if "timeout" not in invoke:
+            self.error(
+                where,
+                "a callback step needs a timeout: how long it waits for the outside system's "
+                "report before its retry or onError (timeout: PT1H)",
+            )
+            return
+        timeout = self.check_duration(f"{where}.timeout", invoke["timeout"])
+        if "heartbeat" in invoke:
+            heartbeat = self.check_duration(f"{where}.heartbeat", invoke["heartbeat"])
+            if timeout is not None and heartbeat is not None and heartbeat >= timeout:
+                self.error(
+                    f"{where}.heartbeat",
+                    f"the heartbeat ({invoke['heartbeat']}) must be shorter than the timeout "
+                    f"({invoke['timeout']}), or it is never missed",
+                )
 
     # -- sub-workflows ------------------------------------------------------------------
 
@@ -1510,8 +1533,16 @@ class _Validator:
             self.error(invoke_where, "missing required key 'src' (the action to run)")
         elif subflow is not None:
             self.check_subflow(invoke_where, invoke, subflow)
+        elif invoke["src"] == CALLBACK_SRC:
+            self.check_callback(invoke_where, invoke)
         else:
             self.check_action(f"{invoke_where}.src", invoke["src"])
+        for key in ("timeout", "heartbeat"):
+            if key in invoke and invoke.get("src") != CALLBACK_SRC:
+                self.error(
+                    f"{invoke_where}.{key}",
+                    f"only a callback step (src: {CALLBACK_SRC}) waits, so only it has a {key}",
+                )
         for key in ("foreach", "limit"):
             if key in invoke and subflow is None:
                 self.error(
@@ -2116,7 +2147,7 @@ def _canonical_invoke(invoke: Mapping[str, Any]) -> dict[str, Any]:
     if invoke.get("retry"):
         retry = invoke["retry"]
         result["retry"] = {key: retry[key] for key in RETRY_KEYS if key in retry}
-    for key in ("foreach", "limit", "cancel_children"):
+    for key in ("timeout", "heartbeat", "foreach", "limit", "cancel_children"):
         if key in invoke:
             result[key] = invoke[key]
     for key in ("onDone", "onError"):

@@ -6,101 +6,293 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0004_inbox_indexes'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("approvals", "0004_inbox_indexes"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished')], max_length=20)),
-                ('topic', models.CharField(help_text='The outbox topic that caused it.', max_length=50)),
-                ('text', models.CharField(max_length=300)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField()),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='approvals.workflowinstance')),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='approvals.outboxmessage')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='notifications', to='approvals.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("task_new", "New task"),
+                            ("task_claimed", "Task claimed by someone else"),
+                            ("task_delegated", "Task delegated to you"),
+                            ("decision", "Decision on your request"),
+                            ("reminder", "Reminder"),
+                            ("escalation", "Escalation"),
+                            ("completed", "Request finished"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "topic",
+                    models.CharField(help_text="The outbox topic that caused it.", max_length=50),
+                ),
+                ("text", models.CharField(max_length=300)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField()),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="approvals.outboxmessage",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="notifications",
+                        to="approvals.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='SlackInteraction',
+            name="SlackInteraction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=200, unique=True)),
-                ('slack_user_id', models.CharField(max_length=32)),
-                ('event', models.CharField(blank=True, max_length=100)),
-                ('outcome', models.CharField(blank=True, help_text='done, refused or error.', max_length=20)),
-                ('detail', models.TextField(blank=True)),
-                ('response_url', models.URLField(blank=True, max_length=500)),
-                ('received_at', models.DateTimeField()),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='approvals.task')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=200, unique=True)),
+                ("slack_user_id", models.CharField(max_length=32)),
+                ("event", models.CharField(blank=True, max_length=100)),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True, help_text="done, refused or error.", max_length=20
+                    ),
+                ),
+                ("detail", models.TextField(blank=True)),
+                ("response_url", models.URLField(blank=True, max_length=500)),
+                ("received_at", models.DateTimeField()),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="approvals.task",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='SlackMessage',
+            name="SlackMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished')], max_length=20)),
-                ('text', models.CharField(max_length=300)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('channel_id', models.CharField(blank=True, help_text='Where it was posted.', max_length=32)),
-                ('ts', models.CharField(blank=True, help_text="Slack's id of the message.", max_length=32)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_shown_at', models.DateTimeField(blank=True, help_text='When the message was updated to say the task closed.', null=True)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='approvals.workflowinstance')),
-                ('notification', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='slack', to='approvals.notification')),
-                ('recipient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('role', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='approvals.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("task_new", "New task"),
+                            ("task_claimed", "Task claimed by someone else"),
+                            ("task_delegated", "Task delegated to you"),
+                            ("decision", "Decision on your request"),
+                            ("reminder", "Reminder"),
+                            ("escalation", "Escalation"),
+                            ("completed", "Request finished"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.CharField(max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "channel_id",
+                    models.CharField(blank=True, help_text="Where it was posted.", max_length=32),
+                ),
+                (
+                    "ts",
+                    models.CharField(
+                        blank=True, help_text="Slack's id of the message.", max_length=32
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "closed_shown_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the message was updated to say the task closed.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "notification",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="slack",
+                        to="approvals.notification",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="approvals.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['recipient', '-id'], name='notification_recipient'),
+            model_name="notification",
+            index=models.Index(fields=["recipient", "-id"], name="notification_recipient"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(condition=models.Q(('read_at__isnull', True)), fields=['recipient'], name='notification_unread'),
+            model_name="notification",
+            index=models.Index(
+                condition=models.Q(("read_at__isnull", True)),
+                fields=["recipient"],
+                name="notification_unread",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('message', 'recipient'), name='notification_once_per_message'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                fields=("message", "recipient"), name="notification_once_per_message"
+            ),
         ),
         migrations.AddIndex(
-            model_name='slackmessage',
-            index=models.Index(condition=models.Q(('status__in', ['pending', 'sending'])), fields=['next_attempt_at'], name='slack_due'),
+            model_name="slackmessage",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "sending"])),
+                fields=["next_attempt_at"],
+                name="slack_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='slackmessage',
-            index=models.Index(fields=['task'], name='slack_task'),
+            model_name="slackmessage",
+            index=models.Index(fields=["task"], name="slack_task"),
         ),
         migrations.AddConstraint(
-            model_name='slackmessage',
-            constraint=models.CheckConstraint(condition=models.Q(('recipient__isnull', False), ('role__isnull', False), _connector='OR'), name='slack_message_has_target'),
+            model_name="slackmessage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("recipient__isnull", False), ("role__isnull", False), _connector="OR"
+                ),
+                name="slack_message_has_target",
+            ),
         ),
     ]

@@ -6,73 +6,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0005_notifications'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("approvals", "0005_notifications"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FailedAction',
+            name="FailedAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(max_length=200)),
-                ('visit', models.PositiveIntegerField()),
-                ('src', models.CharField(max_length=100)),
-                ('attempts', models.PositiveSmallIntegerField()),
-                ('error', models.TextField()),
-                ('failed_at', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution', models.CharField(blank=True, choices=[('retried', 'Retried'), ('skipped', 'Skipped'), ('cancelled', 'Request cancelled')], max_length=20)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("state", models.CharField(max_length=200)),
+                ("visit", models.PositiveIntegerField()),
+                ("src", models.CharField(max_length=100)),
+                ("attempts", models.PositiveSmallIntegerField()),
+                ("error", models.TextField()),
+                ("failed_at", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("retried", "Retried"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Request cancelled"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-failed_at'],
+                "ordering": ["-failed_at"],
             },
         ),
         migrations.AddField(
-            model_name='task',
-            name='breached_at',
+            model_name="task",
+            name="breached_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='kind',
-            field=models.CharField(choices=[('decision', 'Decision'), ('action_review', 'Failed automated step')], default='decision', max_length=20),
+            model_name="task",
+            name="kind",
+            field=models.CharField(
+                choices=[("decision", "Decision"), ("action_review", "Failed automated step")],
+                default="decision",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='reminders_sent',
+            model_name="task",
+            name="reminders_sent",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='task',
-            name='sla_started_at',
+            model_name="task",
+            name="sla_started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('breached_at__isnull', True), ('status__in', ['open', 'claimed'])), fields=['due_at'], name='task_sla_due'),
+            model_name="task",
+            index=models.Index(
+                condition=models.Q(
+                    ("breached_at__isnull", True), ("status__in", ["open", "claimed"])
+                ),
+                fields=["due_at"],
+                name="task_sla_due",
+            ),
         ),
         migrations.AddField(
-            model_name='failedaction',
-            name='instance',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='failed_actions', to='approvals.workflowinstance'),
+            model_name="failedaction",
+            name="instance",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="failed_actions",
+                to="approvals.workflowinstance",
+            ),
         ),
         migrations.AddField(
-            model_name='failedaction',
-            name='message',
-            field=models.ForeignKey(help_text='The action.invoke.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='approvals.outboxmessage'),
+            model_name="failedaction",
+            name="message",
+            field=models.ForeignKey(
+                help_text="The action.invoke.",
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="approvals.outboxmessage",
+            ),
         ),
         migrations.AddField(
-            model_name='failedaction',
-            name='resolved_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="failedaction",
+            name="resolved_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='failedaction',
-            name='task',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='failed_action', to='approvals.task'),
+            model_name="failedaction",
+            name="task",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="failed_action",
+                to="approvals.task",
+            ),
         ),
     ]

@@ -6,37 +6,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0008_audit_mac_and_no_truncate'),
+        ("approvals", "0008_audit_mac_and_no_truncate"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='failedaction',
-            name='advice',
-            field=models.CharField(blank=True, help_text='What to do about it, where the action said.', max_length=500),
+            model_name="failedaction",
+            name="advice",
+            field=models.CharField(
+                blank=True, help_text="What to do about it, where the action said.", max_length=500
+            ),
         ),
         migrations.AlterField(
-            model_name='workflowinstance',
-            name='status',
-            field=django_fsm.FSMField(choices=[('active', 'Active'), ('completed', 'Completed'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled'), ('failed', 'Failed'), ('withdrawn', 'Withdrawn')], default='active', max_length=20, protected=True),
+            model_name="workflowinstance",
+            name="status",
+            field=django_fsm.FSMField(
+                choices=[
+                    ("active", "Active"),
+                    ("completed", "Completed"),
+                    ("rejected", "Rejected"),
+                    ("cancelled", "Cancelled"),
+                    ("failed", "Failed"),
+                    ("withdrawn", "Withdrawn"),
+                ],
+                default="active",
+                max_length=20,
+                protected=True,
+            ),
         ),
         migrations.CreateModel(
-            name='StepAttempt',
+            name="StepAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.CharField(help_text="One key per step visit (the payload's).", max_length=300)),
-                ('number', models.PositiveSmallIntegerField(help_text="The attempt's number in its round.")),
-                ('at', models.DateTimeField()),
-                ('error', models.TextField(blank=True, help_text='Empty: it succeeded.')),
-                ('permanent', models.BooleanField(default=False, help_text='The action said another attempt cannot help.')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='step_attempts', to='approvals.workflowinstance')),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='approvals.outboxmessage')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "step",
+                    models.CharField(
+                        help_text="One key per step visit (the payload's).", max_length=300
+                    ),
+                ),
+                (
+                    "number",
+                    models.PositiveSmallIntegerField(
+                        help_text="The attempt's number in its round."
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("error", models.TextField(blank=True, help_text="Empty: it succeeded.")),
+                (
+                    "permanent",
+                    models.BooleanField(
+                        default=False, help_text="The action said another attempt cannot help."
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="step_attempts",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="approvals.outboxmessage",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
-                'indexes': [models.Index(fields=['step', 'at'], name='step_attempt_step')],
+                "ordering": ["at", "pk"],
+                "indexes": [models.Index(fields=["step", "at"], name="step_attempt_step")],
             },
         ),
     ]

@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0011_business_key_per_workflow_and_inbox_columns'),
+        ("approvals", "0011_business_key_per_workflow_and_inbox_columns"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='task',
-            name='rule',
-            field=models.CharField(choices=[('any', 'Any one'), ('all', 'One per role'), ('quorum', 'Quorum'), ('everyone', 'Every member')], default='any', max_length=10),
+            model_name="task",
+            name="rule",
+            field=models.CharField(
+                choices=[
+                    ("any", "Any one"),
+                    ("all", "One per role"),
+                    ("quorum", "Quorum"),
+                    ("everyone", "Every member"),
+                ],
+                default="any",
+                max_length=10,
+            ),
         ),
     ]

@@ -5,28 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0012_task_rule_everyone'),
+        ("approvals", "0012_task_rule_everyone"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='excluded_users',
-            field=models.ManyToManyField(blank=True, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="task",
+            name="excluded_users",
+            field=models.ManyToManyField(blank=True, related_name="+", to=settings.AUTH_USER_MODEL),
         ),
         # Versions that exist already keep deciding as they did: none for their rows; new
         # definitions get the column's default from then on.
         migrations.AddField(
-            model_name='workflowdefinition',
-            name='segregation',
-            field=models.CharField(choices=[('distinct_approvers', 'Distinct approvers'), ('none', 'None')], default='none', help_text='Distinct approvers: who decided one step of a request may not decide another (four eyes).', max_length=20),
+            model_name="workflowdefinition",
+            name="segregation",
+            field=models.CharField(
+                choices=[("distinct_approvers", "Distinct approvers"), ("none", "None")],
+                default="none",
+                help_text="Distinct approvers: who decided one step of a request may not decide another (four eyes).",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='workflowdefinition',
-            name='segregation',
-            field=models.CharField(choices=[('distinct_approvers', 'Distinct approvers'), ('none', 'None')], default='distinct_approvers', help_text='Distinct approvers: who decided one step of a request may not decide another (four eyes).', max_length=20),
+            model_name="workflowdefinition",
+            name="segregation",
+            field=models.CharField(
+                choices=[("distinct_approvers", "Distinct approvers"), ("none", "None")],
+                default="distinct_approvers",
+                help_text="Distinct approvers: who decided one step of a request may not decide another (four eyes).",
+                max_length=20,
+            ),
         ),
     ]

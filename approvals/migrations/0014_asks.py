@@ -6,48 +6,105 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0013_four_eyes'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("approvals", "0013_four_eyes"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='webhooksubscription',
-            name='instance',
-            field=models.ForeignKey(blank=True, help_text="Only this request's events (an ask's callback_url); empty: every request.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='approvals.workflowinstance'),
+            model_name="webhooksubscription",
+            name="instance",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Only this request's events (an ask's callback_url); empty: every request.",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="approvals.workflowinstance",
+            ),
         ),
         migrations.CreateModel(
-            name='AskPermission',
+            name="AskPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='ask_permission', to='auth.group')),
-                ('users', models.ManyToManyField(blank=True, help_text='Accounts (usually those of programs and agents) whose API tokens may send this role asks.', related_name='askable_roles', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ask_permission",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "users",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Accounts (usually those of programs and agents) whose API tokens may send this role asks.",
+                        related_name="askable_roles",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'who may ask a role',
-                'verbose_name_plural': 'who may ask roles',
+                "verbose_name": "who may ask a role",
+                "verbose_name_plural": "who may ask roles",
             },
         ),
         migrations.CreateModel(
-            name='Ask',
+            name="Ask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('agent', models.CharField(help_text="The asking token's name at the time.", max_length=100)),
-                ('action_name', models.CharField(blank=True, max_length=100)),
-                ('arguments', models.JSONField(blank=True, default=dict)),
-                ('schema', models.JSONField(blank=True, help_text='JSON Schema of the arguments.', null=True)),
-                ('context', models.TextField(blank=True, help_text='Markdown for the reviewer.')),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('callback_url', models.URLField(blank=True, max_length=2000)),
-                ('created_at', models.DateTimeField()),
-                ('instance', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='ask', to='approvals.workflowinstance')),
-                ('token', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='asks', to='approvals.apitoken')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "agent",
+                    models.CharField(
+                        help_text="The asking token's name at the time.", max_length=100
+                    ),
+                ),
+                ("action_name", models.CharField(blank=True, max_length=100)),
+                ("arguments", models.JSONField(blank=True, default=dict)),
+                (
+                    "schema",
+                    models.JSONField(
+                        blank=True, help_text="JSON Schema of the arguments.", null=True
+                    ),
+                ),
+                ("context", models.TextField(blank=True, help_text="Markdown for the reviewer.")),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("callback_url", models.URLField(blank=True, max_length=2000)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "instance",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ask",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "token",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="asks",
+                        to="approvals.apitoken",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['token', 'created_at'], name='ask_token_created')],
+                "indexes": [models.Index(fields=["token", "created_at"], name="ask_token_created")],
             },
         ),
     ]

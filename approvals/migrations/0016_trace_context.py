@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0015_insights'),
+        ("approvals", "0015_insights"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboxmessage',
-            name='trace_context',
+            model_name="outboxmessage",
+            name="trace_context",
             field=models.JSONField(blank=True, default=dict, editable=False),
         ),
     ]

@@ -6,74 +6,307 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0016_trace_context'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("approvals", "0016_trace_context"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='channel',
-            field=models.CharField(choices=[('web', 'Web'), ('api', 'API'), ('slack', 'Slack'), ('email', 'E-mail'), ('sla', 'SLA'), ('system', 'System'), ('admin', 'Admin')], max_length=10),
+            model_name="auditevent",
+            name="channel",
+            field=models.CharField(
+                choices=[
+                    ("web", "Web"),
+                    ("api", "API"),
+                    ("slack", "Slack"),
+                    ("email", "E-mail"),
+                    ("sla", "SLA"),
+                    ("system", "System"),
+                    ("admin", "Admin"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.CreateModel(
-            name='OutgoingEmail',
+            name="OutgoingEmail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('digest', 'Digest')], max_length=20)),
-                ('to', models.EmailField(help_text='The address when the message was written.', max_length=254)),
-                ('message_id', models.CharField(help_text='Without the <>.', max_length=200, unique=True)),
-                ('subject', models.CharField(blank=True, help_text='As sent.', max_length=300)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('held', 'Held for a digest'), ('digested', 'Sent in a digest')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('digest_key', models.CharField(blank=True, help_text="A digest's person and period: one digest each, however often beat runs.", max_length=100, null=True, unique=True)),
-                ('link_used_at', models.DateTimeField(blank=True, help_text='When one of its decision links decided the task.', null=True)),
-                ('digest', models.ForeignKey(blank=True, help_text='The digest this notification went in.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='items', to='approvals.outgoingemail')),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='approvals.workflowinstance')),
-                ('notification', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='email', to='approvals.notification')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='approvals.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("task_new", "New task"),
+                            ("task_claimed", "Task claimed by someone else"),
+                            ("task_delegated", "Task delegated to you"),
+                            ("decision", "Decision on your request"),
+                            ("reminder", "Reminder"),
+                            ("escalation", "Escalation"),
+                            ("completed", "Request finished"),
+                            ("digest", "Digest"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to",
+                    models.EmailField(
+                        help_text="The address when the message was written.", max_length=254
+                    ),
+                ),
+                (
+                    "message_id",
+                    models.CharField(help_text="Without the <>.", max_length=200, unique=True),
+                ),
+                ("subject", models.CharField(blank=True, help_text="As sent.", max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                            ("held", "Held for a digest"),
+                            ("digested", "Sent in a digest"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "digest_key",
+                    models.CharField(
+                        blank=True,
+                        help_text="A digest's person and period: one digest each, however often beat runs.",
+                        max_length=100,
+                        null=True,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "link_used_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When one of its decision links decided the task.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "digest",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The digest this notification went in.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="items",
+                        to="approvals.outgoingemail",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "notification",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="email",
+                        to="approvals.notification",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="approvals.task",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'e-mail',
-                'ordering': ['-id'],
-                'indexes': [models.Index(condition=models.Q(('status__in', ['pending', 'sending'])), fields=['next_attempt_at'], name='email_due'), models.Index(condition=models.Q(('status', 'held')), fields=['next_attempt_at'], name='email_held_due')],
+                "verbose_name": "e-mail",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["pending", "sending"])),
+                        fields=["next_attempt_at"],
+                        name="email_due",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "held")),
+                        fields=["next_attempt_at"],
+                        name="email_held_due",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TeamsMessage',
+            name="TeamsMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('closed', 'Task closed')], max_length=20)),
-                ('text', models.CharField(max_length=300)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_shown_at', models.DateTimeField(blank=True, help_text='When a follow-up card for its closed task was written.', null=True)),
-                ('follows', models.ForeignKey(blank=True, help_text='The card whose task closed, for a follow-up card.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='follow_ups', to='approvals.teamsmessage')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='approvals.workflowinstance')),
-                ('notification', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='teams', to='approvals.notification')),
-                ('recipient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('role', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='auth.group')),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='approvals.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("task_new", "New task"),
+                            ("task_claimed", "Task claimed by someone else"),
+                            ("task_delegated", "Task delegated to you"),
+                            ("decision", "Decision on your request"),
+                            ("reminder", "Reminder"),
+                            ("escalation", "Escalation"),
+                            ("completed", "Request finished"),
+                            ("closed", "Task closed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.CharField(max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "closed_shown_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When a follow-up card for its closed task was written.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "follows",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The card whose task closed, for a follow-up card.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="follow_ups",
+                        to="approvals.teamsmessage",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "notification",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="teams",
+                        to="approvals.notification",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="approvals.task",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Teams message',
-                'ordering': ['-id'],
-                'indexes': [models.Index(condition=models.Q(('status__in', ['pending', 'sending'])), fields=['next_attempt_at'], name='teams_due')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('recipient__isnull', False), ('role__isnull', False), _connector='OR'), name='teams_message_has_target'), models.UniqueConstraint(condition=models.Q(('follows__isnull', False)), fields=('follows',), name='teams_one_follow_up')],
+                "verbose_name": "Teams message",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["pending", "sending"])),
+                        fields=["next_attempt_at"],
+                        name="teams_due",
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("recipient__isnull", False), ("role__isnull", False), _connector="OR"
+                        ),
+                        name="teams_message_has_target",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("follows__isnull", False)),
+                        fields=("follows",),
+                        name="teams_one_follow_up",
+                    ),
+                ],
             },
         ),
     ]

@@ -6,98 +6,224 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0017_notifications_by_email_and_teams'),
+        ("approvals", "0017_notifications_by_email_and_teams"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='decision',
-            name='artifact_versions',
+            model_name="decision",
+            name="artifact_versions",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('mention', 'Mentioned in a discussion'), ('question', 'Question for you'), ('comment', 'Comment on your request')], max_length=20),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("task_new", "New task"),
+                    ("task_claimed", "Task claimed by someone else"),
+                    ("task_delegated", "Task delegated to you"),
+                    ("decision", "Decision on your request"),
+                    ("reminder", "Reminder"),
+                    ("escalation", "Escalation"),
+                    ("completed", "Request finished"),
+                    ("mention", "Mentioned in a discussion"),
+                    ("question", "Question for you"),
+                    ("comment", "Comment on your request"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='slackmessage',
-            name='kind',
-            field=models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('mention', 'Mentioned in a discussion'), ('question', 'Question for you'), ('comment', 'Comment on your request')], max_length=20),
+            model_name="slackmessage",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("task_new", "New task"),
+                    ("task_claimed", "Task claimed by someone else"),
+                    ("task_delegated", "Task delegated to you"),
+                    ("decision", "Decision on your request"),
+                    ("reminder", "Reminder"),
+                    ("escalation", "Escalation"),
+                    ("completed", "Request finished"),
+                    ("mention", "Mentioned in a discussion"),
+                    ("question", "Question for you"),
+                    ("comment", "Comment on your request"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='webhooksubscription',
-            name='event_types',
-            field=models.JSONField(default=list, help_text='Any of: instance.started, instance.state_changed, task.created, task.decided, task.escalated, instance.completed, artifact.version_added.'),
+            model_name="webhooksubscription",
+            name="event_types",
+            field=models.JSONField(
+                default=list,
+                help_text="Any of: instance.started, instance.state_changed, task.created, task.decided, task.escalated, instance.completed, artifact.version_added.",
+            ),
         ),
         migrations.CreateModel(
-            name='Artifact',
+            name="Artifact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('created_at', models.DateTimeField()),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='artifacts', to='approvals.workflowinstance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="artifacts",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instance', 'name'],
+                "ordering": ["instance", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ArtifactVersion',
+            name="ArtifactVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('storage_key', models.CharField(max_length=300, unique=True)),
-                ('filename', models.CharField(max_length=200)),
-                ('size', models.PositiveBigIntegerField()),
-                ('media_type', models.CharField(help_text='Sniffed from the content.', max_length=100)),
-                ('sha256', models.CharField(max_length=64)),
-                ('is_text', models.BooleanField(default=False, help_text='Given as a text body.')),
-                ('added_at', models.DateTimeField()),
-                ('state', models.CharField(help_text='Where the request was.', max_length=200)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('audit_seq', models.PositiveIntegerField(help_text='The audit event that recorded it.')),
-                ('added_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('artifact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='approvals.artifact')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='approvals.artifactversion')),
-                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='approvals.task')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("storage_key", models.CharField(max_length=300, unique=True)),
+                ("filename", models.CharField(max_length=200)),
+                ("size", models.PositiveBigIntegerField()),
+                (
+                    "media_type",
+                    models.CharField(help_text="Sniffed from the content.", max_length=100),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("is_text", models.BooleanField(default=False, help_text="Given as a text body.")),
+                ("added_at", models.DateTimeField()),
+                ("state", models.CharField(help_text="Where the request was.", max_length=200)),
+                ("note", models.CharField(blank=True, max_length=500)),
+                (
+                    "audit_seq",
+                    models.PositiveIntegerField(help_text="The audit event that recorded it."),
+                ),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "artifact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="approvals.artifact",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="approvals.artifactversion",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="approvals.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['artifact', 'number'],
+                "ordering": ["artifact", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField()),
-                ('html', models.TextField()),
-                ('is_question', models.BooleanField(default=False)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('edited_at', models.DateTimeField(blank=True, null=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='approvals.workflowinstance')),
-                ('mentions', models.ManyToManyField(blank=True, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reply_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='replies', to='approvals.comment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("html", models.TextField()),
+                ("is_question", models.BooleanField(default=False)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("edited_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="approvals.workflowinstance",
+                    ),
+                ),
+                (
+                    "mentions",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "reply_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="replies",
+                        to="approvals.comment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instance', 'created_at', 'id'],
+                "ordering": ["instance", "created_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='artifact',
-            constraint=models.UniqueConstraint(fields=('instance', 'name'), name='artifact_name_once'),
+            model_name="artifact",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "name"), name="artifact_name_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='artifactversion',
-            constraint=models.UniqueConstraint(fields=('artifact', 'number'), name='artifact_version_once'),
+            model_name="artifactversion",
+            constraint=models.UniqueConstraint(
+                fields=("artifact", "number"), name="artifact_version_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='comment',
-            index=models.Index(condition=models.Q(('answered_at__isnull', True), ('is_question', True)), fields=['instance'], name='comment_open_question'),
+            model_name="comment",
+            index=models.Index(
+                condition=models.Q(("answered_at__isnull", True), ("is_question", True)),
+                fields=["instance"],
+                name="comment_open_question",
+            ),
         ),
     ]

@@ -4,20 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0018_artifacts_and_discussion'),
+        ("approvals", "0018_artifacts_and_discussion"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='outgoingemail',
-            name='kind',
-            field=models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('mention', 'Mentioned in a discussion'), ('question', 'Question for you'), ('comment', 'Comment on your request'), ('digest', 'Digest')], max_length=20),
+            model_name="outgoingemail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("task_new", "New task"),
+                    ("task_claimed", "Task claimed by someone else"),
+                    ("task_delegated", "Task delegated to you"),
+                    ("decision", "Decision on your request"),
+                    ("reminder", "Reminder"),
+                    ("escalation", "Escalation"),
+                    ("completed", "Request finished"),
+                    ("mention", "Mentioned in a discussion"),
+                    ("question", "Question for you"),
+                    ("comment", "Comment on your request"),
+                    ("digest", "Digest"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='teamsmessage',
-            name='kind',
-            field=models.CharField(choices=[('task_new', 'New task'), ('task_claimed', 'Task claimed by someone else'), ('task_delegated', 'Task delegated to you'), ('decision', 'Decision on your request'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('completed', 'Request finished'), ('mention', 'Mentioned in a discussion'), ('question', 'Question for you'), ('comment', 'Comment on your request'), ('closed', 'Task closed')], max_length=20),
+            model_name="teamsmessage",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("task_new", "New task"),
+                    ("task_claimed", "Task claimed by someone else"),
+                    ("task_delegated", "Task delegated to you"),
+                    ("decision", "Decision on your request"),
+                    ("reminder", "Reminder"),
+                    ("escalation", "Escalation"),
+                    ("completed", "Request finished"),
+                    ("mention", "Mentioned in a discussion"),
+                    ("question", "Question for you"),
+                    ("comment", "Comment on your request"),
+                    ("closed", "Task closed"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

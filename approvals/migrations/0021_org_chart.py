@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0020_electronic_signatures'),
+        ("approvals", "0020_electronic_signatures"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='assigned_as',
-            field=models.CharField(blank=True, db_default='', default='', max_length=300),
+            model_name="task",
+            name="assigned_as",
+            field=models.CharField(blank=True, db_default="", default="", max_length=300),
         ),
     ]

@@ -6,36 +6,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0021_org_chart'),
+        ("approvals", "0021_org_chart"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditExport',
+            name="AuditExport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField()),
-                ('instance_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('workflow_key', models.CharField(blank=True, max_length=100)),
-                ('since', models.DateField(blank=True, null=True)),
-                ('until', models.DateField(blank=True, null=True)),
-                ('include_files', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Building'), ('done', 'Ready'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0, help_text='Requests in the range.')),
-                ('done', models.PositiveIntegerField(default=0, help_text='Requests written so far.')),
-                ('events', models.PositiveBigIntegerField(default=0)),
-                ('storage_key', models.CharField(blank=True, max_length=300)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("instance_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("workflow_key", models.CharField(blank=True, max_length=100)),
+                ("since", models.DateField(blank=True, null=True)),
+                ("until", models.DateField(blank=True, null=True)),
+                ("include_files", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Building"),
+                            ("done", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "total",
+                    models.PositiveIntegerField(default=0, help_text="Requests in the range."),
+                ),
+                (
+                    "done",
+                    models.PositiveIntegerField(default=0, help_text="Requests written so far."),
+                ),
+                ("events", models.PositiveBigIntegerField(default=0)),
+                ("storage_key", models.CharField(blank=True, max_length=300)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('export_audit', 'Can export the signed audit trail')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("export_audit", "Can export the signed audit trail")],
             },
         ),
     ]

@@ -5,30 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0022_audit_export'),
+        ("approvals", "0022_audit_export"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workflowinstance',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='approvals.workflowinstance'),
+            model_name="workflowinstance",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="children",
+                to="approvals.workflowinstance",
+            ),
         ),
         migrations.AddField(
-            model_name='workflowinstance',
-            name='parent_state',
+            model_name="workflowinstance",
+            name="parent_state",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='workflowinstance',
-            name='parent_visit',
+            model_name="workflowinstance",
+            name="parent_visit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='workflowinstance',
-            name='parent_index',
+            model_name="workflowinstance",
+            name="parent_index",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
     ]

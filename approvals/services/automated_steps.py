@@ -31,12 +31,14 @@ from approvals.models import (
     TaskStatus,
     WorkflowInstance,
 )
+from approvals.outbox import retry
 from approvals.permissions import can_operate, task_refusal
 from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.locking import lock_instance, lock_task
 
+RUN_ACTION = "approvals.tasks.run_action"
 INVOKE = "action.invoke"
 RUN = "action.run"
 ACTION_TOPICS = (INVOKE, RUN)
@@ -48,6 +50,25 @@ NOT_DUE, DONE, RETRY, FAILED = "not due", "done", "retry", "failed"
 DEFAULT_ATTEMPTS = 3
 # The skip choice that continues as if the step had succeeded (its invoke.onDone).
 SKIP_AS_DONE = "onDone"
+# entry/exit actions have no retry policy of their own in the format.
+DEFAULT_DELAY_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+def step_backoff(payload: Mapping[str, Any]) -> retry.Backoff:
+    """The definition's `retry` policy: fixed, or doubling from `retry.delay`, with jitter,
+    capped at an hour."""
+    exponential = payload.get("backoff", "exponential") == "exponential"
+    return retry.Backoff(
+        base=float(payload.get("delay_seconds") or DEFAULT_DELAY_SECONDS),
+        factor=2.0 if exponential else 1.0,
+        cap=MAX_BACKOFF_SECONDS,
+        jitter=True,
+    )
+
+
+def backoff_seconds(payload: Mapping[str, Any], attempt: int) -> float:
+    return step_backoff(payload).seconds(attempt)
 
 
 def step_is_current(instance: WorkflowInstance, payload: Mapping[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from approvals.machine.expressions import Budget, ExpressionError
 from approvals.machine.statechart import (
     WITHDRAW,
     GuardError,
+    Invoke,
     State,
     Statechart,
     TaskSpec,
@@ -33,6 +34,8 @@ from approvals.machine.walker import Walker
 from approvals.models import (
     LIVE_TASK_STATUSES,
     Branch,
+    CallbackStatus,
+    CallbackToken,
     Decision,
     InstanceStatus,
     OutboxMessage,
@@ -331,11 +334,18 @@ class Run(Walker):
                     "max_attempts": state.invoke.max_attempts,
                     "backoff": state.invoke.backoff,
                     "delay_seconds": state.invoke.delay.total_seconds(),
+                    **self._waits(state.invoke),
                     # One idempotency key per step visit, kept across retries.
                     "step": f"{self.instance.pk}:{visit}:{state.path}:{state.invoke.src}",
                 },
                 key=f"invoke:{state.path}",
             )
+
+    @staticmethod
+    def _waits(invoke: Invoke) -> dict[str, float]:
+        """A callback step's waits, in seconds (approvals/services/callbacks.py)."""
+        waits = {"timeout_seconds": invoke.timeout, "heartbeat_seconds": invoke.heartbeat}
+        return {key: wait.total_seconds() for key, wait in waits.items() if wait is not None}
 
     def _deactivate(self, state: State, *, branch: Branch | None) -> None:
         if (
@@ -361,6 +371,11 @@ class Run(Walker):
             ).update(cancelled_at=self.now)
         if state.invoke is not None and state.invoke.subflow and state.invoke.cancel_children:
             self._cancel_children(state)
+        if state.invoke is not None and state.invoke.timeout is not None:
+            # A callback step left: its token reports nothing any more.
+            CallbackToken.objects.filter(
+                instance=self.instance, state=state.path, status=CallbackStatus.WAITING
+            ).update(status=CallbackStatus.CLOSED)
 
     def _cancel_children(self, state: State) -> None:
         """Leaving a sub-workflow step (a decision, a timer, a cancel or withdrawal of this
