@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.absences import covered_user_ids, local_day
 from approvals.formatting import field_value, moment
-from approvals.machine.config import field_label, form_fields
+from approvals.machine.config import CALLBACK_SRC, field_label, form_fields
 from approvals.machine.statechart import GuardError, Statechart
 from approvals.machine.words import event_label, refusal
 from approvals.models import (
@@ -518,10 +518,14 @@ class StepProgress:
     next_at: datetime | None  # when the next attempt is due, while it waits
     running: bool
     last_error: str
+    # A callback step's attempt: until when it waits for the outside system's report.
+    report_by: datetime | None = None
 
     @property
     def summary(self) -> str:
         of = f"attempt {self.attempt} of {self.max_attempts}"
+        if self.running and self.report_by is not None:
+            return f"waiting for the outside system to report by {moment(self.report_by)}, {of}"
         if self.running:
             return f"running, {of}"
         if self.next_at is None:
@@ -555,6 +559,7 @@ def steps_in_progress(instance: WorkflowInstance) -> list[StepProgress]:
         # hands it out again once its lease ends).
         running = message.attempts > logged.get(message.pk, 0)
         waiting = not running and message.attempts > 0
+        waits_for_report = running and payload.get("src") == CALLBACK_SRC
         steps.append(
             StepProgress(
                 label=state_label(instance, payload["state"]),
@@ -564,6 +569,8 @@ def steps_in_progress(instance: WorkflowInstance) -> list[StepProgress]:
                 next_at=message.available_at if waiting else None,
                 running=running,
                 last_error=message.last_error if message.attempts else "",
+                # The attempt's timeout or missed heartbeat: the message is due again then.
+                report_by=message.available_at if waits_for_report else None,
             )
         )
     return steps

@@ -224,3 +224,69 @@ def test_a_bad_callback_step_is_named_at_its_place(invoke, says):
     config = callback_flow()
     config["states"]["checking"]["invoke"] = invoke
     assert any(says in problem for problem in validate_config(config)), validate_config(config)
+
+
+def test_the_request_page_says_it_waits_for_the_outside_system(requester, client):
+    from approvals.selectors import steps_in_progress
+
+    instance = start(requester)
+    run(instance, NOW)
+    (step,) = steps_in_progress(instance)
+    assert step.summary.startswith("waiting for the outside system to report by ")
+    assert step.summary.endswith("attempt 1 of 2")
+    client.force_login(requester)
+    page = client.get(f"/requests/{instance.pk}/").content.decode()
+    assert "waiting for the outside system to report by" in page
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_report_racing_the_timeout_has_one_winner(requester):
+    """Real threads on PostgreSQL: the report just before the deadline and the sweep's run
+    just after it; whichever takes the row lock first wins, and the other changes nothing."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks")
+    instance = start(requester)
+    run(instance, NOW)
+    token = opened(instance)["token"]
+    due = NOW + timedelta(hours=1)
+    results: dict[str, Any] = {}
+    barrier = threading.Barrier(2)
+
+    def report() -> None:
+        barrier.wait()
+        try:
+            results["report"] = callback_report(
+                token=token, outcome="success", now=due - timedelta(seconds=1)
+            ).outcome
+        except Conflict as exc:
+            results["report"] = exc.message
+        finally:
+            connections.close_all()
+
+    def timeout() -> None:
+        barrier.wait()
+        try:
+            results["timeout"] = run(instance, due + timedelta(seconds=1))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=report), threading.Thread(target=timeout)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    instance.refresh_from_db()
+    if results["report"] == "done":
+        assert instance.state == "verified"
+        assert results["timeout"] == "not due"
+        assert CallbackToken.objects.get().status == CallbackStatus.SUCCEEDED
+    else:
+        assert "timed out" in results["report"], results
+        assert results["timeout"] == "retry" and instance.state == "checking"
+        assert CallbackToken.objects.get().status == CallbackStatus.TIMED_OUT
+    assert list(verify_instances([instance])) == []
