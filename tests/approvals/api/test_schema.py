@@ -27,6 +27,7 @@ def test_schema_describes_every_endpoint(client):
         "/api/v1/instances/{id}/artifacts/{name}/versions/{number}/",
         "/api/v1/instances/{id}/artifacts/{name}/versions/{number}/content/",
         "/api/v1/instances/{id}/comments/",
+        "/api/v1/callbacks/{token}/{outcome}",
         "/api/v1/tasks/",
         "/api/v1/tasks/{id}/",
         "/api/v1/tasks/{id}/claim/",
