@@ -3,6 +3,7 @@ imported and exported."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
 from approvals.machine.config import context_fields, form_samples, task_rule
+from approvals.machine.diff import definition_diff, mark_diagram
 from approvals.machine.durations import DurationError, parse_duration, parse_period
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import DefinitionError, dump_document, load_document
@@ -630,6 +632,11 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             ),
             path("<int:pk>/export/", wrap(self.export_view), name="approvals_definition_export"),
             path(
+                "<int:pk>/diff/",
+                wrap(require_GET(self.diff_view)),
+                name="approvals_definition_diff",
+            ),
+            path(
                 "<int:pk>/check-guard/",
                 wrap(require_GET(self.check_guard_view)),
                 name="approvals_definition_check_guard",
@@ -672,6 +679,9 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             return self._back(pk)
         config = definition_config(definition)
         problems = publish_problems(config)
+        published = WorkflowDefinition.objects.filter(
+            key=definition.key, status=DefinitionStatus.PUBLISHED
+        ).first()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -679,6 +689,10 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             "title": f"Publish {definition}?",
             "problems": problems,
             "warnings": [] if problems else publish_warnings(config),
+            "published": published,
+            "changes": definition_diff(definition_config(published), config).changes
+            if published is not None
+            else [],
         }
         return TemplateResponse(
             request, "admin/approvals/workflowdefinition/publish_confirmation.html", context
@@ -707,6 +721,34 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         filename = f"{definition.key}-v{definition.version}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """What this version changes against another of the same workflow (`?against=N`,
+        by default the published version for a draft, else the version before it): a list,
+        and both diagrams with what was removed, added and changed coloured."""
+        self._require(request, "view")
+        definition = get_object_or_404(WorkflowDefinition, pk=pk)
+        others = list(
+            WorkflowDefinition.objects.filter(key=definition.key)
+            .exclude(pk=definition.pk)
+            .order_by("version")
+        )
+        against = _version_to_compare(definition, others, request.GET.get("against"))
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "others": others,
+            "against": against,
+            "title": f"What {definition} changes",
+        }
+        if against is not None:
+            before, after = definition_config(against), definition_config(definition)
+            changes = definition_diff(before, after)
+            context["changes"] = changes.changes
+            context["before"] = _diagram(before, changes.states, changes.edges)
+            context["after"] = _diagram(after, changes.states, changes.edges)
+        return TemplateResponse(request, "admin/approvals/workflowdefinition/diff.html", context)
 
     def check_guard_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         """The live check of a guard as it is typed: read by the engine's parser, within its
@@ -750,11 +792,32 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/approvals/workflowdefinition/import.html", context)
 
 
-def _diagram(config: dict[str, Any]) -> str:
-    """A definition's diagram; empty while a draft is too broken to draw."""
+def _diagram(
+    config: dict[str, Any],
+    states: Mapping[str, str] | None = None,
+    edges: Mapping[tuple[str, str], str] | None = None,
+) -> str:
+    """A definition's diagram, with the changes of a comparison marked on it; empty while a
+    draft is too broken to draw."""
     from approvals.machine.diagram import render_svg
 
     try:
-        return mark_safe(render_svg(config))
+        svg = render_svg(config)
+        if states is not None or edges is not None:
+            svg = mark_diagram(svg, states or {}, edges or {})
+        return mark_safe(svg)
     except Exception:
         return ""
+
+
+def _version_to_compare(
+    definition: WorkflowDefinition, others: list[WorkflowDefinition], asked: str | None
+) -> WorkflowDefinition | None:
+    if asked and asked.isdigit():
+        return next((d for d in others if d.version == int(asked)), None)
+    if definition.status == DefinitionStatus.DRAFT:
+        published = [d for d in others if d.status == DefinitionStatus.PUBLISHED]
+        if published:
+            return published[0]
+    earlier = [d for d in others if d.version < definition.version]
+    return earlier[-1] if earlier else (others[-1] if others else None)
