@@ -45,6 +45,7 @@ from approvals.models import (
 )
 from approvals.outbox.subscribers import Batch, fan_out
 from approvals.roles import role_ids_by_name, role_members
+from approvals.sensitive import masked
 from approvals.services.audit import AuditTrail
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import Conflict
@@ -133,6 +134,9 @@ class Run(Walker):
         key: str,
         available_at: datetime | None = None,
     ) -> None:
+        if topic != SUBFLOW_ENDED:
+            # A child's output goes to its parent's context, which seals it by its own form.
+            payload = masked(payload, self.audit.sensitive)
         self.outbox.append(
             OutboxMessage(
                 topic=topic,
