@@ -278,16 +278,6 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
 
-    @classmethod
-    def from_db(cls, db: str | None, field_names: list[str], values: list[object]) -> Any:
-        # The one place a stored context is read back: its sensitive values opened, so that
-        # whatever holds an instance (guards, pages, the API) reads plaintext in memory.
-        instance = super().from_db(db, field_names, values)
-        context = instance.__dict__.get("context")
-        if sensitive.has_encrypted(context):
-            instance.context = sensitive.unseal(context, instance.plain_data_key())
-        return instance
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         update_fields = kwargs.get("update_fields")
         if update_fields is None and not self._state.adding:
@@ -308,6 +298,16 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         if update_fields is not None:
             kwargs["update_fields"] = update_fields
         super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: list[str], values: list[object]) -> Any:
+        # The one place a stored context is read back: its sensitive values opened, so that
+        # whatever holds an instance (guards, pages, the API) reads plaintext in memory.
+        instance = super().from_db(db, field_names, values)
+        context = instance.__dict__.get("context")
+        if sensitive.has_encrypted(context):
+            instance.context = sensitive.unseal(context, instance.plain_data_key())
+        return instance
 
     def sensitive_names(self) -> frozenset[str]:
         return sensitive.names_of(self.definition)

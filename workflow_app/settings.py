@@ -20,7 +20,6 @@ from workflow_app.env import (
     env_choice,
     env_database,
     env_email,
-    field_encryption_keys,
     env_int,
     env_keys,
     env_list,
@@ -30,6 +29,7 @@ from workflow_app.env import (
     env_storage,
     env_str,
     env_time_zone,
+    field_encryption_keys,
     secret_key,
     signing_key,
 )
