@@ -11,6 +11,7 @@ from django.conf import settings
 from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.integrations.http import RedirectRefused, TargetRefused
 from approvals.integrations.webhooks.signing import post_signed
+from approvals.sensitive import masked
 
 # Answers that say the receiver refuses this request as it is: sending it again cannot help.
 # 408 (timeout), 425 (too early) and 429 (slow down) are passing, and retried.
@@ -47,7 +48,7 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
                 "instance": call.instance_id,
                 "workflow": call.definition_key,
                 "state": call.state,
-                "context": dict(call.context),
+                "context": masked(dict(call.context), call.sensitive),
             },
             idempotency_key=call.idempotency_key,
             secret=settings.WEBHOOK_SECRET,

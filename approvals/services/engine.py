@@ -45,7 +45,7 @@ from approvals.models import (
 )
 from approvals.outbox.subscribers import Batch, fan_out
 from approvals.roles import role_ids_by_name, role_members
-from approvals.sensitive import masked
+from approvals.sensitive import mask_value, masked
 from approvals.services.audit import AuditTrail
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import Conflict
@@ -223,6 +223,18 @@ class Run(Walker):
     def _close_branch(self, branch: Branch) -> None:
         branch.closed_at = self.now
         branch.save(update_fields=["closed_at"])
+
+    def _recorded_event_data(
+        self, transition: Transition, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """An event whose data an `assign` writes into a sensitive field may carry that value
+        under any name: all of its data but the comment is kept as hashes."""
+        if not {name for name, _ in transition.assign} & self.audit.sensitive:
+            return dict(data)
+        return {
+            key: value if key == "comment" else mask_value(value, hashed=True)
+            for key, value in data.items()
+        }
 
     def _expression_failed(self, exc: GuardError) -> str:
         """Over its budget, an expression fails whatever the data: the log tells whoever
