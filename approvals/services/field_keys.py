@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from approvals import sensitive
-from approvals.models import WorkflowInstance
+from approvals.models import DATA_KEY_FIELDS, WorkflowInstance
 
 BATCH = 500
 
@@ -60,17 +60,24 @@ def field_keys_rotate(*, batch: int = BATCH) -> Rotation:
                 .filter(pk__gt=last)
                 .order_by("pk")
                 .select_for_update()
-                .only("pk", "data_key", "data_key_kek")[:batch]
+                .values_list("pk", "data_key", "data_key_kek")[:batch]
             )
             if not rows:
                 return rotation
-            for row in rows:
+            changed = []
+            for pk, wrapped, kek_id in rows:
                 try:
-                    plain = sensitive.unwrap(row.data_key, row.data_key_kek)
+                    plain = sensitive.unwrap(wrapped, kek_id)
                 except sensitive.FieldKeyError as exc:
-                    raise sensitive.FieldKeyError(f"request #{row.pk}: {exc}") from None
-                rotation.rewrapped[row.data_key_kek] += 1
-                row.data_key = sensitive.wrap(plain, ring.current)
-                row.data_key_kek = ring.current
-            WorkflowInstance.objects.bulk_update(rows, ["data_key", "data_key_kek"])
-            last = rows[-1].pk
+                    raise sensitive.FieldKeyError(f"request #{pk}: {exc}") from None
+                rotation.rewrapped[kek_id] += 1
+                changed.append(
+                    WorkflowInstance(
+                        pk=pk,
+                        data_key=sensitive.wrap(plain, ring.current),
+                        data_key_kek=ring.current,
+                    )
+                )
+            # Only the two key columns are written: the context is not read, nor touched.
+            WorkflowInstance.objects.bulk_update(changed, list(DATA_KEY_FIELDS))
+            last = rows[-1][0]
