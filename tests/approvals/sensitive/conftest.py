@@ -7,6 +7,7 @@ from django.db import connection
 
 from approvals.models import AuditEvent, OutboxMessage, WorkflowInstance
 from approvals.services.instances import instance_start
+from tests.approvals.api.conftest import api  # noqa: F401
 from tests.approvals.flows import NOW, publish
 from tests.approvals.sensitive.flows import IBAN, payment_flow
 
