@@ -140,3 +140,11 @@ def test_the_signed_export_carries_the_hash(payment, tmp_path):
     assert IBAN.encode() not in everything
     started = json.loads(events[0])
     assert started["data"]["context"]["iban"] == {"$sha256": value_hash(IBAN)}
+
+
+def test_the_replay_and_the_history_show_the_mask_not_the_hash(client, payment, requester):
+    client.force_login(requester)
+    page = client.get(f"/requests/{payment.pk}/replay/?seq=1").content.decode()
+    assert MASK in page and value_hash(IBAN) not in page and IBAN not in page
+    api_history = client.get(f"/api/v1/instances/{payment.pk}/history/")
+    assert IBAN not in api_history.content.decode()
