@@ -732,6 +732,12 @@ class _Validator:
         hidden = sensitive_fields(form_of(config))
         if isinstance(title, str):
             self.check_title_template(title, fields)
+            if "title" in hidden:
+                self.error(
+                    "form.properties.title.x-sensitive",
+                    "the form's `title` field names the request in lists, e-mails and "
+                    "notifications, so it cannot be sensitive",
+                )
             for name in sorted(hidden & set(placeholders(title))):
                 self.error(
                     "title",

@@ -43,6 +43,10 @@ def test_the_flow_is_valid_and_names_its_sensitive_field():
         ),
         (lambda c: c.update({"inbox_columns": ["iban"]}), "the inbox cannot show, sort or filter"),
         (lambda c: c.update({"title": "Pay {iban}"}), "a title is shown in lists"),
+        (
+            lambda c: c["form"]["properties"]["title"].update({"x-sensitive": True}),
+            "the form's `title` field names the request",
+        ),
     ],
 )
 def test_misuses_are_refused_with_their_place(change, expected):
