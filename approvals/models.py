@@ -316,6 +316,15 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
         """The request's data key, unwrapped once per loaded instance."""
         key = self.__dict__.get("_plain_data_key")
         if key is None:
+            if "data_key" not in self.__dict__ or "data_key_kek" not in self.__dict__:
+                # Loaded without its key columns: read them alone (a deferred field's load
+                # would build a partial instance, whose state fields django-fsm reads).
+                self.data_key, self.data_key_kek = (
+                    type(self)
+                    .objects.filter(pk=self.pk)
+                    .values_list("data_key", "data_key_kek")
+                    .get()
+                )
             key = sensitive.unwrap(self.data_key, self.data_key_kek)
             self._plain_data_key = key
         return key

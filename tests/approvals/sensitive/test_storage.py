@@ -130,3 +130,8 @@ def test_a_request_without_sensitive_values_gets_no_data_key(requester):
         definition_key="payment", context={"title": "Nothing secret"}, actor=requester, now=NOW
     )
     assert (plain.data_key, raw_context(plain)) == ("", {"title": "Nothing secret"})
+
+
+def test_a_request_loaded_without_its_key_columns_still_opens(payment):
+    partial = WorkflowInstance.objects.defer("data_key", "data_key_kek").get(pk=payment.pk)
+    assert partial.context["iban"] == IBAN
