@@ -289,7 +289,12 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
                 if not f.primary_key and f.name not in DATA_KEY_FIELDS
             ]
         writes_context = update_fields is None or "context" in update_fields
-        if writes_context and not self.data_key and self.sensitive_names() & set(self.context):
+        if (
+            writes_context
+            and isinstance(self.context, dict)
+            and not self.data_key
+            and self.sensitive_names() & set(self.context)
+        ):
             key, kek_id, wrapped = sensitive.new_data_key()
             self._plain_data_key = key
             self.data_key, self.data_key_kek = wrapped, kek_id
