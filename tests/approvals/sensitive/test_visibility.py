@@ -9,17 +9,20 @@ import logging
 import zipfile
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 
 from approvals.integrations.email.models import OutgoingEmail
+from approvals.integrations.slack.services import slack_message_send
 from approvals.integrations.teams.models import TeamsMessage
 from approvals.integrations.teams.services import teams_message_send
-from approvals.models import WorkflowInstance
+from approvals.models import SlackMessage, WorkflowInstance
 from approvals.sensitive import MASK, value_hash
 from approvals.services.instances import instance_start
 from tests.approvals.flows import NOW, publish
 from tests.approvals.integrations.email.mail_flows import send_all
 from tests.approvals.integrations.email.smtp_server import smtp_sink
+from tests.approvals.integrations.slack.fake_slack import FakeSlackServer
 from tests.approvals.integrations.teams.receiver import teams_receiver
 from tests.approvals.integrations.webhooks.receiver import receiver
 from tests.approvals.sensitive.conftest import stored
@@ -102,6 +105,29 @@ def test_the_teams_card_masks_it(settings, requester, reviewer):
         (post,) = teams.to("rob")
     card = json.dumps(post.card, ensure_ascii=False)
     assert IBAN not in card and MASK in card
+
+
+def test_the_slack_message_holds_no_field(settings, requester, reviewer):
+    cache.clear()
+    server = FakeSlackServer()
+    with server as slack:
+        settings.SLACK_BOT_TOKEN = "xoxb-test-token"
+        settings.SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+        settings.SLACK_API_URL = server.url + "/api/"
+        reviewer.slack_user_id = "UROB"
+        reviewer.save()
+        publish(payment_flow())
+        instance_start(
+            definition_key="payment",
+            context={"title": "Desk supplier", "iban": IBAN},
+            actor=requester,
+            now=NOW,
+        )
+        for message in SlackMessage.objects.order_by("pk"):
+            slack_message_send(message_id=message.pk, now=NOW)
+        (post,) = slack.called("chat.postMessage")
+    assert "Desk supplier" in post["text"]
+    assert IBAN not in json.dumps(post)
 
 
 def test_a_webhook_step_posts_it_masked(settings, requester):
