@@ -135,3 +135,41 @@ def test_a_request_without_sensitive_values_gets_no_data_key(requester):
 def test_a_request_loaded_without_its_key_columns_still_opens(payment):
     partial = WorkflowInstance.objects.defer("data_key", "data_key_kek").get(pk=payment.pk)
     assert partial.context["iban"] == IBAN
+
+
+def test_a_resubmitted_account_is_kept_as_two_hashes(client, requester, reviewer):
+    config = payment_flow()
+    config["states"]["review"]["on"]["REQUEST_CHANGES"] = "changes"
+    config["states"]["changes"] = {
+        "meta": {"task": {"requester": True}},
+        "on": {"RESUBMIT": "review"},
+    }
+    publish(config)
+    instance = instance_start(
+        definition_key="payment",
+        context={"title": "Paris office", "iban": OTHER_IBAN},
+        actor=requester,
+        now=NOW,
+    )
+    review = instance.tasks.get()
+    task_decide(
+        task_id=review.pk, event="REQUEST_CHANGES", comment="Wrong bank", actor=reviewer, now=NOW
+    )
+    answer = instance.tasks.get(status__in=["open", "claimed"])
+    task_decide(
+        task_id=answer.pk,
+        event="RESUBMIT",
+        form={"title": "Paris office", "iban": IBAN},
+        actor=requester,
+        now=NOW,
+    )
+    resubmitted = AuditEvent.objects.get(instance=instance, event="task.decided", task=answer)
+    assert resubmitted.data["changed"] == {
+        "iban": [{"$sha256": value_hash(OTHER_IBAN)}, {"$sha256": value_hash(IBAN)}]
+    }
+    assert IBAN not in stored(instance) and OTHER_IBAN not in stored(instance)
+    # The reviewer sees the account as it is now, and that it changed, not what it was.
+    again = instance.tasks.get(status__in=["open", "claimed"])
+    client.force_login(reviewer)
+    page = client.get(f"/tasks/{again.pk}/").content.decode()
+    assert IBAN in page and "••••••" in page and OTHER_IBAN not in page
