@@ -26,6 +26,8 @@ class ActionCall:
     input: Mapping[str, Any]
     settings: Mapping[str, Any]
     idempotency_key: str
+    # The form's sensitive fields: plaintext in `context`, to be masked in what leaves.
+    sensitive: frozenset[str] = frozenset()
 
 
 class PermanentError(Exception):

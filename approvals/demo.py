@@ -108,6 +108,14 @@ DEMO_REQUESTS: tuple[
         (),
     ),
     (
+        "alice",
+        "supplier-onboarding",
+        "",
+        # The bank account is a sensitive field: encrypted in the database, masked in e-mail.
+        {"supplier": "Deskly", "country": "DE", "iban": "DE89370400440532013000"},
+        (),
+    ),
+    (
         "bob",
         "purchase-order",
         "PO-2026-0105",

@@ -17,6 +17,7 @@ from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from approvals.machine.words import enum_title, format_number
+from approvals.sensitive import MASK, is_masked
 
 # One format for a moment, everywhere a person reads one: "3 Dec 2026, 14:36 CET".
 MOMENT_FORMAT = "j M Y, H:i T"
@@ -65,6 +66,9 @@ def field_value(
     separators (and the currency of the request for an amount), a date, yes/no."""
     if value is None or value == "":
         return None
+    if isinstance(value, Mapping) and is_masked(value):
+        # A sensitive field as the audit trail keeps it (its hash): never shown as data.
+        return MASK
     properties = form.get("properties") or {}
     prop = properties.get(name) if isinstance(properties, Mapping) else None
     prop = prop if isinstance(prop, Mapping) else {}

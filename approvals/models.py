@@ -7,6 +7,7 @@ afterwards only by a transition method, which the services call on a locked row.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
@@ -15,6 +16,7 @@ from django.db.models import Q
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import UserObjectPermissionBase
 
+from approvals import sensitive
 from approvals.machine.titles import readable_title
 
 
@@ -194,6 +196,21 @@ class InstanceStatus(models.TextChoices):
 BUSINESS_KEY_CONSTRAINT = "business_key_unique_per_workflow"
 
 
+DATA_KEY_FIELDS = ("data_key", "data_key_kek")
+
+
+class ContextField(models.JSONField):
+    """A request's context: stored with its sensitive fields encrypted with the request's
+    data key (approvals/sensitive.py); `WorkflowInstance.from_db` opens them again."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> object:
+        value = super().pre_save(model_instance, add)
+        names = model_instance.sensitive_names() if isinstance(value, dict) else frozenset()
+        if names & set(value or ()):
+            return sensitive.seal(value, names, model_instance.plain_data_key())
+        return value
+
+
 class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     """A request moving through one pinned definition version."""
 
@@ -208,7 +225,11 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
     # The definition's key, copied so that a business key is unique across all the versions
     # of a workflow (a constraint cannot follow the foreign key).
     workflow_key = models.CharField(max_length=100, db_default="", editable=False)
-    context = models.JSONField(default=dict)
+    context = ContextField(default=dict)
+    # The request's own data key for its sensitive fields, wrapped (base64) with the
+    # key-encryption key `data_key_kek` of FIELD_ENCRYPTION_KEYS; empty until it has one.
+    data_key = models.TextField(blank=True, editable=False)
+    data_key_kek = models.CharField(max_length=40, blank=True, editable=False)
     state = FSMField(max_length=100, protected=True)
     status = FSMField(
         max_length=20,
@@ -262,6 +283,62 @@ class WorkflowInstance(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None and not self._state.adding:
+            # A whole-row save never writes back the wrapped data key it loaded: the key may
+            # have been re-wrapped meanwhile (rotate_field_keys), and its old KEK retired.
+            update_fields = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in DATA_KEY_FIELDS
+            ]
+        writes_context = update_fields is None or "context" in update_fields
+        if (
+            writes_context
+            and isinstance(self.context, dict)
+            and not self.data_key
+            and self.sensitive_names() & set(self.context)
+        ):
+            key, kek_id, wrapped = sensitive.new_data_key()
+            self._plain_data_key = key
+            self.data_key, self.data_key_kek = wrapped, kek_id
+            if update_fields is not None:
+                update_fields = [*update_fields, *DATA_KEY_FIELDS]
+        if update_fields is not None:
+            kwargs["update_fields"] = update_fields
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: list[str], values: list[object]) -> Any:
+        # The one place a stored context is read back: its sensitive values opened, so that
+        # whatever holds an instance (guards, pages, the API) reads plaintext in memory.
+        instance = super().from_db(db, field_names, values)
+        context = instance.__dict__.get("context")
+        if sensitive.has_encrypted(context):
+            instance.context = sensitive.unseal(context, instance.plain_data_key())
+        return instance
+
+    def sensitive_names(self) -> frozenset[str]:
+        return sensitive.names_of(self.definition)
+
+    def plain_data_key(self) -> bytes:
+        """The request's data key, unwrapped once per loaded instance."""
+        key = self.__dict__.get("_plain_data_key")
+        if key is None:
+            if "data_key" not in self.__dict__ or "data_key_kek" not in self.__dict__:
+                # Loaded without its key columns: read them alone (a deferred field's load
+                # would build a partial instance, whose state fields django-fsm reads).
+                self.data_key, self.data_key_kek = (
+                    type(self)
+                    .objects.filter(pk=self.pk)
+                    .values_list("data_key", "data_key_kek")
+                    .get()
+                )
+            key = sensitive.unwrap(self.data_key, self.data_key_kek)
+            self._plain_data_key = key
+        return key
 
     @property
     def is_active(self) -> bool:

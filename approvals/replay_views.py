@@ -6,6 +6,7 @@ For whoever may see the request; 404 for anyone else."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +18,7 @@ from approvals import history
 from approvals.formatting import reader_time_zone
 from approvals.machine.diagram import render_svg
 from approvals.replay import NoSuchPoint, snapshot_at
+from approvals.sensitive import MASK, is_masked
 from approvals.services.definitions import definition_config
 
 
@@ -43,10 +45,7 @@ def instance_replay(request: HttpRequest, instance_id: int) -> HttpResponse:
             reader=True,
         )
     )
-    context_rows = [
-        (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-        for name, value in snapshot.context.items()
-    ]
+    context_rows = [(name, _shown(value)) for name, value in snapshot.context.items()]
     return render(
         request,
         "approvals/replay.html",
@@ -60,3 +59,11 @@ def instance_replay(request: HttpRequest, instance_id: int) -> HttpResponse:
         },
         status=400 if error else 200,
     )
+
+
+def _shown(value: Any) -> str:
+    """A replayed context value as text; a sensitive one, which the trail keeps as its hash,
+    as the mask."""
+    if isinstance(value, str):
+        return value
+    return MASK if is_masked(value) else json.dumps(value, ensure_ascii=False)

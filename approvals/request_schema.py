@@ -7,6 +7,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from approvals.machine.config import sensitive_fields
+
 
 def with_defaults(schema: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """Top-level `default`s filled in before validation: a required field with a default may be
@@ -23,6 +25,7 @@ def form_errors(schema: Mapping[str, Any], data: Any) -> dict[str, list[str]]:
     if not isinstance(data, Mapping):
         return {"__all__": ["the request must be an object of fields"]}
     errors: dict[str, list[str]] = {}
+    hidden = sensitive_fields(schema)
 
     def add(field: str, message: str) -> None:
         messages = errors.setdefault(field, [])
@@ -43,7 +46,11 @@ def form_errors(schema: Mapping[str, Any], data: Any) -> dict[str, list[str]]:
                 if name not in allowed:
                     add(name, "Unknown field.")
             continue
-        add(".".join(str(p) for p in error.path) or "__all__", sentence(error.message))
+        message = error.message
+        if error.path and error.path[0] in hidden:
+            # The message quotes the value; a sensitive one is not echoed back (nor logged).
+            message = message.replace(repr(error.instance), "the value")
+        add(".".join(str(p) for p in error.path) or "__all__", sentence(message))
     return errors
 
 

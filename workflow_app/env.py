@@ -6,7 +6,10 @@ newcomer can act on rather than run with a silently different configuration.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -265,6 +268,59 @@ def signing_key(name: str, *, debug: bool, keep_file: Path) -> str | None:
             f"give {SIGNING_KEY_HELP}"
         )
     return pem
+
+
+FIELD_KEY_HELP = (
+    "a comma-separated list of <id>:<key>, the current key first, each key 32 random bytes "
+    "in base64 (make one with `python3 -c 'import base64, os; "
+    "print(base64.b64encode(os.urandom(32)).decode())'`) and each id letters, digits, '.', "
+    "'_' or '-', such as 2026-12:"
+)
+_FIELD_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
+
+
+def parse_field_keys(entries: list[str], name: str) -> list[tuple[str, bytes]]:
+    """Key-encryption keys for sensitive fields as (id, 32-byte key), the current one first;
+    a malformed entry is refused, naming its place but never the key."""
+    keys: list[tuple[str, bytes]] = []
+    for place, entry in enumerate(entries, start=1):
+        kek_id, colon, text = str(entry).strip().partition(":")
+        where = f"{name}: entry {place}"
+        if not colon or not _FIELD_KEY_ID.fullmatch(kek_id):
+            raise ImproperlyConfigured(
+                f"{where} is not <id>:<key> with an id of letters, digits, '.', '_' or '-'; "
+                f"give {FIELD_KEY_HELP}"
+            )
+        try:
+            key = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+        except binascii.Error:
+            raise ImproperlyConfigured(
+                f"{where} (id '{kek_id}') is not base64; give {FIELD_KEY_HELP}"
+            ) from None
+        if len(key) != 32:
+            raise ImproperlyConfigured(
+                f"{where} (id '{kek_id}') is {len(key)} bytes, not 32 (AES-256); "
+                f"give {FIELD_KEY_HELP}"
+            )
+        if any(kek_id == known for known, _ in keys):
+            raise ImproperlyConfigured(f"{where}: the id '{kek_id}' is given twice")
+        keys.append((kek_id, key))
+    return keys
+
+
+def field_encryption_keys(name: str, *, debug: bool, keep_file: Path) -> list[str]:
+    """The key-encryption keys of sensitive fields as `<id>:<base64 key>`, checked at start;
+    in development, one generated once and kept under var/. Unset with DEBUG off: none, and
+    storing a sensitive field says so."""
+    entries = env_list(name, [])
+    if not entries and debug:
+
+        def generate() -> str:
+            return f"local:{base64.b64encode(os.urandom(32)).decode()}"
+
+        entries = [_kept_key(keep_file, generate)]
+    parse_field_keys(entries, name)
+    return entries
 
 
 def env_keys(name: str, *, min_length: int) -> list[str]:

@@ -29,6 +29,7 @@ from workflow_app.env import (
     env_storage,
     env_str,
     env_time_zone,
+    field_encryption_keys,
     secret_key,
     signing_key,
 )
@@ -88,6 +89,12 @@ AUDIT_CHAIN_PREVIOUS_KEYS = env_keys("AUDIT_CHAIN_PREVIOUS_KEYS", min_length=32)
 # path. The embedded default makes one once under var/; production without it cannot export.
 AUDIT_SIGNING_KEY = signing_key(
     "AUDIT_SIGNING_KEY", debug=DEBUG, keep_file=VAR_DIR / "audit_signing_key.pem"
+)
+# Key-encryption keys of sensitive form fields (README, "Sensitive fields"): `<id>:<base64 of 32
+# bytes>`, comma-separated, the current key first; older ones still unwrap the data keys that
+# `manage.py rotate_field_keys` has not re-wrapped yet. The embedded default makes one under var/.
+FIELD_ENCRYPTION_KEYS = field_encryption_keys(
+    "FIELD_ENCRYPTION_KEYS", debug=DEBUG, keep_file=VAR_DIR / "field_encryption_keys"
 )
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []

@@ -11,6 +11,7 @@ from django.conf import settings
 from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.integrations.http import RedirectRefused, TargetRefused
 from approvals.integrations.webhooks.signing import post_signed
+from approvals.sensitive import masked
 from approvals.services.callbacks import waiting_callbacks
 
 # Answers that say the receiver refuses this request as it is: sending it again cannot help.
@@ -48,7 +49,7 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
                 "instance": call.instance_id,
                 "workflow": call.definition_key,
                 "state": call.state,
-                "context": dict(call.context),
+                "context": masked(dict(call.context), call.sensitive),
                 # The request's callback steps waiting for a report, with their task tokens.
                 "callbacks": waiting_callbacks(call.instance_id),
             },

@@ -130,6 +130,7 @@ def _attempt(
         input=payload.get("input") or {},
         settings=statechart_for(instance.definition).settings,
         idempotency_key=payload.get("step") or message.idempotency_key,
+        sensitive=instance.sensitive_names(),
     )
     try:
         output = _json_output(get_action(name)(call))

@@ -77,6 +77,19 @@ def form_fields(form: Mapping[str, Any]) -> Mapping[str, Any]:
     return properties if isinstance(properties, Mapping) else {}
 
 
+SENSITIVE = "x-sensitive"
+
+
+def sensitive_fields(form: Mapping[str, Any]) -> frozenset[str]:
+    """The form's fields marked `x-sensitive: true`: stored encrypted, masked wherever they
+    leave the system (approvals/sensitive.py)."""
+    return frozenset(
+        name
+        for name, prop in form_fields(form).items()
+        if isinstance(prop, Mapping) and prop.get(SENSITIVE) is True
+    )
+
+
 def field_label(form: Mapping[str, Any], name: str) -> str:
     """A form field as people read it: its `title`, else its name in words."""
     prop = form_fields(form).get(name)

@@ -28,6 +28,7 @@ from approvals.machine.artifacts import problems as artifact_problems
 from approvals.machine.calendar import calendar_problems
 from approvals.machine.config import (
     CALLBACK_SRC,
+    SENSITIVE,
     STATE_TYPES,
     SUBFLOW_PREFIX,
     SubflowRef,
@@ -40,6 +41,7 @@ from approvals.machine.config import (
     join_path,
     normalize_transitions,
     segregation_of,
+    sensitive_fields,
     state_type,
     subflow_of,
     target_path,
@@ -756,10 +758,29 @@ class _Validator:
         if "form" in config:
             self.check_form(config["form"])
         fields = set(form_fields(form_of(config)))
+        hidden = sensitive_fields(form_of(config))
         if isinstance(title, str):
             self.check_title_template(title, fields)
+            if "title" in hidden:
+                self.error(
+                    "form.properties.title.x-sensitive",
+                    "the form's `title` field names the request in lists, e-mails and "
+                    "notifications, so it cannot be sensitive",
+                )
+            for name in sorted(hidden & set(placeholders(title))):
+                self.error(
+                    "title",
+                    f"placeholder '{{{name}}}' is a sensitive field (x-sensitive): a title is "
+                    "shown in lists, e-mails and notifications, so it cannot hold one",
+                )
         if "inbox_columns" in config:
             self.check_inbox_columns(config["inbox_columns"], fields)
+            for name in sorted(hidden & {c for c in config["inbox_columns"] if isinstance(c, str)}):
+                self.error(
+                    "inbox_columns",
+                    f"'{name}' is a sensitive field (x-sensitive): it is stored encrypted, so the "
+                    "inbox cannot show, sort or filter by it",
+                )
         if "segregation" in config and config["segregation"] not in SEGREGATIONS:
             self.error(
                 "segregation",
@@ -1144,6 +1165,7 @@ class _Validator:
         properties = form.get("properties")
         if not isinstance(properties, Mapping):
             return
+        self.check_sensitive(properties)
         # The engine fills the defaults into a new request's context, so they must be
         # values the field itself accepts.
         for name, schema in properties.items():
@@ -1152,6 +1174,38 @@ class _Validator:
             validator = jsonschema.Draft202012Validator(schema)
             for problem in validator.iter_errors(schema["default"]):
                 self.error(f"form.properties.{name}.default", problem.message[:200])
+
+    def check_sensitive(self, properties: Mapping[str, Any]) -> None:
+        """`x-sensitive` is true or false, on a field of the form itself: a whole field is
+        encrypted, never a part of one."""
+
+        def nested(where: str, schema: Any) -> None:
+            if isinstance(schema, Mapping):
+                for key, value in schema.items():
+                    if key == SENSITIVE:
+                        self.error(
+                            f"{where}.{SENSITIVE}",
+                            "only a field of the form itself (form.properties.<field>) can be "
+                            "sensitive; mark the whole field",
+                        )
+                    else:
+                        nested(join_path(where, key), value)
+            elif isinstance(schema, list):
+                for index, item in enumerate(schema):
+                    nested(f"{where}[{index}]", item)
+
+        for name, schema in properties.items():
+            if not isinstance(schema, Mapping):
+                continue
+            where = f"form.properties.{name}"
+            if SENSITIVE in schema and not isinstance(schema[SENSITIVE], bool):
+                self.error(
+                    f"{where}.{SENSITIVE}",
+                    f"expected true or false, got {_type_name(schema[SENSITIVE])}",
+                )
+            for key, value in schema.items():
+                if key != SENSITIVE:
+                    nested(join_path(where, key), value)
 
     def check_artifacts(self, where: str, meta: Any) -> None:
         """`meta.artifacts`: the documents the form or step asks for (machine/artifacts.py)."""

@@ -216,6 +216,12 @@ class Walker:
                 accepted_events=self.accepted_events(),
             ) from None
 
+    def _recorded_event_data(
+        self, transition: Transition, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The event's data as the trail records it."""
+        return dict(data)
+
     def _take(
         self, transition: Transition, data: Mapping[str, Any] | None, *, task: Any = None
     ) -> None:
@@ -242,7 +248,7 @@ class Walker:
         if transition.delay:
             audit_data["after"] = transition.delay
         if data:
-            audit_data["data"] = dict(data)
+            audit_data["data"] = self._recorded_event_data(transition, data)
         if transition.assign:
             audit_data["assigned"] = {n: self.instance.context.get(n) for n, _ in transition.assign}
 

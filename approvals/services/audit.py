@@ -30,6 +30,7 @@ from django.db.models import F
 
 from approvals import audit_chain
 from approvals.models import AuditEvent, WorkflowInstance
+from approvals.sensitive import masked
 
 
 def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,6 +77,8 @@ class AuditTrail:
     def __init__(self, instance: WorkflowInstance) -> None:
         self.instance = instance
         self.pending: list[AuditEvent] = []
+        # The trail never holds a sensitive field's plaintext, only its hash.
+        self.sensitive = instance.sensitive_names()
 
     @property
     def next_seq(self) -> int:
@@ -104,7 +107,7 @@ class AuditTrail:
             from_state=from_state,
             to_state=to_state,
             task_id=task_id,
-            data=_json_safe(data or {}),
+            data=_json_safe(masked(data or {}, self.sensitive, hashed=True)),
             prev_hash=self.instance.audit_head,
         )
         record.hash = event_hash(record)

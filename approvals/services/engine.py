@@ -48,6 +48,7 @@ from approvals.models import (
 )
 from approvals.outbox.subscribers import Batch, fan_out
 from approvals.roles import role_ids_by_name, role_members
+from approvals.sensitive import mask_value, masked
 from approvals.services.audit import AuditTrail
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import Conflict
@@ -136,6 +137,9 @@ class Run(Walker):
         key: str,
         available_at: datetime | None = None,
     ) -> None:
+        if topic != SUBFLOW_ENDED:
+            # A child's output goes to its parent's context, which seals it by its own form.
+            payload = masked(payload, self.audit.sensitive)
         self.outbox.append(
             OutboxMessage(
                 topic=topic,
@@ -222,6 +226,18 @@ class Run(Walker):
     def _close_branch(self, branch: Branch) -> None:
         branch.closed_at = self.now
         branch.save(update_fields=["closed_at"])
+
+    def _recorded_event_data(
+        self, transition: Transition, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """An event whose data an `assign` writes into a sensitive field may carry that value
+        under any name: all of its data but the comment is kept as hashes."""
+        if not {name for name, _ in transition.assign} & self.audit.sensitive:
+            return dict(data)
+        return {
+            key: value if key == "comment" else mask_value(value, hashed=True)
+            for key, value in data.items()
+        }
 
     def _expression_failed(self, exc: GuardError) -> str:
         """Over its budget, an expression fails whatever the data: the log tells whoever

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from approvals import tracing
+from approvals import sensitive, tracing
 from approvals.machine.titles import placeholders, render_title
 from approvals.models import (
     Channel,
@@ -84,6 +84,11 @@ def start_on(
     errors = form_errors(chart.form, context)
     if errors:
         raise InvalidInput("the request has errors", errors)
+    if sensitive.names_of(definition) and sensitive.keyring().current is None:
+        raise Conflict(
+            f"the workflow '{definition.key}' has sensitive fields, which cannot be stored "
+            "until an administrator sets FIELD_ENCRYPTION_KEYS"
+        )
     title = str(title or "").strip() or request_title(definition, context, actor)
     if len(title) > MAX_TITLE:
         raise InvalidInput("the title is too long", {"title": [f"At most {MAX_TITLE} characters."]})

@@ -98,6 +98,9 @@ def _configured_secrets() -> list[str]:
 
         values = [getattr(settings, name, "") for name in _SECRET_SETTINGS]
         values += list(getattr(settings, "AUDIT_CHAIN_PREVIOUS_KEYS", []))
+        # A key-encryption key is logged neither as its entry nor as its base64 alone.
+        for entry in getattr(settings, "FIELD_ENCRYPTION_KEYS", []):
+            values += [entry, entry.partition(":")[2]]
         # Longest first, so that a secret containing another is masked whole.
         _secrets = sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len)[::-1]
     return _secrets

@@ -25,6 +25,7 @@ from approvals.integrations.email import replies
 from approvals.integrations.email.models import OutgoingEmail
 from approvals.links import absolute, task_path
 from approvals.models import NotificationKind, Task, WorkflowInstance
+from approvals.sensitive import MASK, masked_for
 from approvals.services.definitions import statechart_for
 
 SUBJECT_PREFIX = "[Signoff]"
@@ -72,12 +73,12 @@ def key_facts(instance: WorkflowInstance) -> str:
     of its inbox columns."""
     form = instance.definition.form_schema or {}
     properties = form.get("properties") or {}
-    context = instance.context or {}
+    context = masked_for(instance.definition, instance.context or {})
     names = [n for n in properties if MONEY_NAMES.search(n) and n in context]
     names += [n for n in instance.definition.inbox_columns or [] if n in context]
     for name in names:
         shown = field_value(name, context[name], form, context)
-        if shown:
+        if shown and shown != MASK:
             return shown
     return ""
 
@@ -86,7 +87,7 @@ def fields(instance: WorkflowInstance) -> list[tuple[str, str]]:
     """(title, value) of the request's filled-in fields, in the form's order."""
     form = instance.definition.form_schema or {}
     properties = form.get("properties") or {}
-    context = instance.context or {}
+    context = masked_for(instance.definition, instance.context or {})
     shown: list[tuple[str, str]] = []
     for name, prop in properties.items():
         if not isinstance(prop, Mapping) or prop.get("readOnly") or name not in context:
