@@ -28,6 +28,9 @@ class ActionCall:
     idempotency_key: str
     # The form's sensitive fields: plaintext in `context`, to be masked in what leaves.
     sensitive: frozenset[str] = frozenset()
+    # The request's callback steps waiting for a report, each with its task token and where
+    # to report (approvals/services/callbacks.py): what a `webhook` hands the receiver.
+    callbacks: tuple[Mapping[str, Any], ...] = ()
 
 
 class PermanentError(Exception):

@@ -12,7 +12,6 @@ from approvals.actions import ActionCall, PermanentError, register_action
 from approvals.integrations.http import RedirectRefused, TargetRefused
 from approvals.integrations.webhooks.signing import post_signed
 from approvals.sensitive import masked
-from approvals.services.callbacks import waiting_callbacks
 
 # Answers that say the receiver refuses this request as it is: sending it again cannot help.
 # 408 (timeout), 425 (too early) and 429 (slow down) are passing, and retried.
@@ -51,7 +50,7 @@ def webhook(call: ActionCall) -> Mapping[str, Any]:
                 "state": call.state,
                 "context": masked(dict(call.context), call.sensitive),
                 # The request's callback steps waiting for a report, with their task tokens.
-                "callbacks": waiting_callbacks(call.instance_id),
+                "callbacks": list(call.callbacks),
             },
             idempotency_key=call.idempotency_key,
             secret=settings.WEBHOOK_SECRET,

@@ -48,7 +48,7 @@ from approvals.services.automated_steps import (
     step_is_current,
     step_record,
 )
-from approvals.services.callbacks import callback_abandon, callback_wait
+from approvals.services.callbacks import callback_abandon, callback_wait, waiting_callbacks
 from approvals.services.definitions import statechart_for
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ def _attempt(
         settings=statechart_for(instance.definition).settings,
         idempotency_key=payload.get("step") or message.idempotency_key,
         sensitive=instance.sensitive_names(),
+        callbacks=tuple(waiting_callbacks(instance.pk)),
     )
     try:
         output = _json_output(get_action(name)(call))

@@ -775,7 +775,8 @@ class _Validator:
                 )
         if "inbox_columns" in config:
             self.check_inbox_columns(config["inbox_columns"], fields)
-            for name in sorted(hidden & {c for c in config["inbox_columns"] if isinstance(c, str)}):
+            columns = config["inbox_columns"] if isinstance(config["inbox_columns"], list) else []
+            for name in sorted(hidden & {c for c in columns if isinstance(c, str)}):
                 self.error(
                     "inbox_columns",
                     f"'{name}' is a sensitive field (x-sensitive): it is stored encrypted, so the "
