@@ -204,45 +204,28 @@ def _state_details(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 _SVG = "http://www.w3.org/2000/svg"
-# Stroke and fill of a state, and the colour of an edge, per kind of change; each also named in
-# the state's tooltip and the legend, so the marks read without colour too.
-MARKS = {
-    ADDED: ("#1b7a3a", "#dff3e4", "added"),
-    REMOVED: ("#b3261e", "#fbe3e1", "removed"),
-    CHANGED: ("#a85f00", "#fff0d1", "changed"),
-}
 
 
 def mark_diagram(svg: str, states: Mapping[str, str], edges: Mapping[tuple[str, str], str]) -> str:
-    """A diagram (approvals/machine/diagram.py) with the changed states and edges coloured."""
+    """A diagram (approvals/machine/diagram.py) with its changed states and edges marked: a
+    class `df-added`, `df-removed` or `df-changed` (static/css/diagram.css colours them) and
+    the change named in the tooltip, so that the marks read without colour too."""
     ET.register_namespace("", _SVG)
     root = ET.fromstring(svg)
     q = f"{{{_SVG}}}"
     for group in root.iter(f"{q}g"):
-        classes = group.get("class", "").split()
+        classes = set(group.get("class", "").split())
         path = group.get("data-state")
-        if path and path in states and ({"sd-state", "sd-container"} & set(classes)):
-            stroke, fill, word = MARKS[states[path]]
-            group.set("class", f"{group.get('class', '')} df-{states[path]}")
-            box = group.find(f"{q}rect")
-            if box is not None:
-                box.set("stroke", stroke)
-                box.set("stroke-width", "3")
-                box.set("fill", fill)
-            _tell(group, q, word)
+        if path and path in states and {"sd-state", "sd-container"} & classes:
+            kind = states[path]
         elif group.get("data-from") is not None and "sd-edge" in classes:
             kind = edges.get((group.get("data-from", ""), group.get("data-to", "")))
-            if kind is None:
-                continue
-            stroke, _, word = MARKS[kind]
-            group.set("class", f"{group.get('class', '')} df-{kind}")
-            for line in group.iter(f"{q}path"):
-                if "sd-arrow" in line.get("class", ""):
-                    line.set("fill", stroke)
-                elif "sd-line" in line.get("class", ""):
-                    line.set("stroke", stroke)
-                    line.set("stroke-width", "2.6")
-            _tell(group, q, word)
+        else:
+            continue
+        if kind is None:
+            continue
+        group.set("class", f"{group.get('class', '')} df-{kind}")
+        _tell(group, q, kind)
     return ET.tostring(root, encoding="unicode")
 
 
