@@ -60,9 +60,11 @@ def migrate(*args: str) -> tuple[str, str]:
 
 
 def refused(*args: str) -> str:
+    """Run migrate_instances expecting a non-zero exit: its error and what it listed."""
+    err = StringIO()
     with pytest.raises(CommandError) as caught:
-        migrate(*args)
-    return str(caught.value)
+        call_command("migrate_instances", *args, stdout=StringIO(), stderr=err)
+    return f"{caught.value}\n{err.getvalue()}"
 
 
 @pytest.fixture
