@@ -232,6 +232,14 @@ class RequestPlan:
             lines.append(f"  field {name} gets its default {value!r}")
         return lines
 
+    @property
+    def headline(self) -> str:
+        return self.lines()[0]
+
+    @property
+    def details(self) -> list[str]:
+        return [line.strip() for line in self.lines()[1:]]
+
     def audit_data(self, migration: Migration) -> dict[str, Any]:
         return {
             "from_version": migration.source.version,

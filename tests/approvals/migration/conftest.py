@@ -70,3 +70,9 @@ def refused(*args: str) -> str:
 @pytest.fixture
 def rita(db: None):
     return UserFactory(username="rita", first_name="Rita", last_name="Requester")
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
