@@ -451,17 +451,24 @@ def _plan_timers(migration: Migration, timers: list[Timer], plan: RequestPlan) -
 
 
 def _rows(
-    instance: WorkflowInstance,
+    migration: Migration, instance: WorkflowInstance
 ) -> tuple[list[Branch], list[Task], list[Timer]]:
-    branches = list(instance.branches.filter(closed_at__isnull=True).order_by("pk"))
+    """The request's open branches, live tasks and pending timers (those its versions can
+    have: no query for branches outside a parallel state, nor for timers where neither
+    version has any)."""
+    branches: list[Branch] = []
+    if migration.source_chart.state(instance.state).is_parallel:
+        branches = list(instance.branches.filter(closed_at__isnull=True).order_by("pk"))
     tasks = list(
         instance.tasks.filter(status__in=LIVE_TASK_STATUSES)
         .select_related("assignee")
         .order_by("pk")
     )
-    timers = list(
-        instance.timers.filter(fired_at__isnull=True, cancelled_at__isnull=True).order_by("pk")
-    )
+    timers: list[Timer] = []
+    if migration.source_chart.has_timers or migration.target_chart.has_timers:
+        timers = list(
+            instance.timers.filter(fired_at__isnull=True, cancelled_at__isnull=True).order_by("pk")
+        )
     return branches, tasks, timers
 
 
@@ -478,13 +485,13 @@ def candidates(migration: Migration) -> Any:
 def migration_plan(migration: Migration, *, now: datetime) -> list[RequestPlan]:
     """The dry run: each candidate request's plan. Writes nothing."""
     return [
-        plan_request(migration, instance, **_rows_by_name(instance), now=now)
+        plan_request(migration, instance, **_rows_by_name(migration, instance), now=now)
         for instance in candidates(migration).select_related("definition")
     ]
 
 
-def _rows_by_name(instance: WorkflowInstance) -> dict[str, Any]:
-    branches, tasks, timers = _rows(instance)
+def _rows_by_name(migration: Migration, instance: WorkflowInstance) -> dict[str, Any]:
+    branches, tasks, timers = _rows(migration, instance)
     return {"branches": branches, "tasks": tasks, "timers": timers}
 
 
@@ -504,7 +511,7 @@ def instance_migrate(
     instance = lock_instance(instance_id=instance_id)
     if instance.definition_id != migration.source.pk or not instance.is_active:
         return None
-    branches, tasks, timers = _rows(instance)
+    branches, tasks, timers = _rows(migration, instance)
     plan = plan_request(migration, instance, branches=branches, tasks=tasks, timers=timers, now=now)
     if plan.problem:
         raise Conflict(plan.problem, current_state=instance.state)
