@@ -186,3 +186,19 @@ def test_dry_run_lists_the_plan_and_writes_nothing(rita):
         list(WorkflowInstance.objects.values_list("definition_id", "state", "version")),
     )
     assert after == before
+
+
+def test_a_replay_follows_the_migration(rita):
+    from approvals.replay import snapshot_at
+
+    publish(review_flow())
+    (instance,) = start(rita)
+    task = instance.tasks.get()
+    next_version(renamed_flow())
+    migrate("review", "--from", "1", "--to", "2", "--map", "review=manager_review")
+    instance.refresh_from_db()
+
+    after = snapshot_at(instance, instance.audit_seq)
+
+    assert after.states == ["manager_review"]
+    assert [(t.id, t.state) for t in after.open_tasks] == [(task.pk, "manager_review")]
