@@ -33,6 +33,7 @@ from approvals.models import (
     DefinitionStatus,
     InstanceStatus,
     Task,
+    TaskKind,
     TaskStatus,
     Timer,
     WorkflowDefinition,
@@ -408,7 +409,7 @@ def _plan_tasks(
                 str(task.assignee) if task.assignee_id else "",
                 task.due_at,
             )
-            if keep or task.kind != "decision":
+            if keep or task.kind != TaskKind.DECISION:
                 if migration.recompute_sla:
                     _recompute(target, new_spec, task, change, now)
                 plan.kept.append(change)
@@ -570,7 +571,7 @@ def _carry_out_tasks(run: Run, plan: RequestPlan, tasks: dict[int, Task], now: d
             fields += ["due_at", "next_remind_at"]
         spec = target.state(change.new_state).task
         label = (spec.label if spec else "") or target.state(change.new_state).label
-        if task.kind == "decision" and label != task.label:
+        if task.kind == TaskKind.DECISION and label != task.label:
             task.label = label
             task.search_text = Task.search_text_for(run.instance, label)
             fields += ["label", "search_text"]
