@@ -28,9 +28,10 @@ from approvals.machine.words import (
     event_label,
     roles_phrase,
 )
-from approvals.models import AuditEvent, WorkflowInstance
+from approvals.models import AuditEvent, WorkflowDefinition, WorkflowInstance
 from approvals.services import signatures
 from approvals.services.definitions import statechart_for
+from approvals.services.migration import MIGRATED
 
 OUTCOME_SENTENCES = {
     "completed": "The request is complete",
@@ -176,6 +177,8 @@ class _Story:
             return person, "released the legal hold", "task"
         if name == "timer.failed":
             return "", f"A time limit in {step} could not be applied", "task"
+        if name == MIGRATED:
+            return person, self.migrated(data), "move"
         if name == "instance.withdrawn" and person:
             return person, "withdrew the request", "end"
         if name == "instance.cancelled" and person:
@@ -184,6 +187,29 @@ class _Story:
             outcome = data.get("outcome") or name.split(".", 1)[1]
             return "", OUTCOME_SENTENCES.get(outcome, "The request ended"), "end"
         return "", event_label(name), "task"
+
+    def migrated(self, data: Mapping[str, Any]) -> str:
+        """An operator moved the request to another version: each state's old and new name,
+        the old one as the old version calls it."""
+        old = WorkflowDefinition.objects.filter(
+            key=self.instance.definition.key, version=data.get("from_version")
+        ).first()
+        old_chart = statechart_for(old) if old is not None else None
+
+        def old_label(path: str) -> str:
+            if old_chart is not None and path in old_chart.states:
+                return old_chart.state(path).label
+            return path
+
+        moves = ", ".join(
+            f"{old_label(before)} → {self.label(after)}"
+            for before, after in data.get("moves") or []
+        )
+        text = (
+            f"Moved from version {data.get('from_version')} to version "
+            f"{data.get('to_version')} of the workflow"
+        )
+        return f"{text} ({moves})" if moves else text
 
     def moved(self, event: AuditEvent, data: Mapping[str, Any]) -> str:
         target = event.to_state

@@ -145,6 +145,17 @@ class _Picture:
             state = self.chart.states.get(event.to_state)
             if state is not None:
                 self.context[state.name] = copy.deepcopy(data.get("output"))
+        elif kind == "instance.migrated":
+            # Moved to another version: its states as the event names them, its tasks kept
+            # (in their new states) or closed.
+            self.top = event.to_state
+            self.branches = dict(data.get("branches") or {})
+            for task_id in data.get("tasks_closed") or []:
+                self.tasks.pop(task_id, None)
+            for task_id, state in data.get("tasks_kept") or []:
+                if task_id in self.tasks:
+                    self.tasks[task_id].state = state
+            self.context.update(copy.deepcopy(data.get("defaults") or {}))
         elif kind in ENDS:
             self.tasks = {}
             self.status = data.get("outcome") or kind.split(".")[1]

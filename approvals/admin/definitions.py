@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals.admin.base import DEFINITION_JSON, error_text
 from approvals.admin.definition_fields import DurationField, GuardInput, OptionalJSONField
+from approvals.admin.migration import migrate_view
 from approvals.machine.config import context_fields, form_samples, task_rule
 from approvals.machine.diff import definition_diff, mark_diagram
 from approvals.machine.durations import DurationError, parse_duration, parse_period
@@ -631,6 +632,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
                 name="approvals_definition_retire",
             ),
             path("<int:pk>/export/", wrap(self.export_view), name="approvals_definition_export"),
+            path("<int:pk>/migrate/", wrap(self.migrate_view), name="approvals_definition_migrate"),
             path(
                 "<int:pk>/diff/",
                 wrap(require_GET(self.diff_view)),
@@ -709,6 +711,9 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
             return definition_retire(definition_id=pk, actor=request.user)
 
         return self._run(request, pk, retire, "{} retired.")
+
+    def migrate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return migrate_view(self, request, pk)
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._require(request, "view")

@@ -23,10 +23,9 @@ def lock_instance(
     queryset = WorkflowInstance.objects.select_for_update(of=("self",)).select_related(
         "definition", "requester"
     )
+    lookup = {"tasks__id": task_id} if task_id is not None else {"pk": instance_id}
     try:
-        if task_id is not None:
-            return queryset.get(tasks__id=task_id)
-        return queryset.get(pk=instance_id)
+        return _get_locked(queryset, lookup)
     except WorkflowInstance.DoesNotExist:
         # The same answer for "missing" and "not yours": existence must not leak.
         raise NotAllowed("no such task" if task_id is not None else "no such request") from None
@@ -43,6 +42,21 @@ def lock_instances(*, instance_ids: list[int]) -> dict[int, WorkflowInstance]:
         .order_by("pk")
     )
     return {instance.pk: instance for instance in rows}
+
+
+def _get_locked(queryset: Any, lookup: dict[str, Any]) -> Any:
+    """The row a locking query finds, asked twice before it is missing.
+
+    After waiting for another transaction's lock, PostgreSQL re-checks the row it locks
+    against the query, but with the related rows it joined before the wait, which it does not
+    lock: when that transaction changed a foreign key the query follows (a migration moves the
+    request to another definition version), the re-check fails and the row is skipped, unlocked,
+    as if it did not exist. A second statement reads it afresh, as committed.
+    """
+    try:
+        return queryset.get(**lookup)
+    except queryset.model.DoesNotExist:
+        return queryset.get(**lookup)
 
 
 def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Task]:
@@ -67,7 +81,7 @@ def lock_task(*, task_id: int, actor: Any = None) -> tuple[WorkflowInstance, Tas
         .annotate(actor_is_candidate=Exists(candidate), actor_is_excluded=Exists(excluded))
     )
     try:
-        task = queryset.get(pk=task_id)
+        task = _get_locked(queryset, {"pk": task_id})
     except Task.DoesNotExist:
         raise NotAllowed("no such task") from None
     return task.instance, task
