@@ -1383,7 +1383,14 @@ class _Validator:
                     )
 
         if kind == "final" and "on_complete_start" in node:
-            self.check_completion_start(f"{where}.on_complete_start", node["on_complete_start"])
+            if level != "top":
+                self.error(
+                    f"{where}.on_complete_start",
+                    "only a top-level final state ends a request (a region's final state "
+                    "ends its region)",
+                )
+            else:
+                self.check_completion_start(f"{where}.on_complete_start", node["on_complete_start"])
 
         transitions: list[tuple[str, _Transition]] = []
         self.unreadable = self.unsure = False

@@ -313,7 +313,10 @@ def _event(
 
 
 def _prefixed(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    return {f"context.{name}": messages for name, messages in errors.items()}
+    return {
+        name if name == "business_key" else f"context.{name}": messages
+        for name, messages in errors.items()
+    }
 
 
 def _mapped(mapping: Mapping[str, Any], document: Any) -> dict[str, Any]:

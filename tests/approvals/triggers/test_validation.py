@@ -112,3 +112,25 @@ def test_publish_checks_the_started_workflow_and_its_form(reviewer):
     found = definition_problems(research_flow(workflow="drafting", input={"title": "topic"}))
     assert any("*title* is not a field of the form of *drafting*" in p for p in found)
     assert any("the form of *drafting* requires *subject*" in p for p in found)
+
+
+def test_a_completion_trigger_in_a_region_is_refused():
+    config = research_flow()
+    config["states"]["review"] = {
+        "type": "parallel",
+        "states": {
+            "legal": {
+                "initial": "check",
+                "states": {
+                    "check": {"on": {"OK": "ok"}},
+                    "ok": {"type": "final", "on_complete_start": {"workflow": "drafting"}},
+                },
+            }
+        },
+        "onDone": "approved",
+    }
+    assert any(
+        "only a top-level final state ends a request" in p
+        and "states.review.states.legal.states.ok.on_complete_start" in p
+        for p in problems(config)
+    ), problems(config)
