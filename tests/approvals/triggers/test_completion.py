@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from approvals.history import timeline
 from approvals.models import (
     AuditEvent,
     OutboxMessage,
@@ -105,3 +106,16 @@ def test_the_trigger_round_trips_through_the_rows(research):
         "workflow": "drafting",
         "input": {"subject": "topic + ' (draft)'"},
     }
+
+
+def test_the_history_says_what_started_what(research, requester, reviewer):
+    request = instance_start(
+        definition_key="research", context={"topic": "Tides"}, actor=requester, now=NOW
+    )
+    decide(request, "APPROVE", reviewer)
+    deliver_completion_starts(NOW)
+    drafting = WorkflowInstance.objects.get(workflow_key="drafting")
+    assert timeline(drafting)[0].text == f"Started when request #{request.pk} ended in approved"
+    assert timeline(request)[-1].text == (
+        f"Started request #{drafting.pk} (drafting version {drafting.definition.version})"
+    )

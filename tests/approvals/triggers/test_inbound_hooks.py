@@ -306,3 +306,38 @@ def test_the_service_checks_the_timestamp_against_its_now(hooks):
     assert outcome.started and outcome.instance.business_key == "SO-17"
     with pytest.raises(InvalidInput):
         inbound_hook_create(workflow_key="order", name="", now=at)
+
+
+def test_the_documented_demo_hook_starts_a_purchase_order(db):
+    """docs/start-triggers.md, "Try it on the demo data", as written there."""
+    call_command("seed_demo", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command(
+        "create_inbound_hook",
+        "purchase-order",
+        "ERP orders",
+        "--secret",
+        "demo-secret-0123456789",
+        "--business-key",
+        "/order/id",
+        "--map",
+        "title=/order/subject",
+        "--map",
+        "amount=/order/total",
+        "--map",
+        "justification=/order/note",
+        "--run-as",
+        "alice",
+        stdout=out,
+    )
+    path = out.getvalue().strip()
+    body = {"order": {"id": "SO-17", "subject": "Desks", "total": 4200, "note": "Six desks"}}
+    response = post(path, body, secret="demo-secret-0123456789", delivery="SO-17-1")
+    assert response.status_code == 201, response.content
+    request = WorkflowInstance.objects.get(pk=response.json()["request"])
+    assert (request.workflow_key, request.business_key, request.requester.username) == (
+        "purchase-order",
+        "SO-17",
+        "alice",
+    )
+    assert request.context["currency"] == "EUR"  # the form's default
