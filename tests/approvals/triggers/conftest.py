@@ -38,3 +38,6 @@ def weekly(bot, reviewer) -> WorkflowDefinition:
             }
         )
     )
+
+
+from tests.approvals.api.conftest import _fresh_throttle_counts, api  # noqa: E402, F401

@@ -8,6 +8,7 @@ from typing import Any
 
 from approvals.automation.triggers import completion_start_execute
 from approvals.models import OutboxMessage, OutboxStatus
+from approvals.services.automated_steps import NOT_DUE
 
 # A Monday, 07:00 UTC (08:00 in Paris).
 MONDAY_8_PARIS = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
@@ -111,4 +112,7 @@ def deliver_completion_starts(at: datetime) -> list[str]:
         )
         if message is None:
             return outcomes
-        outcomes.append(completion_start_execute(message_id=message.pk, now=at))
+        outcome = completion_start_execute(message_id=message.pk, now=at)
+        outcomes.append(outcome)
+        if outcome == NOT_DUE:
+            return outcomes  # claimed by another delivery: leave it to that one

@@ -113,3 +113,16 @@ def test_outsiders_are_refused(client, outsider):
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
     client.force_login(UserFactory(username="stan", is_staff=True))  # staff, no permission
     assert client.get(reverse("admin:approvals_inboundhook_add")).status_code == 403
+
+
+def test_the_ticks_taken_are_listed_read_only(staff_client, weekly, client, outsider):
+    from approvals.services.schedules import schedules_fire
+    from tests.approvals.triggers.flows import MONDAY_8_PARIS
+
+    schedules_fire(now=MONDAY_8_PARIS)
+    page = staff_client.get(reverse("admin:approvals_schedulefiring_changelist"))
+    assert page.status_code == 200 and b"schedule-1" in page.content
+    assert staff_client.get(reverse("admin:approvals_schedulefiring_add")).status_code == 403
+    client.force_login(outsider)
+    response = client.get(reverse("admin:approvals_schedulefiring_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

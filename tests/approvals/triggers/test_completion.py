@@ -4,6 +4,7 @@ commit, its form from `input` (the sub-workflow input code), as the same request
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from approvals.history import timeline
 from approvals.models import (
@@ -119,3 +120,25 @@ def test_the_history_says_what_started_what(research, requester, reviewer):
     assert timeline(request)[-1].text == (
         f"Started request #{drafting.pk} (drafting version {drafting.definition.version})"
     )
+
+
+def test_through_the_api_the_decision_ends_one_request_and_starts_the_next(
+    research, requester, reviewer, outsider, api
+):
+    request = instance_start(
+        definition_key="research", context={"topic": "Tides"}, actor=requester, now=NOW
+    )
+    task = open_task(request)
+    response = api(reviewer).post(
+        f"/api/v1/tasks/{task.pk}/decide/",
+        {"decision": "APPROVE", "comment": "good"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    # The API decides at the real time: the message is due from then.
+    assert deliver_completion_starts(timezone.now()) == ["done"]
+    drafting = WorkflowInstance.objects.get(workflow_key="drafting")
+    seen = api(requester).get(f"/api/v1/instances/{drafting.pk}/")
+    assert seen.status_code == 200
+    assert seen.json()["context"] == {"subject": "Tides (draft)"}
+    assert api(outsider).get(f"/api/v1/instances/{drafting.pk}/").status_code == 404
