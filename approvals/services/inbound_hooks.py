@@ -119,9 +119,10 @@ def inbound_hook_check(
     business_key: str = "",
     mapping: Mapping[str, Any] | None = None,
     run_as: Any = None,
+    changing: InboundHook | None = None,
 ) -> WorkflowDefinition:
-    """Refuse (InvalidInput, per field) a hook that could not work; its workflow's published
-    version otherwise."""
+    """Refuse (InvalidInput, per field) a hook that could not work (`changing`: the hook
+    being edited, whose own name is no clash); its workflow's published version otherwise."""
     definition = _published(workflow_key)
     if definition is None:
         raise InvalidInput(
@@ -131,7 +132,8 @@ def inbound_hook_check(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("a hook needs a name", {"name": ["1 to 100 characters."]})
-    if InboundHook.objects.filter(workflow_key=workflow_key, name=name).exists():
+    others = InboundHook.objects.exclude(pk=changing.pk) if changing else InboundHook.objects
+    if others.filter(workflow_key=workflow_key, name=name).exists():
         raise InvalidInput(
             f"{workflow_key} already has a hook named '{name}'",
             {"name": [f"{workflow_key} already has a hook named '{name}'."]},

@@ -177,17 +177,23 @@ class InboundHookForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.instance.pk or self.errors:
-            return data  # a hook's workflow stays; its other fields are the columns' own
+        if self.errors:
+            return data
+        fields = {
+            "name": data.get("name") or "",
+            "action": data.get("action") or "",
+            "event": data.get("event") or "",
+            "business_key": data.get("business_key") or "",
+            "mapping": data.get("mapping") or {},
+            "run_as": data.get("run_as"),
+        }
         try:
+            # A hook's workflow stays once made (its senders use the path).
+            key = self.instance.workflow_key if self.instance.pk else data.get("workflow_key")
             inbound_hook_check(
-                workflow_key=data.get("workflow_key") or "",
-                name=data.get("name") or "",
-                action=data.get("action") or "",
-                event=data.get("event") or "",
-                business_key=data.get("business_key") or "",
-                mapping=data.get("mapping") or {},
-                run_as=data.get("run_as"),
+                workflow_key=key or "",
+                changing=self.instance if self.instance.pk else None,
+                **fields,
             )
         except InvalidInput as exc:
             for where, problems in exc.field_errors.items():

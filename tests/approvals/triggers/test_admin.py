@@ -126,3 +126,32 @@ def test_the_ticks_taken_are_listed_read_only(staff_client, weekly, client, outs
     client.force_login(outsider)
     response = client.get(reverse("admin:approvals_schedulefiring_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_hook_changed_in_the_admin_is_checked_again(staff_client, bot):
+    from django.utils import timezone
+
+    from approvals.services.inbound_hooks import inbound_hook_create
+
+    publish(order_flow())
+    hook, secret = inbound_hook_create(
+        workflow_key="order",
+        name="erp",
+        mapping={"amount": "/total"},
+        run_as=bot,
+        now=timezone.now(),
+    )
+    url = reverse("admin:approvals_inboundhook_change", args=[hook.pk])
+    form = {
+        "name": "erp",
+        "action": "start",
+        "business_key": "",
+        "run_as": str(bot.pk),
+        "is_active": "on",
+    }
+    refused = staff_client.post(url, {**form, "mapping": '{"amount": "total +"}'})
+    assert refused.status_code == 200 and b"mapping.amount" in refused.content
+    saved = staff_client.post(url, {**form, "mapping": '{"amount": "/order/total"}'})
+    assert saved.status_code == 302
+    hook.refresh_from_db()
+    assert hook.mapping == {"amount": "/order/total"} and hook.secret == secret
