@@ -10,7 +10,7 @@ class ApprovalsConfig(AppConfig):
         # Celery discovers tasks in the worker only; sending by name needs them here too.
         from approvals import tasks  # noqa: F401
         from approvals.artifacts import subscriber as documents  # noqa: F401
-        from approvals.automation import builtin, runner, subflows  # noqa: F401
+        from approvals.automation import builtin, runner, subflows, triggers  # noqa: F401
         from approvals.integrations.email import services as email_services  # noqa: F401
         from approvals.integrations.email import subscriber as email  # noqa: F401
         from approvals.integrations.slack import services as slack_services  # noqa: F401

@@ -124,8 +124,14 @@ class _Story:
         step = self.label(event.to_state)
         if name == "instance.started" and data.get("parent"):
             return "", f"Started by a step of request #{data['parent']}", "start"
+        if name == "instance.started" and isinstance(data.get("trigger"), dict):
+            text = str(data["trigger"].get("message") or "started by a start trigger")
+            return "", text[:1].upper() + text[1:], "start"
         if name == "instance.started":
             return person, "submitted the request", "start"
+        if name in ("trigger.started", "trigger.failed"):
+            text = str(data.get("message") or data.get("error") or "")
+            return "", text[:1].upper() + text[1:], "task"
         if name in ("subflow.started", "subflow.ended", "subflow.cancelled", "subflow.failed"):
             text = str(data.get("message") or data.get("reason") or data.get("error") or "")
             return "", text[:1].upper() + text[1:], "task"

@@ -136,6 +136,12 @@ class StateDefinition(models.Model):
         help_text='meta.task: {"roles": ["manager"], "rule": "any", "sla": "P2D", ...}',
     )
     meta = models.JSONField(default=dict, blank=True, help_text="Other meta keys (label...).")
+    on_complete_start = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Final states: {"workflow": "drafting", "input": {"topic": "title"}} starts '
+        "that workflow when a request ends here.",
+    )
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -146,6 +152,73 @@ class StateDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class Schedule(models.Model):
+    """A cron schedule of a definition version (the file's `schedule` entries): beat starts
+    a request of the key's published version at each tick (services/schedules.py)."""
+
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="schedules"
+    )
+    name = models.SlugField(
+        max_length=100, help_text="Its ticks are counted by this name across versions."
+    )
+    cron = models.CharField(max_length=100, help_text="Five fields, e.g. 0 8 * * MON")
+    tz = models.CharField(max_length=64, default="UTC", help_text="IANA time zone.")
+    context = models.JSONField(default=dict, blank=True, help_text="The request form's data.")
+    catch_up = models.BooleanField(
+        default=True,
+        help_text="Ticks missed while beat was down: start one request for the latest "
+        "(on), or skip them (off).",
+    )
+    run_as = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="Username the requests are started as; empty: the version's owner.",
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["definition", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "name"], name="schedule_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.cron} ({self.tz})"
+
+
+class FiringOutcome(models.TextChoices):
+    STARTED = "started", "Started"
+    SKIPPED = "skipped", "Skipped (catch_up: false)"
+    FAILED = "failed", "Failed"
+
+
+class ScheduleFiring(models.Model):
+    """One tick of a schedule, taken once: the unique (workflow, schedule, tick) is what lets
+    two beats, or one restarted late, start each tick's request only once."""
+
+    workflow_key = models.CharField(max_length=100)
+    schedule = models.CharField(max_length=100)
+    tick = models.DateTimeField()
+    fired_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=FiringOutcome.choices)
+    instance = models.ForeignKey(
+        "WorkflowInstance", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-tick", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow_key", "schedule", "tick"], name="schedule_tick_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_key}/{self.schedule} at {self.tick:%Y-%m-%d %H:%M} ({self.outcome})"
 
 
 class Trigger(models.TextChoices):
@@ -657,6 +730,8 @@ class Channel(models.TextChoices):
     SLA = "sla", "SLA"
     SYSTEM = "system", "System"
     ADMIN = "admin", "Admin"
+    SCHEDULE = "schedule", "Schedule"
+    HOOK = "hook", "Inbound webhook"
 
 
 class AuditEvent(models.Model):
@@ -1209,6 +1284,85 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.subscription} ({self.status})"
+
+
+class HookAction(models.TextChoices):
+    START = "start", "Start a request"
+    EVENT = "event", "Send an event to the request found by business key"
+
+
+class InboundHook(models.Model):
+    """A signed endpoint, POST /hooks/<workflow key>/<hook id>/, that starts a request of the
+    workflow or sends an event to one of its requests (services/inbound_hooks.py).
+
+    The secret is kept as it is, like an outgoing subscription's: verifying an HMAC needs the
+    secret itself, so a hash would not do; whoever reads this table can sign."""
+
+    workflow_key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=100)
+    hook_id = models.CharField(max_length=32, unique=True, editable=False)
+    secret = models.CharField(max_length=200, editable=False)
+    action = models.CharField(max_length=10, choices=HookAction.choices, default=HookAction.START)
+    event = models.CharField(
+        max_length=100, blank=True, help_text="The event sent (action event), e.g. PAID."
+    )
+    business_key = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Where the body holds the request's business key: a JSON Pointer "
+        "(/order/id) or an expression (order.id). Required for events.",
+    )
+    mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Context field (start) or event data field (event) -> JSON Pointer or "
+        'expression over the body, e.g. {"amount": "/order/total"}.',
+    )
+    run_as = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who the requests are started or moved as; empty: the published version's owner.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["workflow_key", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow_key", "name"], name="inbound_hook_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_key}/{self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"/hooks/{self.workflow_key}/{self.hook_id}/"
+
+
+class InboundDelivery(models.Model):
+    """A delivery id (X-Signoff-Delivery) an inbound hook accepted: the same id again is a
+    replay. Written in the transaction of what it did, so a refused delivery leaves none."""
+
+    hook = models.ForeignKey(InboundHook, on_delete=models.CASCADE, related_name="deliveries")
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField()
+    instance = models.ForeignKey(
+        "WorkflowInstance", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["hook", "delivery_id"], name="inbound_delivery_once"),
+        ]
+        verbose_name_plural = "inbound deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.hook} {self.delivery_id}"
 
 
 class WebhookAttempt(models.Model):

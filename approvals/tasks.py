@@ -17,7 +17,9 @@ from approvals.outbox import tasks as outbox_tasks  # noqa: F401
 from approvals.services.artifacts import artifact_orphans_sweep
 from approvals.services.audit_exports import audit_export_build
 from approvals.services.heartbeat import heartbeat_record
+from approvals.services.inbound_hooks import inbound_deliveries_purge
 from approvals.services.retention import apply_retention as retire_expired
+from approvals.services.schedules import schedules_fire
 from approvals.services.sla import sla_sweep as sweep_due
 
 
@@ -32,9 +34,15 @@ def sla_sweep() -> dict[str, int]:
     return sweep_due(now=timezone.now()).as_dict()
 
 
+@shared_task(name="approvals.tasks.fire_schedules", ignore_result=True)
+def fire_schedules() -> dict[str, int]:
+    """Beat sends this every SCHEDULE_SWEEP_SECONDS; two beats are safe (one row per tick)."""
+    return schedules_fire(now=timezone.now())
+
+
 @shared_task(name="approvals.tasks.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
-    return purge_expired(now=timezone.now())
+    return purge_expired(now=timezone.now()) + inbound_deliveries_purge(now=timezone.now())
 
 
 @shared_task(name="approvals.tasks.refresh_metrics", ignore_result=True)

@@ -73,6 +73,13 @@ def _schedule(sender: Celery, **_: object) -> None:
             "schedule": float(settings.SLA_SWEEP_SECONDS),
             "options": {"expires": float(settings.SLA_SWEEP_SECONDS)},
         },
+        # Each due tick of a definition's schedules starts its request once (the ticks are
+        # rows: a late or second beat takes none twice, services/schedules.py).
+        "schedules": {
+            "task": "approvals.tasks.fire_schedules",
+            "schedule": float(settings.SCHEDULE_SWEEP_SECONDS),
+            "options": {"expires": float(settings.SCHEDULE_SWEEP_SECONDS)},
+        },
         # What is due to leave again: retries, attempts whose worker died (outbox/sweep.py).
         "outbox-sweep": {
             "task": "approvals.tasks.outbox_sweep",

@@ -350,6 +350,12 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 # default with DEBUG, where everything runs on one machine and a test receiver is on localhost.
 ALLOW_PRIVATE_WEBHOOK_TARGETS = env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", DEBUG)
 SLA_SWEEP_SECONDS = env_int("SLA_SWEEP_SECONDS", 30, minimum=1)
+# Schedules (a definition's cron `schedule`): how often beat looks for due ticks, and how late
+# a tick may be taken before it counts as missed (a `catch_up: false` schedule skips it).
+SCHEDULE_SWEEP_SECONDS = env_int("SCHEDULE_SWEEP_SECONDS", 30, minimum=1)
+SCHEDULE_GRACE_SECONDS = env_int("SCHEDULE_GRACE_SECONDS", 120, minimum=1)
+# Inbound webhooks: how far X-Signoff-Timestamp may be from now.
+INBOUND_HOOK_TOLERANCE_SECONDS = env_int("INBOUND_HOOK_TOLERANCE_SECONDS", 300, minimum=1)
 # Automated steps: how long one attempt may run before the sweep assumes its worker died and
 # sends it again (keep it above the slowest action, e.g. the webhook's 10 s timeout), and the
 # role whose members get the manual-review task of a step that failed its last attempt.

@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("approvals.notify.urls")),
     path("", include("approvals.integrations.slack.urls")),
     path("", include("approvals.integrations.email.urls")),
+    path("", include("approvals.integrations.webhooks.urls")),
     path("", home, name="home"),
 ]

@@ -1,6 +1,13 @@
 """Django admin, a module per concern; importing this package registers them all."""
 
-from approvals.admin import asks, audit, definitions, failed_steps, instances  # noqa: F401
+from approvals.admin import (  # noqa: F401
+    asks,
+    audit,
+    definitions,
+    failed_steps,
+    instances,
+    triggers,
+)
 from approvals.api import admin as api_admin  # noqa: F401
 from approvals.integrations.email import admin as email_admin  # noqa: F401
 from approvals.integrations.slack import admin as slack_admin  # noqa: F401

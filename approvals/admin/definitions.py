@@ -26,10 +26,12 @@ from approvals.machine.diff import definition_diff, mark_diagram
 from approvals.machine.durations import DurationError, parse_duration, parse_period
 from approvals.machine.expressions import ExpressionError, check_expression, guard_problem
 from approvals.machine.loader import DefinitionError, dump_document, load_document
+from approvals.machine.schedules import cron_problem, tz_problem
 from approvals.machine.validation import TASK_KEYS
 from approvals.machine.warnings import publish_warnings
 from approvals.models import (
     DefinitionStatus,
+    Schedule,
     StateDefinition,
     TransitionDefinition,
     Trigger,
@@ -195,9 +197,10 @@ class StateForm(forms.ModelForm):
             "exit",
             "invoke",
             "meta",
+            "on_complete_start",
         )
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
-        field_classes = {"invoke": OptionalJSONField}
+        field_classes = {"invoke": OptionalJSONField, "on_complete_start": OptionalJSONField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -354,7 +357,10 @@ class StateInline(_DefinitionInline, admin.StackedInline):
                 "Task",
                 {"fields": task_fields, "description": "Who decides in this step, and by when."},
             ),
-            ("Actions and other keys", {"fields": (("entry", "exit"), ("invoke", "meta"))}),
+            (
+                "Actions and other keys",
+                {"fields": (("entry", "exit"), ("invoke", "meta"), "on_complete_start")},
+            ),
         )
 
     @admin.display(description="Task")
@@ -389,6 +395,35 @@ class TransitionInline(_DefinitionInline, admin.TabularInline):
     def form_attrs(self, obj: WorkflowDefinition | None) -> dict[str, Any]:
         paths = tuple(obj.states.values_list("path", flat=True)) if obj is not None else ()
         return {**super().form_attrs(obj), "state_paths": paths}
+
+
+class ScheduleForm(forms.ModelForm):
+    """A schedule's cron and time zone are refused here, with the same words as in a file."""
+
+    class Meta:
+        model = Schedule
+        fields = ["name", "cron", "tz", "context", "catch_up", "run_as", "position"]
+
+    def clean_cron(self) -> str:
+        cron = str(self.cleaned_data["cron"]).strip()
+        problem = cron_problem(cron)
+        if problem:
+            raise forms.ValidationError(problem)
+        return cron
+
+    def clean_tz(self) -> str:
+        tz = str(self.cleaned_data["tz"]).strip()
+        problem = tz_problem(tz)
+        if problem:
+            raise forms.ValidationError(problem)
+        return tz
+
+
+class ScheduleInline(DraftOnlyInline, admin.TabularInline):
+    """The file's `schedule` entries: beat starts a request at each tick once published."""
+
+    model = Schedule
+    form = ScheduleForm
 
 
 class ImportForm(forms.Form):
@@ -525,7 +560,7 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     list_display = ("key", "version", "name", "status", "published_at")
     list_filter = ("status",)
     search_fields = ("key", "title")
-    inlines = [StateInline, TransitionInline]
+    inlines = [StateInline, TransitionInline, ScheduleInline]
     change_form_template = "admin/approvals/workflowdefinition/change_form.html"
     change_list_template = "admin/approvals/workflowdefinition/change_list.html"
 

@@ -29,6 +29,7 @@ __all__ = [
     "Trigger",
     "as_list",
     "child_states",
+    "completion_start_of",
     "context_fields",
     "field_label",
     "form_fields",
@@ -40,6 +41,7 @@ __all__ = [
     "normalize_transitions",
     "output_of",
     "retry_of",
+    "schedules_of",
     "state_type",
     "subflow_of",
     "target_path",
@@ -395,3 +397,31 @@ def segregation_of(config: Mapping[str, Any]) -> str:
     """`segregation` as written, else the default for this definition."""
     written = config.get("segregation")
     return written if isinstance(written, str) else default_segregation(config)
+
+
+# ---------------------------------------------------------------------------------------
+# Start triggers
+
+
+def schedules_of(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The definition's `schedule` entries (cron, tz, context, catch_up, name, run_as), the
+    mappings among them; each entry's name is its own or ``schedule-<n>`` (from 1)."""
+    written = config.get("schedule")
+    entries = [e for e in written if isinstance(e, Mapping)] if isinstance(written, list) else []
+    return [
+        {**entry, "name": entry.get("name") or f"schedule-{position}"}
+        for position, entry in enumerate(entries, start=1)
+    ]
+
+
+def completion_start_of(node: Mapping[str, Any]) -> tuple[SubflowRef, Mapping[str, Any]] | None:
+    """A final state's `on_complete_start: {workflow, input}`: the workflow (``key`` or
+    ``key@version``) a request ending there starts, and its input (form field -> expression
+    over the ended request's context); None when the state has none."""
+    trigger = node.get("on_complete_start")
+    if not isinstance(trigger, Mapping) or not isinstance(trigger.get("workflow"), str):
+        return None
+    ref = subflow_of({"src": SUBFLOW_PREFIX + trigger["workflow"]})
+    assert ref is not None
+    given = trigger.get("input")
+    return ref, given if isinstance(given, Mapping) else {}

@@ -36,8 +36,9 @@ TOP_LEVEL = {
     "retention": "retention",
     "inbox_columns": "inbox columns",
     "settings": "settings",
+    "schedule": "schedules",
 }
-_STATE_PARTS = ("type", "entry", "exit", "initial", "description")
+_STATE_PARTS = ("type", "entry", "exit", "initial", "description", "on_complete_start")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from approvals.machine.config import (
     SubflowRef,
     Trigger,
     as_list,
+    completion_start_of,
     form_of,
     invoke_of,
     join_path,
@@ -120,6 +121,15 @@ class Invoke:
     heartbeat: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class CompletionStart:
+    """`on_complete_start` of a final state: the workflow a request ending there starts, its
+    form fields each from an expression over the ended request's context."""
+
+    workflow: SubflowRef
+    input: tuple[tuple[str, Expression], ...] = ()
+
+
 @dataclass
 class State:
     path: str
@@ -142,6 +152,7 @@ class State:
     invoke_error: list[Transition] = field(default_factory=list)
     # A final state's meta.output: what a child request ending here hands its parent.
     output: tuple[tuple[str, Expression], ...] = ()
+    complete_start: CompletionStart | None = None
 
     @property
     def is_final(self) -> bool:
@@ -259,6 +270,15 @@ class Statechart:
                 (str(name), compile_expression(str(source)))
                 for name, source in output_of(node).items()
             )
+            found = completion_start_of(node)
+            if found is not None:
+                state.complete_start = CompletionStart(
+                    workflow=found[0],
+                    input=tuple(
+                        (str(name), compile_expression(str(source)))
+                        for name, source in found[1].items()
+                    ),
+                )
         for spec in transitions_of(node):
             _candidates(state, spec).append(_compile_transition(path, spec))
         self.states[path] = state

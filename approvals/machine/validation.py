@@ -34,12 +34,14 @@ from approvals.machine.config import (
     SubflowRef,
     Trigger,
     as_list,
+    completion_start_of,
     default_segregation,
     form_fields,
     form_of,
     invoke_of,
     join_path,
     normalize_transitions,
+    schedules_of,
     segregation_of,
     sensitive_fields,
     state_type,
@@ -57,6 +59,7 @@ from approvals.machine.durations import (
 )
 from approvals.machine.expressions import ExpressionError
 from approvals.machine.loader import DefinitionError, nesting_problem
+from approvals.machine.schedules import cron_problem, tz_problem
 from approvals.machine.titles import REQUESTER, placeholders, stray_brace
 
 __all__ = ["ChildWorkflow", "canonical_config", "problem_text", "validate_config"]
@@ -89,7 +92,12 @@ TOP_KEYS = (
     "settings",
     "states",
     "scenarios",
+    "schedule",
 )
+SCHEDULE_KEYS = ("name", "cron", "tz", "context", "catch_up", "run_as")
+MAX_SCHEDULE_NAME = 100
+MAX_USERNAME = 150
+COMPLETION_START_KEYS = ("workflow", "input")
 SEGREGATIONS = ("distinct_approvers", "none")
 SCENARIO_KEYS = (
     "name",
@@ -124,6 +132,7 @@ STATE_KEYS = (
     "after",
     "onDone",
     "states",
+    "on_complete_start",
 )
 # A transition's description is read in a diagram's label and inside a sentence.
 MAX_TRANSITION_DESCRIPTION = 120
@@ -179,7 +188,7 @@ _KEY_HINTS = {
 # Which keys each kind of state may have, besides type and description.
 _ALLOWED_BY_KIND = {
     "atomic": {"entry", "exit", "invoke", "meta", "on", "always", "after"},
-    "final": {"entry", "exit", "meta"},
+    "final": {"entry", "exit", "meta", "on_complete_start"},
     "parallel": {"entry", "exit", "meta", "on", "after", "onDone", "states"},
     "region": {"entry", "exit", "meta", "initial", "states"},
 }
@@ -209,6 +218,7 @@ _TOP_PLACES = {
     "inbox_columns": "The inbox columns",
     "states": "The steps",
     "scenarios": "The scenarios",
+    "schedule": "The schedules",
 }
 _STATE_PARTS = {
     "type": "its type",
@@ -221,6 +231,7 @@ _STATE_PARTS = {
     "meta": "its meta",
     "on": "its arrows",
     "after": "its timers",
+    "on_complete_start": "the workflow it starts when a request ends here",
 }
 _TASK_PARTS = {
     "roles": "its task's roles",
@@ -832,7 +843,102 @@ class _Validator:
         self.check_distinct_from()
         if "scenarios" in config:
             self.check_scenarios(config["scenarios"])
+        if "schedule" in config:
+            self.check_schedules(config["schedule"])
         return self.errors
+
+    # -- start triggers -----------------------------------------------------------------
+
+    def check_schedules(self, schedules: Any) -> None:
+        """`schedule: [{cron, tz, context, catch_up, name, run_as}]`: each entry's cron and
+        time zone parse, names are distinct (a schedule's ticks are counted by its name)."""
+        if not isinstance(schedules, list):
+            self.error("schedule", f"expected a list of schedules, got {_type_name(schedules)}")
+            return
+        names: set[str] = set()
+        for index, entry in enumerate(schedules):
+            where = f"schedule[{index}]"
+            if not self.expect_mapping(where, entry):
+                continue
+            self.unknown_keys(where, entry, SCHEDULE_KEYS)
+            for key in ("cron", "tz"):
+                if key not in entry:
+                    self.error(where, f"missing required key '{key}'")
+            if "cron" in entry and (problem := cron_problem(entry["cron"])):
+                self.error(f"{where}.cron", problem)
+            if "tz" in entry and (problem := tz_problem(entry["tz"])):
+                self.error(f"{where}.tz", problem)
+            if "context" in entry:
+                self.expect_mapping(f"{where}.context", entry["context"])
+            if "catch_up" in entry:
+                self.expect_bool(f"{where}.catch_up", entry["catch_up"])
+            run_as = entry.get("run_as", "")
+            if self.expect_str(f"{where}.run_as", run_as, allow_empty=True) and (
+                len(run_as) > MAX_USERNAME
+            ):
+                self.error(f"{where}.run_as", f"longer than {MAX_USERNAME} characters")
+            name = entry.get("name", f"schedule-{index + 1}")
+            if "name" in entry and not (
+                isinstance(name, str)
+                and ID_PATTERN.fullmatch(name)
+                and len(name) <= MAX_SCHEDULE_NAME
+            ):
+                self.error(
+                    f"{where}.name",
+                    f"{name!r} is not a valid name: lowercase letters, digits, '-' and '_' "
+                    f"(at most {MAX_SCHEDULE_NAME})",
+                )
+                continue
+            if name in names:
+                self.error(f"{where}.name", f"another schedule is named '{name}'")
+            names.add(str(name))
+
+    def check_completion_start(self, where: str, trigger: Any) -> None:
+        """`on_complete_start: {workflow: <key>[@<version>], input: {field: expression}}` on
+        a final state; where the installation's workflows are known, the input fits the
+        started workflow's form as a sub-workflow's does."""
+        if not self.expect_mapping(where, trigger):
+            return
+        self.unknown_keys(where, trigger, COMPLETION_START_KEYS)
+        if "workflow" not in trigger:
+            self.error(where, "missing required key 'workflow' (the workflow to start)")
+            return
+        if not self.expect_str(f"{where}.workflow", trigger["workflow"]):
+            return
+        given = trigger.get("input", {})
+        if not self.expect_mapping(f"{where}.input", given):
+            given = {}
+        for name, source in given.items():
+            if not isinstance(name, str):
+                self.error(f"{where}.input", f"keys must be text, got {name!r}")
+                continue
+            self.check_expression(f"{where}.input.{name}", source)
+        found = completion_start_of({"on_complete_start": trigger})
+        assert found is not None
+        ref = found[0]
+        if not ref.key or not ID_PATTERN.fullmatch(ref.key) or (ref.pinned and ref.version is None):
+            self.error(
+                f"{where}.workflow",
+                f"'{trigger['workflow']}' does not name a workflow: write its key, or "
+                "<key>@<version> for one version",
+            )
+            return
+        if ref.key == self.config.get("id"):
+            self.error(f"{where}.workflow", f"the workflow *{ref.key}* cannot start itself")
+            return
+        if self.workflows is None:
+            return
+        started = self.workflows(ref)
+        if started is None:
+            self.error(
+                f"{where}.workflow",
+                f"there is no published workflow *{ref.key}*"
+                if ref.version is None
+                else f"the workflow *{ref.key}* has no version {ref.version} that is published "
+                "or retired",
+            )
+            return
+        self.check_child_input(where, given, started)
 
     def check_distinct_from(self) -> None:
         """`distinct_from` names other steps of the definition that people decide."""
@@ -1365,6 +1471,16 @@ class _Validator:
                         f"{where}.meta.task",
                         f"a task can only be on an atomic state, not a {kind} state",
                     )
+
+        if kind == "final" and "on_complete_start" in node:
+            if level != "top":
+                self.error(
+                    f"{where}.on_complete_start",
+                    "only a top-level final state ends a request (a region's final state "
+                    "ends its region)",
+                )
+            else:
+                self.check_completion_start(f"{where}.on_complete_start", node["on_complete_start"])
 
         transitions: list[tuple[str, _Transition]] = []
         self.unreadable = self.unsure = False
@@ -2143,6 +2259,20 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     result["states"] = {name: _canonical_state(node) for name, node in config["states"].items()}
     if config.get("scenarios"):
         result["scenarios"] = [_canonical_scenario(s) for s in config["scenarios"]]
+    if config.get("schedule"):
+        result["schedule"] = [_canonical_schedule(entry) for entry in schedules_of(config)]
+    return result
+
+
+def _canonical_schedule(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Every entry named; catch_up written only when it is false (true is the default)."""
+    result: dict[str, Any] = {"name": entry["name"], "cron": entry["cron"], "tz": entry["tz"]}
+    if entry.get("context"):
+        result["context"] = copy.deepcopy(dict(entry["context"]))
+    if entry.get("catch_up") is False:
+        result["catch_up"] = False
+    if entry.get("run_as"):
+        result["run_as"] = entry["run_as"]
     return result
 
 
@@ -2192,6 +2322,11 @@ def _canonical_state(node: Mapping[str, Any]) -> dict[str, Any]:
         parts["onDone"] = _canonical_transitions(node["onDone"])
     if node.get("states"):
         parts["states"] = {name: _canonical_state(child) for name, child in node["states"].items()}
+    if "on_complete_start" in node:
+        trigger = node["on_complete_start"]
+        parts["on_complete_start"] = {"workflow": trigger["workflow"]}
+        if trigger.get("input"):
+            parts["on_complete_start"]["input"] = copy.deepcopy(dict(trigger["input"]))
     return {key: parts[key] for key in STATE_KEYS if key in parts}
 
 

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import jsonschema
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Max
@@ -22,8 +24,10 @@ from approvals.integrations.http import target_problem
 from approvals.machine.config import (
     SubflowRef,
     as_list,
+    form_of,
     invoke_of,
     meta_of,
+    schedules_of,
     segregation_of,
     state_type,
     subflow_of,
@@ -41,11 +45,13 @@ from approvals.machine.validation import (
 )
 from approvals.models import (
     DefinitionStatus,
+    Schedule,
     StateDefinition,
     TransitionDefinition,
     Trigger,
     WorkflowDefinition,
 )
+from approvals.request_schema import form_errors, with_defaults
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.storable import json_problem
 
@@ -100,6 +106,8 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
             meta["task"] = state.task
         if meta:
             node["meta"] = meta
+        if state.on_complete_start:
+            node["on_complete_start"] = state.on_complete_start
         on: dict[str, list[dict[str, Any]]] = {}
         after: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
@@ -144,10 +152,24 @@ def definition_config(definition: WorkflowDefinition) -> dict[str, Any]:
     if definition.inbox_columns:
         config["inbox_columns"] = definition.inbox_columns
     config["segregation"] = definition.segregation
+    schedules = [_schedule_item(row) for row in definition.schedules.all()]
+    if schedules:
+        config["schedule"] = schedules
     try:
         return canonical_config(config)
     except Exception:
         return config
+
+
+def _schedule_item(row: Schedule) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": row.name, "cron": row.cron, "tz": row.tz}
+    if row.context:
+        item["context"] = row.context
+    if not row.catch_up:
+        item["catch_up"] = False
+    if row.run_as:
+        item["run_as"] = row.run_as
+    return item
 
 
 def _transition_item(row: TransitionDefinition) -> dict[str, Any]:
@@ -184,6 +206,7 @@ def definition_problems(config: Mapping[str, Any]) -> list[str]:
             for where, message in (
                 *_outcome_problems(config),
                 *_webhook_target_problems(config),
+                *_schedule_problems(config),
             )
         ),
     ]
@@ -274,6 +297,37 @@ def _webhook_target_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]
     return problems
 
 
+def _schedule_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A schedule's requests start as a user of this installation (`run_as`) and its context
+    must fill the request form, or every tick would fail."""
+    problems: list[tuple[str, str]] = []
+    entries = config.get("schedule")
+    if not isinstance(entries, list):
+        return problems
+    form = form_of(config)
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            continue
+        where = f"schedule[{index}]"
+        run_as = entry.get("run_as")
+        if isinstance(run_as, str) and run_as:
+            user = get_user_model().objects.filter(username=run_as).first()
+            if user is None or not user.is_active:
+                problems.append(
+                    (f"{where}.run_as", f"there is no active user *{run_as}* to start requests as")
+                )
+        context = entry.get("context", {})
+        if not isinstance(context, Mapping):
+            continue
+        try:
+            errors = form_errors(form, with_defaults(form, context))
+        except (jsonschema.SchemaError, TypeError, ValueError):
+            continue  # a form that is no JSON Schema is validation's own message
+        for name, messages in errors.items():
+            problems.append((f"{where}.context", f"{name}: {' '.join(str(m) for m in messages)}"))
+    return problems
+
+
 def _outcome_problems(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     for state in walk_states(config):
@@ -298,6 +352,7 @@ def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> No
         invoke = invoke_of(node)
         if invoke is not None:
             invoke = {k: v for k, v in invoke.items() if k not in ("onDone", "onError")}
+        trigger = node.get("on_complete_start")
         states.append(
             StateDefinition(
                 definition=definition,
@@ -310,6 +365,7 @@ def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> No
                 invoke=invoke or None,
                 task=task,
                 meta=meta,
+                on_complete_start=dict(trigger) if isinstance(trigger, Mapping) else None,
                 position=len(states),
             )
         )
@@ -331,8 +387,22 @@ def _write_rows(definition: WorkflowDefinition, config: Mapping[str, Any]) -> No
         )
     definition.states.all().delete()
     definition.transitions.all().delete()
+    definition.schedules.all().delete()
     StateDefinition.objects.bulk_create(states)
     TransitionDefinition.objects.bulk_create(transitions)
+    Schedule.objects.bulk_create(
+        Schedule(
+            definition=definition,
+            name=entry["name"],
+            cron=entry["cron"],
+            tz=entry["tz"],
+            context=dict(entry.get("context") or {}),
+            catch_up=entry.get("catch_up", True) is not False,
+            run_as=entry.get("run_as") or "",
+            position=position,
+        )
+        for position, entry in enumerate(schedules_of(config))
+    )
 
 
 def definition_parse(text: str, *, filename: str = "<definition>") -> dict[str, Any]:

@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 # its child after commit; a child's end is told to its parent after commit.
 SUBFLOW_START = "subflow.start"
 SUBFLOW_ENDED = "subflow.ended"
+# A request that ended in a final state with `on_complete_start` starts that workflow after
+# commit (approvals/services/triggers.py).
+COMPLETION_START = "trigger.complete_start"
 
 
 class Run(Walker):
@@ -265,8 +268,10 @@ class Run(Walker):
 
     # ----- public moves
 
-    def start(self) -> None:
-        """Enter the initial state of a just-created instance (created in that state)."""
+    def start(self, trigger: Mapping[str, Any] | None = None) -> None:
+        """Enter the initial state of a just-created instance (created in that state);
+        `trigger` says what started it where a start trigger did (schedule, hook, the end
+        of another request), for its audit trail."""
         initial = self.instance.state
         seq = self.record(
             "instance.started",
@@ -275,6 +280,7 @@ class Run(Walker):
                 "context": self.instance.context,
                 "title": self.instance.title,
                 **({"parent": self.instance.parent_id} if self.instance.parent_id else {}),
+                **({"trigger": dict(trigger)} if trigger else {}),
             },
         )
         self.emit("instance.started", {"state": initial}, key="started")
@@ -759,6 +765,13 @@ class Run(Walker):
         )
         if self.instance.parent_id is not None and not self.cancelled_by_parent:
             self._tell_parent(outcome)
+        final = self.chart.state(self.instance.state)
+        if event == "instance.completed" and final.complete_start is not None:
+            self.emit(
+                COMPLETION_START,
+                {"state": final.path, "workflow": str(final.complete_start.workflow)},
+                key="complete-start",
+            )
 
     def _tell_parent(self, outcome: str) -> None:
         """A child's end goes to its parent after commit (`subflows.subflow_ended` locks the

@@ -75,9 +75,11 @@ def start_on(
     parent_state: str = "",
     parent_visit: int | None = None,
     parent_index: int | None = None,
+    trigger: Mapping[str, Any] | None = None,
 ) -> WorkflowInstance:
-    """A new request on this version (instance_start, and a sub-workflow step's child, whose
-    `parent` step started it). The caller holds the transaction."""
+    """A new request on this version (instance_start, a sub-workflow step's child, whose
+    `parent` step started it, and a start trigger's, which `trigger` describes for the
+    audit trail). The caller holds the transaction."""
     chart = statechart_for(definition)
     if isinstance(context, Mapping):
         context = with_defaults(chart.form, context)
@@ -126,7 +128,7 @@ def start_on(
             raise _reference_taken(business_key) from None
         raise
     run = Run(instance, chart, actor=actor, channel=channel, now=now)
-    run.start()
+    run.start(trigger)
     return run.commit()
 
 
@@ -174,6 +176,22 @@ def instance_send_event(
     """An external event ("PAYMENT_RECEIVED"). Events of human tasks are decided on the task."""
     if not can_operate(actor, "send_event"):
         raise NotAllowed("you may not send events to requests")
+    return send_event(
+        instance_id=instance_id, event=event, actor=actor, now=now, data=data, channel=channel
+    )
+
+
+def send_event(
+    *,
+    instance_id: int,
+    event: str,
+    actor: Any,
+    now: datetime,
+    data: Mapping[str, Any] | None,
+    channel: str,
+) -> WorkflowInstance:
+    """An external event, its move, once the caller is authorised (instance_send_event, an
+    inbound webhook whose signature is its authority). The caller holds the transaction."""
     if data is not None and not isinstance(data, Mapping):
         raise InvalidInput("event data must be an object", {"data": ["Must be an object."]})
     instance, run = _locked_run(instance_id, actor=actor, channel=channel, now=now)

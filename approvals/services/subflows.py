@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 
 from approvals import tracing
-from approvals.machine.expressions import ExpressionError
+from approvals.machine.expressions import Budget, Expression, ExpressionError
 from approvals.machine.statechart import State
 from approvals.models import (
     Channel,
@@ -159,7 +159,7 @@ def _start_one(run: Run, state: State, visit: int, index: int | None) -> str | N
         with transaction.atomic():
             child = _create_child(run, state, visit, index)
     except (InvalidInput, Conflict, NotAllowed) as exc:
-        return f"the sub-request of {state.invoke.subflow} could not start: {_reason(exc)}"
+        return f"the sub-request of {state.invoke.subflow} could not start: {reason(exc)}"
     run.record(
         "subflow.started",
         to_state=state.path,
@@ -192,12 +192,7 @@ def _create_child(run: Run, state: State, visit: int, index: int | None) -> Work
     if index is not None:
         items = parent.context[state.name]["items"]
         scope = {**parent.context, "item": items[index], "index": index}
-    context: dict[str, Any] = {}
-    for name, expression in invoke.child_input:
-        try:
-            context[name] = expression.evaluate(scope, None, budget=run.budget)
-        except ExpressionError as exc:
-            raise InvalidInput(f"input {name} = '{expression.source}' failed: {exc}", {}) from None
+    context = mapped_input(invoke.child_input, scope, budget=run.budget)
     return start_on(
         definition,
         context=context,
@@ -211,7 +206,21 @@ def _create_child(run: Run, state: State, visit: int, index: int | None) -> Work
     )
 
 
-def _reason(exc: InvalidInput | Conflict | NotAllowed) -> str:
+def mapped_input(
+    given: tuple[tuple[str, Expression], ...], scope: Mapping[str, Any], *, budget: Budget
+) -> dict[str, Any]:
+    """A started request's form from `input` (field -> expression over `scope`): what a
+    sub-workflow step and a completion trigger hand the workflow they start."""
+    context: dict[str, Any] = {}
+    for name, expression in given:
+        try:
+            context[name] = expression.evaluate(scope, None, budget=budget)
+        except ExpressionError as exc:
+            raise InvalidInput(f"input {name} = '{expression.source}' failed: {exc}", {}) from None
+    return context
+
+
+def reason(exc: InvalidInput | Conflict | NotAllowed) -> str:
     fields = getattr(exc, "field_errors", None) or {}
     details = "; ".join(
         f"{name}: {' '.join(str(m) for m in messages)}"

@@ -19,11 +19,14 @@ from approvals.integrations.http import target_problem
 from approvals.integrations.webhooks.services import webhook_redeliver
 from approvals.models import (
     WEBHOOK_EVENT_TYPES,
+    InboundHook,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
     WorkflowDefinition,
 )
+from approvals.services.errors import InvalidInput
+from approvals.services.inbound_hooks import inbound_hook_check, inbound_hook_create
 
 
 class SubscriptionForm(forms.ModelForm):
@@ -156,3 +159,84 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             now=timezone.now(),
         )
         self.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
+
+
+class InboundHookForm(forms.ModelForm):
+    class Meta:
+        model = InboundHook
+        fields = [
+            "workflow_key",
+            "name",
+            "action",
+            "event",
+            "business_key",
+            "mapping",
+            "run_as",
+            "is_active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        fields = {
+            "name": data.get("name") or "",
+            "action": data.get("action") or "",
+            "event": data.get("event") or "",
+            "business_key": data.get("business_key") or "",
+            "mapping": data.get("mapping") or {},
+            "run_as": data.get("run_as"),
+        }
+        try:
+            # A hook's workflow stays once made (its senders use the path).
+            key = self.instance.workflow_key if self.instance.pk else data.get("workflow_key")
+            inbound_hook_check(
+                workflow_key=key or "",
+                changing=self.instance if self.instance.pk else None,
+                **fields,
+            )
+        except InvalidInput as exc:
+            for where, problems in exc.field_errors.items():
+                field = where.partition(".")[0]
+                self.add_error(field if field in self.fields else None, f"{where}: {problems[0]}")
+        return data
+
+
+@admin.register(InboundHook)
+class InboundHookAdmin(admin.ModelAdmin):
+    """Inbound webhooks: made here (the secret is shown once, on the page after saving) or
+    by `manage.py create_inbound_hook`; the secret is never shown again."""
+
+    form = InboundHookForm
+    list_display = ("name", "workflow_key", "action", "event", "is_active", "path")
+    list_filter = ("action", "is_active")
+    search_fields = ("name", "workflow_key")
+    readonly_fields = ("path", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The workflow is part of the hook's path, which its senders already use.
+        return ("workflow_key", "path", "created_at") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: InboundHook, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        hook, secret = inbound_hook_create(
+            workflow_key=obj.workflow_key,
+            name=obj.name,
+            action=obj.action,
+            event=obj.event,
+            business_key=obj.business_key,
+            mapping=obj.mapping,
+            run_as=obj.run_as,
+            now=timezone.now(),
+        )
+        obj.pk = hook.pk
+        obj.hook_id = hook.hook_id
+        obj.secret = hook.secret
+        obj.created_at = hook.created_at
+        messages.warning(
+            request,
+            f"The secret of {hook} is {secret} — copy it now: it is not shown again. "
+            f"Senders POST to {hook.path}.",
+        )

@@ -32,11 +32,26 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(secret: str, timestamp: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
     """What a receiver does (used by our tests as the receiver)."""
+    return (
+        signature_problem(secret, timestamp, body, header, tolerance=tolerance, now=time.time())
+        is None
+    )
+
+
+def signature_problem(
+    secret: str, timestamp: str, body: bytes, header: str, *, tolerance: int, now: float
+) -> str | None:
+    """Why a signed body is refused (a timestamp not within `tolerance` seconds of `now`, a
+    signature that does not match), or None: the check of our inbound webhooks too."""
     try:
-        age = abs(time.time() - int(timestamp))
+        age = abs(now - int(timestamp))
     except ValueError:
-        return False
-    return age <= tolerance and hmac.compare_digest(signature(secret, timestamp, body), header)
+        return "X-Signoff-Timestamp must be the whole seconds since 1970 (Unix time)"
+    if age > tolerance:
+        return f"X-Signoff-Timestamp is {int(age)} s away from now; at most {tolerance} s"
+    if not hmac.compare_digest(signature(secret, timestamp, body), header):
+        return "X-Signoff-Signature does not match the body"
+    return None
 
 
 def _signed_request(
