@@ -8,8 +8,6 @@ anyone with that permission (404 otherwise). The PDF report is for whoever may s
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,6 +39,7 @@ from approvals.services.retention import (
     legal_hold_place,
     legal_hold_release,
     may_hold,
+    may_see_retention,
 )
 
 REFUSED = "Only auditors (permission approvals.export_audit) may export the audit trail."
@@ -176,10 +175,6 @@ class LegalHoldForm(forms.Form):
     release = forms.BooleanField(required=False, widget=forms.HiddenInput())
 
 
-def _may_see_retention(user: Any) -> bool:
-    return may_hold(user) or may_export_audit(user)
-
-
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def retention(request: HttpRequest) -> HttpResponse:
@@ -187,7 +182,7 @@ def retention(request: HttpRequest) -> HttpResponse:
     released here by `approvals.hold_legal`), and the requests deleted lately."""
     from approvals.views import _forbidden
 
-    if not _may_see_retention(request.user):
+    if not may_see_retention(request.user):
         return _forbidden(request, RETENTION_REFUSED)
     form = LegalHoldForm(request.POST or None)
     status = 200
@@ -247,19 +242,3 @@ def retired_archive(request: HttpRequest, instance_id: int) -> FileResponse:
     )
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def retired_page(request: HttpRequest, instance_id: int) -> HttpResponse | None:
-    """What the request page says of a deleted request to whoever keeps the records: 410
-    Gone with its tombstone; None for everyone else (the page's 404)."""
-    if not _may_see_retention(request.user):
-        return None
-    tombstone = RetiredRequest.objects.filter(pk=instance_id).first()
-    if tombstone is None:
-        return None
-    return render(
-        request,
-        "approvals/retired.html",
-        {"tombstone": tombstone, "may_download": may_export_audit(request.user)},
-        status=410,
-    )
