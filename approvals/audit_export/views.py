@@ -140,15 +140,17 @@ def audit_export_download(request: HttpRequest, export_id: int) -> FileResponse:
     export = _export(request, export_id)
     if export.status != AuditExportStatus.DONE:
         raise Http404("The bundle is not ready.")
+    return _bundle_download(export.storage_key, f"signoff-audit-{export.pk}.zip")
+
+
+def _bundle_download(key: str, filename: str) -> FileResponse:
+    """A bundle kept in the storage, as an attachment nobody caches."""
     try:
-        handle = default_storage.open(export.storage_key, "rb")
+        handle = default_storage.open(key, "rb")
     except FileNotFoundError:
         raise Http404("The stored bundle is missing.") from None
     response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"signoff-audit-{export.pk}.zip",
-        content_type="application/zip",
+        handle, as_attachment=True, filename=filename, content_type="application/zip"
     )
     response["Cache-Control"] = "private, no-store"
     return response
@@ -230,15 +232,4 @@ def retired_archive(request: HttpRequest, instance_id: int) -> FileResponse:
     tombstone = get_object_or_404(RetiredRequest, pk=instance_id)
     if not may_export_audit(request.user):
         raise Http404("No such request.")
-    try:
-        handle = default_storage.open(tombstone.bundle_key, "rb")
-    except FileNotFoundError:
-        raise Http404("The archive is missing from the storage.") from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=tombstone.bundle_key.rsplit("/", 1)[-1],
-        content_type="application/zip",
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _bundle_download(tombstone.bundle_key, tombstone.bundle_key.rsplit("/", 1)[-1])
