@@ -35,7 +35,6 @@ from accounts.people import choosable_people
 from approvals import history, selectors
 from approvals.artifacts.selectors import documents
 from approvals.ask_pages import arguments_messages, ask_context, edited_arguments
-from approvals.audit_export.views import retired_page
 from approvals.discussion.selectors import thread
 from approvals.formatting import field_value, reader_time_zone
 from approvals.forms import (
@@ -53,6 +52,7 @@ from approvals.machine.statechart import APPROVE
 from approvals.machine.words import decision_verb
 from approvals.models import (
     DefinitionStatus,
+    RetiredRequest,
     Task,
     TaskKind,
     WorkflowDefinition,
@@ -62,6 +62,7 @@ from approvals.permissions import can_view_instance, can_view_task, four_eyes_re
 from approvals.request_schema import sentence
 from approvals.services import signatures
 from approvals.services.artifacts import Upload, instance_start_with_artifacts
+from approvals.services.audit_exports import may_export_audit
 from approvals.services.automated_steps import (
     failed_action_cancel,
     failed_action_retry,
@@ -71,6 +72,7 @@ from approvals.services.automated_steps import (
 from approvals.services.definitions import statechart_for
 from approvals.services.errors import AlreadyDecided, Conflict, InvalidInput, NotAllowed
 from approvals.services.instances import instance_withdraw
+from approvals.services.retention import may_see_retention
 from approvals.services.task_work import (
     describe_closed,
     task_claim,
@@ -812,10 +814,7 @@ def instance_detail(request: HttpRequest, instance_id: int) -> HttpResponse:
     try:
         instance = _visible_instance(request, instance_id)
     except Http404:
-        retired = retired_page(request, instance_id)
-        if retired is None:
-            raise
-        return retired
+        return _retired_page(request, instance_id)
     context = {
         **_request_context(request, instance),
         "state": selectors.state_label(instance, instance.state),
@@ -836,6 +835,20 @@ def instance_diagram(request: HttpRequest, instance_id: int) -> HttpResponse:
         request,
         "approvals/diagram.html",
         {"instance": instance, "diagram": selectors.diagram(instance, reader=True)},
+    )
+
+
+def _retired_page(request: HttpRequest, instance_id: int) -> HttpResponse:
+    """A request deleted at the end of its retention: 410 Gone with its tombstone to records
+    managers and auditors; for everyone else the 404 of a request that never existed."""
+    tombstone = RetiredRequest.objects.filter(pk=instance_id).first()
+    if tombstone is None or not may_see_retention(request.user):
+        raise Http404("No such request.")
+    return render(
+        request,
+        "approvals/retired.html",
+        {"tombstone": tombstone, "may_download": may_export_audit(request.user)},
+        status=410,
     )
 
 

@@ -8,8 +8,6 @@ anyone with that permission (404 otherwise). The PDF report is for whoever may s
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,6 +39,7 @@ from approvals.services.retention import (
     legal_hold_place,
     legal_hold_release,
     may_hold,
+    may_see_retention,
 )
 
 REFUSED = "Only auditors (permission approvals.export_audit) may export the audit trail."
@@ -141,15 +140,17 @@ def audit_export_download(request: HttpRequest, export_id: int) -> FileResponse:
     export = _export(request, export_id)
     if export.status != AuditExportStatus.DONE:
         raise Http404("The bundle is not ready.")
+    return _bundle_download(export.storage_key, f"signoff-audit-{export.pk}.zip")
+
+
+def _bundle_download(key: str, filename: str) -> FileResponse:
+    """A bundle kept in the storage, as an attachment nobody caches."""
     try:
-        handle = default_storage.open(export.storage_key, "rb")
+        handle = default_storage.open(key, "rb")
     except FileNotFoundError:
         raise Http404("The stored bundle is missing.") from None
     response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"signoff-audit-{export.pk}.zip",
-        content_type="application/zip",
+        handle, as_attachment=True, filename=filename, content_type="application/zip"
     )
     response["Cache-Control"] = "private, no-store"
     return response
@@ -176,10 +177,6 @@ class LegalHoldForm(forms.Form):
     release = forms.BooleanField(required=False, widget=forms.HiddenInput())
 
 
-def _may_see_retention(user: Any) -> bool:
-    return may_hold(user) or may_export_audit(user)
-
-
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def retention(request: HttpRequest) -> HttpResponse:
@@ -187,7 +184,7 @@ def retention(request: HttpRequest) -> HttpResponse:
     released here by `approvals.hold_legal`), and the requests deleted lately."""
     from approvals.views import _forbidden
 
-    if not _may_see_retention(request.user):
+    if not may_see_retention(request.user):
         return _forbidden(request, RETENTION_REFUSED)
     form = LegalHoldForm(request.POST or None)
     status = 200
@@ -235,31 +232,4 @@ def retired_archive(request: HttpRequest, instance_id: int) -> FileResponse:
     tombstone = get_object_or_404(RetiredRequest, pk=instance_id)
     if not may_export_audit(request.user):
         raise Http404("No such request.")
-    try:
-        handle = default_storage.open(tombstone.bundle_key, "rb")
-    except FileNotFoundError:
-        raise Http404("The archive is missing from the storage.") from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=tombstone.bundle_key.rsplit("/", 1)[-1],
-        content_type="application/zip",
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def retired_page(request: HttpRequest, instance_id: int) -> HttpResponse | None:
-    """What the request page says of a deleted request to whoever keeps the records: 410
-    Gone with its tombstone; None for everyone else (the page's 404)."""
-    if not _may_see_retention(request.user):
-        return None
-    tombstone = RetiredRequest.objects.filter(pk=instance_id).first()
-    if tombstone is None:
-        return None
-    return render(
-        request,
-        "approvals/retired.html",
-        {"tombstone": tombstone, "may_download": may_export_audit(request.user)},
-        status=410,
-    )
+    return _bundle_download(tombstone.bundle_key, tombstone.bundle_key.rsplit("/", 1)[-1])

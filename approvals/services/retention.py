@@ -49,6 +49,7 @@ from approvals.models import (
     WorkflowDefinition,
     WorkflowInstance,
 )
+from approvals.services.audit_exports import may_export_audit
 from approvals.services.definitions import RETENTION, statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
@@ -67,6 +68,11 @@ MAX_REASON = 500
 
 def may_hold(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(HOLD_PERMISSION))
+
+
+def may_see_retention(user: Any) -> bool:
+    """Records managers and auditors: the retention page, and deleted requests' tombstones."""
+    return may_hold(user) or may_export_audit(user)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.test import Client
@@ -21,6 +21,15 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate()
+
+
+@pytest.fixture(autouse=True)
+def _today_all_day(time_machine):
+    """The module's TODAY is read at import; a run that crosses midnight would compare it with
+    another day. Each test runs at noon of that day, the clock ticking."""
+    time_machine.move_to(
+        datetime.combine(TODAY, time(12), tzinfo=timezone.get_current_timezone()), tick=True
+    )
 
 
 def away(user, substitute, days=(0, 3)):
