@@ -60,9 +60,11 @@ def test_the_token_is_posted_signed_and_the_report_moves_the_request(
 
 
 def test_a_post_the_receiver_refuses_is_a_failed_attempt_and_its_token_is_closed(
-    requester, signing, time_machine
+    requester, signing
 ):
-    time_machine.move_to(NOW, tick=False)
+    # Not at a frozen time: compiled statecharts are cached by id and publication time, and
+    # SQLite reuses the ids of a rolled-back test, so two publications at one frozen instant
+    # would share the other test's chart (its receiver's address).
     with receiver(SECRET, statuses=[500]) as hook:
         instance = start(requester, callback_flow(input={"url": hook.url}))
         assert run(instance) == "retry"
