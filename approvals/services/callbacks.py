@@ -56,6 +56,7 @@ from approvals.services.definitions import statechart_for
 from approvals.services.engine import Run
 from approvals.services.errors import Conflict, InvalidInput, NotAllowed
 from approvals.services.locking import lock_instance
+from approvals.storable import json_problem
 
 WAITING_TOPIC = "callback.waiting"
 OUTCOMES = ("success", "failure", "heartbeat")
@@ -275,6 +276,11 @@ def _output(output: Any) -> dict[str, Any]:
         raise InvalidInput(
             "output must be a JSON object", {"output": ["Expected an object of named values."]}
         )
+    problem = json_problem(output)
+    if problem:
+        where, message = problem
+        place = f"output.{where}" if where else "output"
+        raise InvalidInput(f"{place}: {message}", {"output": [f"{place}: {message}"]})
     return output
 
 

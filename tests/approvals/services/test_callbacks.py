@@ -198,6 +198,8 @@ def test_bad_reports_are_refused_and_change_nothing(requester):
         callback_report(token=token, outcome="approve", now=NOW)
     with pytest.raises(InvalidInput, match="output must be a JSON object"):
         callback_report(token=token, outcome="success", output=[1, 2], now=NOW)
+    with pytest.raises(InvalidInput, match="output.note"):
+        callback_report(token=token, outcome="success", output={"note": "a\x00b"}, now=NOW)
     with pytest.raises(InvalidInput, match="says what went wrong"):
         callback_report(token=token, outcome="failure", error="  ", now=NOW)
     assert CallbackToken.objects.get().status == CallbackStatus.WAITING
